@@ -1,0 +1,282 @@
+package config
+
+import (
+	"fmt"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Problem is one thing wrong with a config: where (YAML path and line) and what.
+type Problem struct {
+	// Path is the YAML path, like "routes[1].upstream"; empty for the whole file.
+	Path string
+	// Line is the 1-based line in the file; 0 when unknown.
+	Line int
+	// Msg says what is wrong, lowercase.
+	Msg string
+}
+
+func (p Problem) String() string {
+	s := p.Msg
+	if p.Path != "" {
+		s = p.Path + ": " + s
+	}
+	if p.Line > 0 {
+		s += fmt.Sprintf(" (line %d)", p.Line)
+	}
+	return s
+}
+
+// Error lists every problem found in one config file, in file order.
+type Error struct {
+	// File is the config file's name; empty for in-memory data.
+	File     string
+	Problems []Problem
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	name := e.File
+	if name == "" {
+		name = "config"
+	}
+	fmt.Fprintf(&b, "%s: %d problem", name, len(e.Problems))
+	if len(e.Problems) != 1 {
+		b.WriteString("s")
+	}
+	for _, p := range e.Problems {
+		b.WriteString("\n  ")
+		b.WriteString(p.String())
+	}
+	return b.String()
+}
+
+// decoder turns a yaml.Node tree into Go values strictly: unknown and duplicate keys are problems, and
+// every problem is collected rather than stopping at the first. It also remembers the line of every
+// path it saw, so that validation can point at lines too.
+type decoder struct {
+	problems []Problem
+	lines    map[string]int
+}
+
+func (d *decoder) addf(path string, line int, format string, args ...any) {
+	d.problems = append(d.problems, Problem{Path: path, Line: line, Msg: fmt.Sprintf(format, args...)})
+}
+
+var durationType = reflect.TypeOf(time.Duration(0))
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return fmt.Sprintf("%q", n.Value)
+	}
+	return "something else"
+}
+
+func isNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.Tag == "!!null"
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// decode fills v (addressable) from n, reporting problems under path.
+func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
+	for n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
+		n = n.Content[0]
+	}
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if _, seen := d.lines[path]; !seen && path != "" {
+		d.lines[path] = n.Line
+	}
+	if isNull(n) {
+		return // leave the zero value; defaults fill it
+	}
+	if v.Type() == durationType {
+		d.duration(n, v, path)
+		return
+	}
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			v.Set(reflect.New(v.Type().Elem()))
+		}
+		d.decode(n, v.Elem(), path)
+	case reflect.Struct:
+		d.structure(n, v, path)
+	case reflect.Map:
+		d.mapping(n, v, path)
+	case reflect.Slice:
+		d.list(n, v, path)
+	case reflect.String:
+		if n.Kind != yaml.ScalarNode {
+			d.addf(path, n.Line, "expected a string, got %s", kindName(n))
+			return
+		}
+		v.SetString(n.Value)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(n.Value)
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" || err != nil {
+			d.addf(path, n.Line, "expected true or false, got %s", kindName(n))
+			return
+		}
+		v.SetBool(b)
+	case reflect.Int, reflect.Int64:
+		i, err := strconv.ParseInt(n.Value, 0, 64)
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!int" || err != nil {
+			d.addf(path, n.Line, "expected a whole number, got %s", kindName(n))
+			return
+		}
+		v.SetInt(i)
+	default:
+		d.addf(path, n.Line, "cannot decode into %s", v.Type())
+	}
+}
+
+func (d *decoder) duration(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind == yaml.ScalarNode {
+		if n.Value == "0" {
+			v.SetInt(0)
+			return
+		}
+		if dur, err := time.ParseDuration(n.Value); err == nil && n.Tag == "!!str" {
+			if dur < 0 {
+				d.addf(path, n.Line, "duration must not be negative, got %q", n.Value)
+				return
+			}
+			v.SetInt(int64(dur))
+			return
+		}
+	}
+	d.addf(path, n.Line, "expected a duration like \"5s\" or \"250ms\", got %s", kindName(n))
+}
+
+// fieldIndex maps yaml key names to struct field indexes, skipping `yaml:"-"` fields.
+func fieldIndex(t reflect.Type) map[string]int {
+	m := make(map[string]int, t.NumField())
+	for i := 0; i < t.NumField(); i++ {
+		tag := t.Field(i).Tag.Get("yaml")
+		name, _, _ := strings.Cut(tag, ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		m[name] = i
+	}
+	return m
+}
+
+func (d *decoder) structure(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind != yaml.MappingNode {
+		d.addf(path, n.Line, "expected a mapping, got %s", kindName(n))
+		return
+	}
+	fields := fieldIndex(v.Type())
+	seen := make(map[string]bool, len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		p := join(path, k.Value)
+		if seen[k.Value] {
+			d.addf(p, k.Line, "key given twice")
+			continue
+		}
+		seen[k.Value] = true
+		idx, ok := fields[k.Value]
+		if !ok {
+			d.addf(p, k.Line, "unknown key%s", suggest(k.Value, fields))
+			continue
+		}
+		d.lines[p] = k.Line
+		d.decode(val, v.Field(idx), p)
+	}
+}
+
+func (d *decoder) mapping(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind != yaml.MappingNode {
+		d.addf(path, n.Line, "expected a mapping, got %s", kindName(n))
+		return
+	}
+	if v.IsNil() {
+		v.Set(reflect.MakeMap(v.Type()))
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		p := join(path, k.Value)
+		if v.MapIndex(reflect.ValueOf(k.Value)).IsValid() {
+			d.addf(p, k.Line, "key given twice")
+			continue
+		}
+		d.lines[p] = k.Line
+		elem := reflect.New(v.Type().Elem()).Elem()
+		d.decode(val, elem, p)
+		v.SetMapIndex(reflect.ValueOf(k.Value), elem)
+	}
+}
+
+func (d *decoder) list(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind != yaml.SequenceNode {
+		d.addf(path, n.Line, "expected a list, got %s", kindName(n))
+		return
+	}
+	s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+	for i, item := range n.Content {
+		p := fmt.Sprintf("%s[%d]", path, i)
+		d.lines[p] = item.Line
+		d.decode(item, s.Index(i), p)
+	}
+	v.Set(s)
+}
+
+// suggest names the closest known key when the unknown one looks like a typo of it.
+func suggest(key string, known map[string]int) string {
+	best, bestDist := "", 3
+	for k := range known {
+		if dist := editDistance(key, k); dist < bestDist || (dist == bestDist && k < best) {
+			best, bestDist = k, dist
+		}
+	}
+	if best != "" {
+		return fmt.Sprintf(" (did you mean %q?)", best)
+	}
+	names := make([]string, 0, len(known))
+	for k := range known {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return " (known keys: " + strings.Join(names, ", ") + ")"
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

@@ -1,0 +1,315 @@
+package config
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+//go:embed default.yaml
+var defaultYAML []byte
+
+// DefaultYAML returns the embedded default config's text.
+func DefaultYAML() []byte { return append([]byte(nil), defaultYAML...) }
+
+// Default loads the embedded default config: a gateway on :8080 with the demo routes, the embedded
+// demo site and a built-in echo upstream, needing nothing else on the machine.
+func Default() (*Config, error) {
+	c, err := Parse(defaultYAML, "(embedded default)", "")
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Load reads, decodes, fills defaults and validates the config file at path. Relative static paths
+// resolve against the file's folder. A returned *Error lists every problem found.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("resolve config path: %w", err)
+	}
+	return Parse(data, path, filepath.Dir(abs))
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// Parse decodes data strictly, fills defaults and validates. name labels errors; dir is the folder
+// relative static paths resolve against, or "" for the embedded default (paths inside the demo site).
+func Parse(data []byte, name, dir string) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		p := Problem{Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+			p.Line, _ = strconv.Atoi(m[1])
+			p.Msg = m[2]
+		}
+		return nil, &Error{File: name, Problems: []Problem{p}}
+	}
+	if len(root.Content) == 0 {
+		return nil, &Error{File: name, Problems: []Problem{{Msg: "the file is empty"}}}
+	}
+	d := &decoder{lines: map[string]int{}}
+	var c Config
+	d.decode(&root, reflect.ValueOf(&c).Elem(), "")
+	c.Dir = dir
+	c.Embedded = dir == ""
+	c.fillDefaults()
+	c.validate(d)
+	if len(d.problems) > 0 {
+		sort.SliceStable(d.problems, func(i, j int) bool { return d.problems[i].Line < d.problems[j].Line })
+		return nil, &Error{File: name, Problems: d.problems}
+	}
+	return &c, nil
+}
+
+// Defaults, in one place.
+const (
+	DefaultListen                = ":8080"
+	DefaultLevel                 = "info"
+	DefaultReadHeaderTimeout     = 10 * time.Second
+	DefaultIdleTimeout           = 120 * time.Second
+	DefaultMaxHeaderBytes        = 64 << 10
+	DefaultShutdownTimeout       = 30 * time.Second
+	DefaultDialTimeout           = 5 * time.Second
+	DefaultMaxIdlePerTarget      = 256
+	DefaultResponseHeaderTimeout = 30 * time.Second
+)
+
+func (c *Config) fillDefaults() {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = DefaultLevel
+	}
+	s := &c.Server
+	if s.ReadHeaderTimeout == 0 {
+		s.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if s.IdleTimeout == 0 {
+		s.IdleTimeout = DefaultIdleTimeout
+	}
+	if s.MaxHeaderBytes == 0 {
+		s.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if s.ShutdownTimeout == 0 {
+		s.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	for i := range c.Static {
+		m := &c.Static[i]
+		if m.Name == "" {
+			m.Name = m.Prefix
+		}
+		if m.Path != "" && !c.Embedded && !filepath.IsAbs(m.Path) {
+			m.Path = filepath.Join(c.Dir, m.Path)
+		}
+	}
+	for name, u := range c.Upstreams {
+		if u.DialTimeout == 0 {
+			u.DialTimeout = DefaultDialTimeout
+		}
+		if u.MaxIdlePerTarget == 0 {
+			u.MaxIdlePerTarget = DefaultMaxIdlePerTarget
+		}
+		c.Upstreams[name] = u
+	}
+	for i := range c.Routes {
+		r := &c.Routes[i]
+		if r.Name == "" {
+			r.Name = r.Path + r.PathPrefix
+		}
+		if r.ResponseHeaderTimeout == 0 {
+			r.ResponseHeaderTimeout = DefaultResponseHeaderTimeout
+		}
+	}
+}
+
+var methodToken = regexp.MustCompile(`^[A-Z]+$`)
+
+// validate adds a problem for everything wrong in c. Lines come from the decoder's path index; a
+// missing key points at its parent.
+func (c *Config) validate(d *decoder) {
+	line := func(path string) int {
+		for path != "" {
+			if l, ok := d.lines[path]; ok {
+				return l
+			}
+			cut := strings.LastIndexAny(path, ".[")
+			if cut < 0 {
+				break
+			}
+			path = path[:cut]
+		}
+		return 0
+	}
+	bad := func(path, format string, args ...any) { d.addf(path, line(path), format, args...) }
+
+	if err := checkListen(c.Listen); err != nil {
+		bad("listen", "%v", err)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "unknown level %q (use debug, info, warn or error)", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "", "json", "console":
+	default:
+		bad("log.format", "unknown format %q (use json or console)", c.Log.Format)
+	}
+	if c.Server.MaxHeaderBytes < 0 {
+		bad("server.max_header_bytes", "must be positive")
+	}
+
+	prefixes := map[string]int{}
+	names := map[string]int{}
+	for i, m := range c.Static {
+		p := fmt.Sprintf("static[%d]", i)
+		switch {
+		case m.Prefix == "":
+			bad(p+".prefix", "missing; give the URL prefix, like /css/")
+		case !strings.HasPrefix(m.Prefix, "/") || !strings.HasSuffix(m.Prefix, "/"):
+			bad(p+".prefix", "%q must start and end with \"/\", like /css/", m.Prefix)
+		case strings.Contains(m.Prefix, "//") || strings.Contains(m.Prefix, "/../") || strings.Contains(m.Prefix, "/./"):
+			bad(p+".prefix", "%q is not a clean URL path", m.Prefix)
+		default:
+			if j, dup := prefixes[m.Prefix]; dup {
+				bad(p+".prefix", "%q is already mounted by static[%d]", m.Prefix, j)
+			}
+			prefixes[m.Prefix] = i
+		}
+		if j, dup := names[m.Name]; dup && m.Name != "" {
+			bad(p+".name", "%q is already the name of static[%d]", m.Name, j)
+		}
+		names[m.Name] = i
+		switch {
+		case m.Path == "":
+			bad(p+".path", "missing; give the folder to serve")
+		case c.Embedded:
+			if !validEmbeddedPath(m.Path) {
+				bad(p+".path", "%q is not a folder of the embedded site", m.Path)
+			}
+		default:
+			if fi, err := os.Stat(m.Path); err != nil {
+				if errors.Is(err, os.ErrNotExist) {
+					bad(p+".path", "folder %q does not exist", m.Path)
+				} else {
+					bad(p+".path", "cannot use folder %q: %v", m.Path, err)
+				}
+			} else if !fi.IsDir() {
+				bad(p+".path", "%q is a file, not a folder", m.Path)
+			}
+		}
+	}
+
+	for _, name := range sortedKeys(c.Upstreams) {
+		u := c.Upstreams[name]
+		p := "upstreams." + name
+		switch {
+		case len(u.Targets) == 0 && u.Builtin == "":
+			bad(p, "give targets (like [\"http://127.0.0.1:9000\"]) or builtin: echo")
+		case len(u.Targets) > 0 && u.Builtin != "":
+			bad(p, "give either targets or builtin, not both")
+		case u.Builtin != "" && u.Builtin != "echo":
+			bad(p+".builtin", "unknown builtin upstream %q (the one there is: echo)", u.Builtin)
+		}
+		for i, t := range u.Targets {
+			if err := checkTarget(t); err != nil {
+				bad(fmt.Sprintf("%s.targets[%d]", p, i), "%v", err)
+			}
+		}
+		if u.MaxIdlePerTarget < 0 {
+			bad(p+".max_idle_per_target", "must be positive")
+		}
+	}
+
+	for i, r := range c.Routes {
+		p := fmt.Sprintf("routes[%d]", i)
+		switch {
+		case r.Path == "" && r.PathPrefix == "":
+			bad(p, "give path or path_prefix")
+		case r.Path != "" && r.PathPrefix != "":
+			bad(p, "give either path or path_prefix, not both")
+		case r.Path != "" && !strings.HasPrefix(r.Path, "/"):
+			bad(p+".path", "%q must start with \"/\"", r.Path)
+		case r.PathPrefix != "" && !strings.HasPrefix(r.PathPrefix, "/"):
+			bad(p+".path_prefix", "%q must start with \"/\"", r.PathPrefix)
+		}
+		if r.StripPrefix && r.PathPrefix == "" {
+			bad(p+".strip_prefix", "only works with path_prefix")
+		}
+		for j, m := range r.Methods {
+			if !methodToken.MatchString(m) {
+				bad(fmt.Sprintf("%s.methods[%d]", p, j), "%q is not a method; write methods in upper case, like POST", m)
+			}
+		}
+		switch _, ok := c.Upstreams[r.Upstream]; {
+		case r.Upstream == "":
+			bad(p+".upstream", "missing; name one of upstreams (%s)", strings.Join(sortedKeys(c.Upstreams), ", "))
+		case !ok:
+			bad(p+".upstream", "unknown upstream %q", r.Upstream)
+		}
+	}
+}
+
+func checkListen(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port, like 127.0.0.1:8080 or :8080", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q has no valid port", addr)
+	}
+	if host != "" && host != "localhost" && net.ParseIP(host) == nil {
+		return fmt.Errorf("%q: listen on an IP address, localhost or all interfaces (:port)", addr)
+	}
+	return nil
+}
+
+func checkTarget(t string) error {
+	u, err := url.Parse(t)
+	if err != nil {
+		return fmt.Errorf("%q is not a URL", t)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("%q: the scheme must be http or https", t)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("%q has no host", t)
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("%q: a target is scheme://host:port with an optional path, nothing else", t)
+	}
+	return nil
+}
+
+// validEmbeddedPath accepts the clean slash paths fs.FS uses ("css", "font", ".").
+func validEmbeddedPath(p string) bool {
+	return p == "." || (!strings.HasPrefix(p, "/") && !strings.Contains(p, "..") && !strings.HasSuffix(p, "/"))
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,169 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "static", "css"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "afile"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "frontgate.yaml")
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestLoadGood(t *testing.T) {
+	path := writeConfig(t, `
+listen: "127.0.0.1:8080"
+log: {level: debug, format: json, access: false}
+demo: true
+static:
+  - {prefix: /css2017/, path: static/css, name: css, show_index: true}
+upstreams:
+  backend:
+    targets: ["http://127.0.0.1:9000", "http://127.0.0.1:9001/base"]
+    dial_timeout: 2s
+routes:
+  - {path: /demo2, methods: [POST], upstream: backend}
+  - {path_prefix: /api/, strip_prefix: true, upstream: backend, response_header_timeout: 250ms}
+`)
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "127.0.0.1:8080" || c.Log.Level != "debug" || c.Log.AccessEnabled() || !c.Demo {
+		t.Errorf("top level decoded wrong: %+v", c)
+	}
+	want := filepath.Join(filepath.Dir(path), "static", "css")
+	if got := c.Static[0]; got.Path != want || got.Prefix != "/css2017/" || !got.ShowIndex || got.Name != "css" {
+		t.Errorf("static[0] = %+v, want path %s", got, want)
+	}
+	if u := c.Upstreams["backend"]; len(u.Targets) != 2 || u.DialTimeout != 2*time.Second || u.MaxIdlePerTarget != DefaultMaxIdlePerTarget {
+		t.Errorf("upstream decoded wrong: %+v", u)
+	}
+	if r := c.Routes[1]; r.PathPrefix != "/api/" || !r.StripPrefix || r.ResponseHeaderTimeout != 250*time.Millisecond || r.Name != "/api/" {
+		t.Errorf("routes[1] decoded wrong: %+v", r)
+	}
+	if r := c.Routes[0]; r.ResponseHeaderTimeout != DefaultResponseHeaderTimeout || r.Methods[0] != "POST" {
+		t.Errorf("routes[0] defaults wrong: %+v", r)
+	}
+	if c.Server.ReadHeaderTimeout != DefaultReadHeaderTimeout || c.Server.MaxHeaderBytes != DefaultMaxHeaderBytes {
+		t.Errorf("server defaults wrong: %+v", c.Server)
+	}
+}
+
+func TestDefault(t *testing.T) {
+	c, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Embedded || c.Listen != ":8080" || !c.Demo || c.Upstreams["demo"].Builtin != "echo" {
+		t.Errorf("default config unexpected: %+v", c)
+	}
+}
+
+// Each bad config must produce exactly the listed problems, each naming its YAML path and line.
+func TestLoadBad(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want []string
+	}{
+		{"unknown top-level key with suggestion", "listen: :8080\nlisen: :9090\n",
+			[]string{`lisen: unknown key (did you mean "listen"?) (line 2)`}},
+		{"unknown nested key", "upstreams:\n  b:\n    targets: [\"http://x:1\"]\n    tagets: []\n",
+			[]string{`upstreams.b.tagets: unknown key (did you mean "targets"?) (line 4)`}},
+		{"unknown route and upstream", "upstreams:\n  backend:\n    targets: [\"http://127.0.0.1:9000\"]\nroutes:\n  - {path: /a, upstream: backend}\n  - {path: /b, upstream: api}\n",
+			[]string{`routes[1].upstream: unknown upstream "api" (line 6)`}},
+		{"every problem at once", `listen: "nowhere"
+log: {level: loud, format: xml}
+static:
+  - {prefix: css, path: static/css}
+  - {prefix: /x/, path: missing}
+  - {prefix: /y/, path: afile}
+upstreams:
+  a: {targets: ["ftp://h:1"]}
+  b: {}
+routes:
+  - {upstream: a}
+  - {path: /p, path_prefix: /q/, upstream: a}
+  - {path: /r, strip_prefix: true, methods: [post]}
+`, []string{
+			`listen: "nowhere" is not host:port, like 127.0.0.1:8080 or :8080 (line 1)`,
+			`log.level: unknown level "loud" (use debug, info, warn or error) (line 2)`,
+			`log.format: unknown format "xml" (use json or console) (line 2)`,
+			`static[0].prefix: "css" must start and end with "/", like /css/ (line 4)`,
+			`static[1].path: folder "` + "DIR" + `/missing" does not exist (line 5)`,
+			`static[2].path: "DIR/afile" is a file, not a folder (line 6)`,
+			`upstreams.a.targets[0]: "ftp://h:1": the scheme must be http or https (line 8)`,
+			`upstreams.b: give targets (like ["http://127.0.0.1:9000"]) or builtin: echo (line 9)`,
+			`routes[0]: give path or path_prefix (line 11)`,
+			`routes[1]: give either path or path_prefix, not both (line 12)`,
+			`routes[2].strip_prefix: only works with path_prefix (line 13)`,
+			`routes[2].methods[0]: "post" is not a method; write methods in upper case, like POST (line 13)`,
+			`routes[2].upstream: missing; name one of upstreams (a, b) (line 13)`,
+		}},
+		{"wrong types", "listen: [1]\ndemo: yes please\nserver: {idle_timeout: 5, max_header_bytes: lots}\nstatic: {prefix: /a/}\n",
+			[]string{
+				`listen: expected a string, got a list (line 1)`,
+				`demo: expected true or false, got "yes please" (line 2)`,
+				`server.idle_timeout: expected a duration like "5s" or "250ms", got "5" (line 3)`,
+				`server.max_header_bytes: expected a whole number, got "lots" (line 3)`,
+				`static: expected a list, got a mapping (line 4)`,
+			}},
+		{"duplicate key", "demo: true\ndemo: false\n", []string{`demo: key given twice (line 2)`}},
+		{"duplicate prefix and name", "static:\n  - {prefix: /a/, path: static, name: s}\n  - {prefix: /a/, path: static, name: s}\n",
+			[]string{`static[1].prefix: "/a/" is already mounted by static[0] (line 3)`, `static[1].name: "s" is already the name of static[0] (line 3)`}},
+		{"yaml syntax", "listen: :8080\n  demo: [\n", []string{`(line 2)`}},
+		{"builtin and targets", "upstreams:\n  x: {builtin: echo, targets: [\"http://a:1\"]}\n  y: {builtin: nginx}\n",
+			[]string{`upstreams.x: give either targets or builtin, not both (line 2)`, `upstreams.y.builtin: unknown builtin upstream "nginx" (the one there is: echo) (line 3)`}},
+		{"empty", "", []string{"the file is empty"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeConfig(t, tt.yaml)
+			_, err := Load(path)
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("Load error = %v, want *config.Error", err)
+			}
+			dir := filepath.Dir(path)
+			var got []string
+			for _, p := range ce.Problems {
+				got = append(got, strings.ReplaceAll(p.String(), dir, "DIR"))
+			}
+			if tt.name == "yaml syntax" {
+				if len(got) != 1 || !strings.HasSuffix(got[0], tt.want[0]) {
+					t.Fatalf("got %q, want one problem ending %q", got, tt.want[0])
+				}
+				return
+			}
+			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+				t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+			if !strings.Contains(err.Error(), path) {
+				t.Errorf("error %q does not name the file", err)
+			}
+		})
+	}
+}
+
+// The documented example at the repository root must always load.
+func TestExampleConfig(t *testing.T) {
+	if _, err := Load(filepath.Join("..", "config.yaml")); err != nil {
+		t.Fatal(err)
+	}
+}

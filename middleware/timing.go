@@ -1,0 +1,270 @@
+// Package middleware holds frontgate's http.Handler wrappers. Timing, the gateway's signature, measures
+// for every request the time spent receiving the request body apart from the time spent handling it,
+// and reports both in the access log and in a Server-Timing response header.
+package middleware
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// RequestIDHeader carries the request id to upstreams and back to the client.
+const RequestIDHeader = "X-Request-Id"
+
+// Options configures Timing. The zero value times requests and sets Server-Timing but logs nothing.
+type Options struct {
+	// Logger receives one access-log line per request; nil logs nothing.
+	Logger *zap.Logger
+	// Now is the clock; nil means time.Now. Tests inject a fake one.
+	Now func() time.Time
+}
+
+// Timing wraps next so that every request is timed in three parts: recv (handler start to the request
+// body's end), handler (the rest, to the end of the response) and total. It gives each request an id
+// (X-Request-Id, set on the request and the response; a client's value is replaced, as it is not
+// trusted yet) and, when the body was fully read before the response headers were written, sets
+// Server-Timing: recv;dur=…, handler;dur=… (milliseconds; handler up to the headers).
+func Timing(next http.Handler, opts Options) http.Handler {
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &timing{next: next, log: opts.Logger, now: now, ids: newIDSource()}
+}
+
+type timing struct {
+	next http.Handler
+	log  *zap.Logger // nil: no access log
+	now  func() time.Time
+	ids  *idSource
+}
+
+type ctxKey struct{}
+
+// exchange is one request's measurements. Body fields are atomics: a proxy's transport may still be
+// reading the body on its own goroutine while the handler finishes.
+type exchange struct {
+	start time.Time
+	now   func() time.Time
+
+	body      timedBody
+	hasBody   bool
+	bodyLen   int64        // Content-Length, -1 unknown
+	bytesIn   atomic.Int64 // body bytes read
+	lastRead  atomic.Int64 // ns after start of the latest body read that returned data or EOF; 0: none
+	bodyDone  atomic.Int64 // ns after start when the body ended; 0: not yet (or no body)
+	routeName string
+	upstream  string
+	upstreamD time.Duration
+	hasUp     bool
+
+	w           http.ResponseWriter
+	status      int
+	wroteHeader bool
+	bytesOut    int64
+}
+
+func (e *exchange) since() int64 {
+	d := int64(e.now().Sub(e.start))
+	if d <= 0 {
+		d = 1 // 0 means "not yet"; an instant body end still counts as ended
+	}
+	return d
+}
+
+// recv is how long the request body took to arrive; complete reports whether it fully arrived.
+func (e *exchange) recv() (d time.Duration, complete bool) {
+	if !e.hasBody {
+		return 0, true
+	}
+	if done := e.bodyDone.Load(); done != 0 {
+		return time.Duration(done), true
+	}
+	return time.Duration(e.lastRead.Load()), false
+}
+
+type timedBody struct {
+	rc io.ReadCloser
+	e  *exchange
+}
+
+func (b *timedBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	e := b.e
+	if n > 0 || err != nil {
+		t := e.since()
+		e.lastRead.Store(t)
+		total := e.bytesIn.Add(int64(n))
+		if err == io.EOF || (e.bodyLen >= 0 && total >= e.bodyLen) {
+			e.bodyDone.CompareAndSwap(0, t)
+		}
+	}
+	return n, err
+}
+
+func (b *timedBody) Close() error { return b.rc.Close() }
+
+func (t *timing) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	e := &exchange{start: t.now(), now: t.now, w: w, bodyLen: r.ContentLength}
+	id := t.ids.next()
+	r.Header.Set(RequestIDHeader, id)
+	w.Header().Set(RequestIDHeader, id)
+	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
+		e.hasBody = true
+		e.body = timedBody{rc: r.Body, e: e}
+		r.Body = &e.body
+	}
+	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, e))
+	rw := &responseWriter{e: e}
+	t.next.ServeHTTP(rw, r)
+	if !e.wroteHeader {
+		rw.WriteHeader(http.StatusOK) // what net/http sends for a handler that wrote nothing
+	}
+	if t.log != nil {
+		t.logExchange(e, r, id)
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func (t *timing) logExchange(e *exchange, r *http.Request, id string) {
+	total := t.now().Sub(e.start)
+	recv, _ := e.recv()
+	fields := make([]zap.Field, 0, 14)
+	fields = append(fields,
+		zap.String("method", r.Method),
+		zap.String("path", r.URL.Path),
+		zap.Int("status", e.status),
+		zap.Float64("recv_ms", ms(recv)),
+		zap.Float64("handler_ms", ms(total-recv)),
+		zap.Float64("total_ms", ms(total)),
+		zap.Int64("bytes_in", e.bytesIn.Load()),
+		zap.Int64("bytes_out", e.bytesOut),
+		zap.String("route", e.routeName),
+		zap.String("request_id", id),
+		zap.String("remote", r.RemoteAddr),
+	)
+	if e.hasUp {
+		fields = append(fields, zap.String("upstream", e.upstream), zap.Float64("upstream_ms", ms(e.upstreamD)))
+	}
+	t.log.Info("request", fields...)
+}
+
+// SetRoute names the route that matched r, for the access log. It does nothing for a request that
+// did not pass through Timing.
+func SetRoute(r *http.Request, name string) {
+	if e, ok := r.Context().Value(ctxKey{}).(*exchange); ok {
+		e.routeName = name
+	}
+}
+
+// SetUpstream records the upstream target that served r and the time to its response headers.
+// It does nothing for a request that did not pass through Timing.
+func SetUpstream(r *http.Request, target string, headers time.Duration) {
+	if e, ok := r.Context().Value(ctxKey{}).(*exchange); ok {
+		e.upstream, e.upstreamD, e.hasUp = target, headers, true
+	}
+}
+
+// responseWriter notes status and size and adds Server-Timing as the headers go out. Unwrap lets
+// http.ResponseController reach the connection's Flush and Hijack.
+type responseWriter struct{ e *exchange }
+
+func (w *responseWriter) Header() http.Header { return w.e.w.Header() }
+
+func (w *responseWriter) WriteHeader(code int) {
+	e := w.e
+	if e.wroteHeader {
+		return
+	}
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		e.w.WriteHeader(code) // informational: the real header is still to come
+		return
+	}
+	e.wroteHeader, e.status = true, code
+	if recv, complete := e.recv(); complete {
+		handler := time.Duration(e.since()) - recv
+		b := make([]byte, 0, 48)
+		b = append(b, "recv;dur="...)
+		b = strconv.AppendFloat(b, ms(recv), 'f', 3, 64)
+		b = append(b, ", handler;dur="...)
+		b = strconv.AppendFloat(b, ms(handler), 'f', 3, 64)
+		e.w.Header().Add("Server-Timing", string(b))
+	}
+	e.w.WriteHeader(code)
+}
+
+func (w *responseWriter) Write(p []byte) (int, error) {
+	if !w.e.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	n, err := w.e.w.Write(p)
+	w.e.bytesOut += int64(n)
+	return n, err
+}
+
+// ReadFrom keeps the connection's sendfile path for static files.
+func (w *responseWriter) ReadFrom(src io.Reader) (int64, error) {
+	if !w.e.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	var n int64
+	var err error
+	if rf, ok := w.e.w.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(src)
+	} else {
+		n, err = io.Copy(w.e.w, src)
+	}
+	w.e.bytesOut += n
+	return n, err
+}
+
+// Flush sends buffered data to the client, for streaming handlers that assert http.Flusher.
+func (w *responseWriter) Flush() {
+	if !w.e.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	_ = http.NewResponseController(w.e.w).Flush()
+}
+
+// Hijack hands the connection to the handler (upgrades); the exchange is logged as 101.
+func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(w.e.w).Hijack()
+	if err == nil && !w.e.wroteHeader {
+		w.e.wroteHeader, w.e.status = true, http.StatusSwitchingProtocols
+	}
+	return conn, brw, err
+}
+
+// Unwrap returns the underlying writer, for http.ResponseController.
+func (w *responseWriter) Unwrap() http.ResponseWriter { return w.e.w }
+
+// idSource makes request ids: a random per-process prefix and a counter, unique and cheap.
+type idSource struct {
+	prefix string
+	n      atomic.Uint64
+}
+
+func newIDSource() *idSource {
+	var b [6]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return &idSource{prefix: hex.EncodeToString(b[:])}
+}
+
+func (s *idSource) next() string {
+	n := s.n.Add(1)
+	b := make([]byte, 0, 32)
+	b = append(b, s.prefix...)
+	b = append(b, '-')
+	return string(strconv.AppendUint(b, n, 36))
+}
