@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+
+	"go.uber.org/zap"
+
+	"github.com/frontgate/frontgate/config"
+	"github.com/frontgate/frontgate/demo"
+)
+
+func runEcho(ctx context.Context, args []string, _, stderr io.Writer) int {
+	fs := newFlags("echo", "echo [-listen ADDR]", `  frontgate echo -listen 127.0.0.1:9000    # then: curl -F image_id=2 -F image=@photo.jpg 127.0.0.1:9000/demo2
+`, stderr)
+	listen := fs.String("listen", "127.0.0.1:9000", "listen `address`")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	log, err := newLogger(config.Log{Level: config.DefaultLevel}, os.Stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "frontgate echo: %v\n", err)
+		return 1
+	}
+	if err := serveEcho(ctx, *listen, log.Named("echo")); err != nil {
+		log.Error("echo failed", zap.Error(err))
+		return 1
+	}
+	return 0
+}
+
+// serveEcho runs the demo upstream on addr until ctx ends.
+func serveEcho(ctx context.Context, addr string, log *zap.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	limits := config.Server{ReadHeaderTimeout: config.DefaultReadHeaderTimeout, IdleTimeout: config.DefaultIdleTimeout, MaxHeaderBytes: config.DefaultMaxHeaderBytes}
+	srv := startServing(newServer(demo.Echo(), log, &limits), ln)
+	log.Info("listening", zap.String("addr", ln.Addr().String()))
+	select {
+	case err := <-srv.Failed():
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	drainCtx, cancel := context.WithTimeout(context.Background(), config.DefaultShutdownTimeout)
+	defer cancel()
+	return srv.Stop(drainCtx)
+}

@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/gorilla/mux"
+	"go.uber.org/zap"
+
+	"github.com/frontgate/frontgate/config"
+	"github.com/frontgate/frontgate/demo"
+	"github.com/frontgate/frontgate/middleware"
+	"github.com/frontgate/frontgate/proxy"
+	"github.com/frontgate/frontgate/static"
+)
+
+// gateway is a config turned into running parts: the public handler, and the built-in upstreams it
+// started, which it owns and stops.
+type gateway struct {
+	handler http.Handler
+	cfg     *config.Config
+
+	builtins []*serving // the built-in upstreams
+	roots    []*os.Root      // open static folders
+	pools    []*proxy.Pool
+}
+
+// buildGateway turns a validated config into a gateway. access may be nil for no access log.
+func buildGateway(cfg *config.Config, log, access *zap.Logger) (gw *gateway, err error) {
+	gw = &gateway{cfg: cfg}
+	defer func() {
+		if err != nil {
+			gw.Close(context.Background())
+		}
+	}()
+	r := mux.NewRouter()
+	r.NotFoundHandler = withRoute("", http.HandlerFunc(notFound))
+	r.MethodNotAllowedHandler = withRoute("", http.HandlerFunc(methodNotAllowed))
+
+	if cfg.Demo {
+		r.Path("/").Methods(http.MethodGet, http.MethodHead).Name("hello").Handler(withRoute("hello", demo.Hello()))
+		r.Path("/demo1/{name}").Methods(http.MethodPost).Name("demo1").
+			Handler(withRoute("demo1", demo.Form(func(r *http.Request) string { return mux.Vars(r)["name"] })))
+	}
+
+	pools := map[string]*proxy.Pool{}
+	for _, name := range sortedNames(cfg.Upstreams) {
+		u := cfg.Upstreams[name]
+		targets := u.Targets
+		if u.Builtin == "echo" {
+			addr, err := gw.startEcho(log)
+			if err != nil {
+				return nil, fmt.Errorf("upstreams.%s: %w", name, err)
+			}
+			targets = []string{"http://" + addr}
+			log.Info("builtin upstream started", zap.String("upstream", name), zap.String("builtin", u.Builtin), zap.String("addr", addr))
+		}
+		p, err := proxy.NewPool(targets, proxy.PoolOptions{DialTimeout: u.DialTimeout, MaxIdlePerTarget: u.MaxIdlePerTarget})
+		if err != nil {
+			return nil, fmt.Errorf("upstreams.%s: %w", name, err)
+		}
+		pools[name] = p
+		gw.pools = append(gw.pools, p)
+	}
+	proxyLog := log.Named("proxy")
+	for _, rt := range cfg.Routes {
+		h := proxy.New(pools[rt.Upstream], proxy.Options{
+			StripPrefix:           stripFor(rt),
+			ResponseHeaderTimeout: rt.ResponseHeaderTimeout,
+			Logger:                proxyLog.With(zap.String("route", rt.Name)),
+			Observe:               middleware.SetUpstream,
+		})
+		var route *mux.Route
+		if rt.Path != "" {
+			route = r.Path(rt.Path)
+		} else {
+			route = r.PathPrefix(rt.PathPrefix)
+		}
+		if len(rt.Methods) > 0 {
+			route = route.Methods(rt.Methods...)
+		}
+		route.Name(rt.Name).Handler(withRoute(rt.Name, h))
+	}
+
+	// Longest prefix first, so /css/ wins over /.
+	mounts := append([]config.Static(nil), cfg.Static...)
+	sort.SliceStable(mounts, func(i, j int) bool { return len(mounts[i].Prefix) > len(mounts[j].Prefix) })
+	staticLog := log.Named("static")
+	for _, m := range mounts {
+		fsys, err := gw.openFolder(m.Path)
+		if err != nil {
+			return nil, fmt.Errorf("static %s: %w", m.Prefix, err)
+		}
+		h := static.New(fsys, static.Options{ShowIndex: m.ShowIndex, Logger: staticLog.With(zap.String("mount", m.Name))})
+		h = http.StripPrefix(strings.TrimSuffix(m.Prefix, "/"), h)
+		r.PathPrefix(m.Prefix).Name(m.Name).Handler(withRoute(m.Name, h))
+	}
+
+	gw.handler = middleware.Timing(r, middleware.Options{Logger: access})
+	return gw, nil
+}
+
+func stripFor(rt config.Route) string {
+	if rt.StripPrefix {
+		return rt.PathPrefix
+	}
+	return ""
+}
+
+// openFolder opens a static folder: inside the embedded demo site for the embedded default, else on
+// disk through an os.Root, which refuses paths and symlinks that lead outside the folder.
+func (gw *gateway) openFolder(path string) (fs.FS, error) {
+	if gw.cfg.Embedded {
+		return fs.Sub(static.Site, path)
+	}
+	root, err := os.OpenRoot(path)
+	if err != nil {
+		return nil, fmt.Errorf("open folder: %w", err)
+	}
+	gw.roots = append(gw.roots, root)
+	return root.FS(), nil
+}
+
+// startEcho runs the built-in echo upstream on a free loopback port.
+func (gw *gateway) startEcho(log *zap.Logger) (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("start echo upstream: %w", err)
+	}
+	gw.builtins = append(gw.builtins, startServing(newServer(demo.Echo(), log.Named("echo"), &gw.cfg.Server), ln))
+	return ln.Addr().String(), nil
+}
+
+// Close stops the built-in upstreams (draining until ctx ends) and releases folders and connections.
+func (gw *gateway) Close(ctx context.Context) error {
+	var errs []error
+	for _, s := range gw.builtins {
+		errs = append(errs, s.Stop(ctx))
+	}
+	for _, r := range gw.roots {
+		errs = append(errs, r.Close())
+	}
+	for _, p := range gw.pools {
+		p.Close()
+	}
+	return errors.Join(errs...)
+}
+
+// newServer is an http.Server with the configured protection limits.
+func newServer(h http.Handler, log *zap.Logger, s *config.Server) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: s.ReadHeaderTimeout,
+		IdleTimeout:       s.IdleTimeout,
+		MaxHeaderBytes:    s.MaxHeaderBytes,
+		ErrorLog:          zap.NewStdLog(log),
+	}
+}
+
+// withRoute names the matched route for the access log.
+func withRoute(name string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		middleware.SetRoute(r, name)
+		h.ServeHTTP(w, r)
+	})
+}
+
+func notFound(w http.ResponseWriter, _ *http.Request) {
+	demo.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
+}
+
+func methodNotAllowed(w http.ResponseWriter, _ *http.Request) {
+	demo.WriteJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method not allowed"})
+}
+
+func sortedNames[V any](m map[string]V) []string {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
+}

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/frontgate/frontgate/config"
+)
+
+// loadConfig loads path, or the embedded default when path is empty.
+func loadConfig(path string) (*config.Config, error) {
+	if path == "" {
+		return config.Default()
+	}
+	return config.Load(path)
+}
+
+// printConfigError writes a config error to w: every problem on its own line.
+func printConfigError(w io.Writer, err error) {
+	var ce *config.Error
+	if errors.As(err, &ce) {
+		fmt.Fprintln(w, ce.Error())
+		return
+	}
+	fmt.Fprintf(w, "frontgate: %v\n", err)
+}
+
+// newLogger builds the process logger from the log config, writing to out. Format unset: console when
+// out is a terminal, json otherwise.
+func newLogger(c config.Log, out *os.File) (*zap.Logger, error) {
+	level, err := zapcore.ParseLevel(c.Level)
+	if err != nil {
+		return nil, fmt.Errorf("log level: %w", err)
+	}
+	format := c.Format
+	if format == "" {
+		format = "json"
+		if fi, err := out.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			format = "console"
+		}
+	}
+	enc := zap.NewProductionEncoderConfig()
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	enc.EncodeDuration = zapcore.StringDurationEncoder
+	var encoder zapcore.Encoder
+	if format == "console" {
+		enc.EncodeLevel = zapcore.CapitalColorLevelEncoder
+		encoder = zapcore.NewConsoleEncoder(enc)
+	} else {
+		encoder = zapcore.NewJSONEncoder(enc)
+	}
+	core := zapcore.NewCore(encoder, zapcore.Lock(out), level)
+	return zap.New(core, zap.ErrorOutput(zapcore.Lock(out))), nil
+}
+
+func runServe(ctx context.Context, args []string, _, stderr io.Writer) int {
+	fs := newFlags("serve", "serve [-config FILE] [-listen ADDR]", `  frontgate serve                          # embedded default: demo site, demo routes, echo upstream on :8080
+  frontgate serve -config config.yaml      # your own file
+  frontgate serve -listen 127.0.0.1:0      # any free port; the address is logged as "listening"
+`, stderr)
+	path := fs.String("config", "", "YAML config `file`; empty: the embedded default")
+	listen := fs.String("listen", "", "listen `address`, overriding the config's listen")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		printConfigError(stderr, err)
+		return 1
+	}
+	if *listen != "" {
+		cfg.Listen = *listen
+	}
+	log, err := newLogger(cfg.Log, os.Stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "frontgate: %v\n", err)
+		return 1
+	}
+	defer func() { _ = log.Sync() }()
+	if err := serve(ctx, cfg, log); err != nil {
+		log.Error("serve failed", zap.Error(err))
+		return 1
+	}
+	return 0
+}
+
+// serve runs the gateway until ctx ends, then drains in-flight requests within the shutdown timeout.
+func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
+	var access *zap.Logger
+	if cfg.Log.AccessEnabled() {
+		access = log.Named("access")
+	}
+	gw, err := buildGateway(cfg, log, access)
+	if err != nil {
+		return fmt.Errorf("build gateway: %w", err)
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		closeCtx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
+		defer cancel()
+		return errors.Join(fmt.Errorf("listen: %w", err), gw.Close(closeCtx))
+	}
+	srv := startServing(newServer(gw.handler, log.Named("http"), &cfg.Server), ln)
+	log.Info("listening", zap.String("addr", ln.Addr().String()), zap.String("version", versionString()),
+		zap.Bool("embedded_config", cfg.Embedded))
+
+	select {
+	case err := <-srv.Failed():
+		closeCtx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
+		defer cancel()
+		return errors.Join(fmt.Errorf("serve: %w", err), gw.Close(closeCtx))
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining in-flight requests", zap.Duration("timeout", cfg.Server.ShutdownTimeout))
+	drainCtx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
+	defer cancel()
+	start := time.Now()
+	if err := errors.Join(srv.Stop(drainCtx), gw.Close(drainCtx)); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped", zap.Duration("drain", time.Since(start)))
+	return nil
+}
+
+func runCheck(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("check", "check -config FILE", `  frontgate check -config config.yaml      # exit 0 and a summary, or exit 1 and every problem with its line
+`, stderr)
+	path := fs.String("config", "", "YAML config `file` to validate (required)")
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	if *path == "" {
+		fmt.Fprintln(stderr, "frontgate check: -config FILE is required")
+		return 2
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		printConfigError(stderr, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: ok: listen %s, %d static mounts, %d upstreams, %d routes, demo routes %s\n",
+		*path, cfg.Listen, len(cfg.Static), len(cfg.Upstreams), len(cfg.Routes), onOff(cfg.Demo))
+	return 0
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
