@@ -28,7 +28,7 @@ type gateway struct {
 	cfg     *config.Config
 
 	builtins []*serving // the built-in upstreams
-	roots    []*os.Root      // open static folders
+	roots    []*os.Root // open static folders
 	pools    []*proxy.Pool
 }
 

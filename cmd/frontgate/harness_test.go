@@ -128,10 +128,10 @@ func (s *logSink) accessFor(t *testing.T, requestID string) logEntry {
 
 // proc is a running frontgate process.
 type proc struct {
-	cmd  *exec.Cmd
-	logs *logSink
-	addr string // host:port it listens on
-	base string // http://addr
+	cmd     *exec.Cmd
+	logs    *logSink
+	addr    string        // host:port it listens on
+	base    string        // http://addr
 	exited  chan struct{} // closed when the process has exited
 	exitErr error         // cmd.Wait's result, set before exited closes
 }

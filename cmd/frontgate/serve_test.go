@@ -412,4 +412,3 @@ func TestVersionAndHelp(t *testing.T) {
 		t.Errorf("bogus: %d %q", code, stderr)
 	}
 }
-
