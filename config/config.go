@@ -21,6 +21,10 @@ type Config struct {
 	Upstreams map[string]Upstream `yaml:"upstreams"`
 	// Routes forwards matching requests to an upstream pool; the first match wins.
 	Routes []Route `yaml:"routes"`
+	// TrustedProxies lists CIDRs (or single addresses) of proxies in front of frontgate. Only from
+	// those is a client's X-Forwarded-For kept and extended; from anyone else it is replaced. Empty:
+	// nobody is trusted.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 
 	// Dir is the folder that relative static paths resolve against: the config file's folder. Empty
 	// means the embedded default, whose static paths name folders of the embedded demo site.
@@ -68,15 +72,55 @@ type Static struct {
 
 // Upstream is a pool of targets. Exactly one of Targets and Builtin is set.
 type Upstream struct {
-	// Targets are base URLs (http://host:port), used round-robin.
-	Targets []string `yaml:"targets"`
+	// Targets are base URLs (http://host:port); each may carry a weight: {url: …, weight: 3}.
+	Targets []Target `yaml:"targets"`
 	// Builtin names an upstream that frontgate runs itself on a loopback port: "echo" answers with what
 	// it received. Used by the embedded default so /demo2 works on a fresh machine.
 	Builtin string `yaml:"builtin"`
-	// DialTimeout bounds connecting to a target. Default 5s.
+	// Balance picks a target per request: round_robin (default, by weight), least_conn, random (power
+	// of two choices) or hash (consistent, by HashKey).
+	Balance string `yaml:"balance"`
+	// HashKey is what balance: hash hashes: client_ip (default), header:NAME or cookie:NAME.
+	HashKey string `yaml:"hash_key"`
+	// Health configures active health checks; without a path there are none.
+	Health Health `yaml:"health"`
+	// MaxFails failures within FailWindow eject a target for FailTimeout (passive health). Default 3;
+	// a negative value turns passive health off.
+	MaxFails int `yaml:"max_fails"`
+	// FailWindow is the window MaxFails counts in. Default 10s.
+	FailWindow time.Duration `yaml:"fail_window"`
+	// FailTimeout is how long an ejected target sits out. Default 30s.
+	FailTimeout time.Duration `yaml:"fail_timeout"`
+	// DialTimeout bounds connecting to a target. Default 5s; a route may set its own.
 	DialTimeout time.Duration `yaml:"dial_timeout"`
 	// MaxIdlePerTarget is the keep-alive pool size per target. Default 256.
 	MaxIdlePerTarget int `yaml:"max_idle_per_target"`
+	// H2C speaks HTTP/2 without TLS to the targets (they must support it). Default false: HTTP/1.1.
+	H2C bool `yaml:"h2c"`
+}
+
+// Target is one upstream target. In YAML it is a URL string, or {url, weight}.
+type Target struct {
+	// URL is the target's base URL.
+	URL string `yaml:"url"`
+	// Weight is the target's share of requests relative to the others. Default 1.
+	Weight int `yaml:"weight"`
+}
+
+// Health configures active health checks of a pool's targets.
+type Health struct {
+	// Path is requested with GET on each target; empty turns active checks off.
+	Path string `yaml:"path"`
+	// Interval between checks of a target. Default 5s.
+	Interval time.Duration `yaml:"interval"`
+	// Timeout of one check. Default 2s.
+	Timeout time.Duration `yaml:"timeout"`
+	// ExpectStatus is the status a healthy target answers. Default: any 2xx.
+	ExpectStatus int `yaml:"expect_status"`
+	// Rise is how many passing checks in a row bring a target back. Default 2.
+	Rise int `yaml:"rise"`
+	// Fall is how many failing checks in a row take a target out. Default 3.
+	Fall int `yaml:"fall"`
 }
 
 // Route forwards requests to an upstream pool. Exactly one of Path and PathPrefix is set.
@@ -93,6 +137,27 @@ type Route struct {
 	Upstream string `yaml:"upstream"`
 	// Name appears in access logs. Default: the path or prefix.
 	Name string `yaml:"name"`
-	// ResponseHeaderTimeout bounds the wait for the upstream's response headers (504 past it). Default 30s.
+	// Host is the Host header sent upstream: "upstream" (default, the target's host) or "preserve"
+	// (the client's).
+	Host string `yaml:"host"`
+	// DialTimeout bounds connecting to a target. Default: the upstream's dial_timeout.
+	DialTimeout time.Duration `yaml:"dial_timeout"`
+	// ResponseHeaderTimeout bounds the wait for the upstream's response headers, over all tries (504
+	// past it). Default 30s.
 	ResponseHeaderTimeout time.Duration `yaml:"response_header_timeout"`
+	// TryTimeout bounds one try's wait for response headers; a try past it may be retried. Default:
+	// response_header_timeout.
+	TryTimeout time.Duration `yaml:"try_timeout"`
+	// Timeout bounds the whole exchange, body transfers included. Default 0: none.
+	Timeout time.Duration `yaml:"timeout"`
+	// Retries is how many more targets may be tried after a failed try. A connection that could not be
+	// made is always retryable; other failures only for idempotent methods with a replayable body.
+	// Default 1; 0 turns retries off.
+	Retries *int `yaml:"retries"`
+	// RetryBodyMax is the largest request body buffered so that it can be replayed on a retry; larger
+	// or streamed bodies are never retried after they started to flow. Default 64KiB.
+	RetryBodyMax ByteSize `yaml:"retry_body_max"`
 }
+
+// ByteSize is a size in bytes; YAML takes a whole number or a string like "64KiB", "32MiB", "1GB".
+type ByteSize int64

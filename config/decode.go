@@ -68,7 +68,11 @@ func (d *decoder) addf(path string, line int, format string, args ...any) {
 	d.problems = append(d.problems, Problem{Path: path, Line: line, Msg: fmt.Sprintf(format, args...)})
 }
 
-var durationType = reflect.TypeOf(time.Duration(0))
+var (
+	durationType = reflect.TypeOf(time.Duration(0))
+	byteSizeType = reflect.TypeOf(ByteSize(0))
+	targetType   = reflect.TypeOf(Target{})
+)
 
 func kindName(n *yaml.Node) string {
 	switch n.Kind {
@@ -107,9 +111,18 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	if isNull(n) {
 		return // leave the zero value; defaults fill it
 	}
-	if v.Type() == durationType {
+	switch v.Type() {
+	case durationType:
 		d.duration(n, v, path)
 		return
+	case byteSizeType:
+		d.byteSize(n, v, path)
+		return
+	case targetType:
+		if n.Kind == yaml.ScalarNode { // the short form: just the URL
+			v.Field(0).SetString(n.Value)
+			return
+		}
 	}
 	switch v.Kind() {
 	case reflect.Pointer:
@@ -164,6 +177,38 @@ func (d *decoder) duration(n *yaml.Node, v reflect.Value, path string) {
 		}
 	}
 	d.addf(path, n.Line, "expected a duration like \"5s\" or \"250ms\", got %s", kindName(n))
+}
+
+func (d *decoder) byteSize(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind == yaml.ScalarNode {
+		if b, err := ParseByteSize(n.Value); err == nil {
+			v.SetInt(int64(b))
+			return
+		}
+	}
+	d.addf(path, n.Line, "expected a size like 65536, \"64KiB\" or \"32MiB\", got %s", kindName(n))
+}
+
+var sizeUnits = []struct {
+	suffix string
+	mult   int64
+}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1000}, {"MB", 1000_000}, {"GB", 1000_000_000}, {"B", 1}}
+
+// ParseByteSize parses a whole number of bytes, optionally with a unit: B, KB, MB, GB (powers of
+// 1000) or KiB, MiB, GiB (powers of 1024).
+func ParseByteSize(s string) (ByteSize, error) {
+	num, mult := strings.TrimSpace(s), int64(1)
+	for _, u := range sizeUnits {
+		if strings.HasSuffix(num, u.suffix) {
+			num, mult = strings.TrimSpace(strings.TrimSuffix(num, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("parse size %q: not a whole number of bytes with an optional unit", s)
+	}
+	return ByteSize(n * mult), nil
 }
 
 // fieldIndex maps yaml key names to struct field indexes, skipping `yaml:"-"` fields.

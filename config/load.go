@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -90,6 +91,15 @@ const (
 	DefaultDialTimeout           = 5 * time.Second
 	DefaultMaxIdlePerTarget      = 256
 	DefaultResponseHeaderTimeout = 30 * time.Second
+	DefaultMaxFails              = 3
+	DefaultFailWindow            = 10 * time.Second
+	DefaultFailTimeout           = 30 * time.Second
+	DefaultHealthInterval        = 5 * time.Second
+	DefaultHealthTimeout         = 2 * time.Second
+	DefaultRise                  = 2
+	DefaultFall                  = 3
+	DefaultRetries               = 1
+	DefaultRetryBodyMax          = 64 << 10
 )
 
 func (c *Config) fillDefaults() {
@@ -128,6 +138,41 @@ func (c *Config) fillDefaults() {
 		if u.MaxIdlePerTarget == 0 {
 			u.MaxIdlePerTarget = DefaultMaxIdlePerTarget
 		}
+		if u.Balance == "" {
+			u.Balance = "round_robin"
+		}
+		if u.Balance == "hash" && u.HashKey == "" {
+			u.HashKey = "client_ip"
+		}
+		for i := range u.Targets {
+			if u.Targets[i].Weight == 0 {
+				u.Targets[i].Weight = 1
+			}
+		}
+		if u.MaxFails == 0 {
+			u.MaxFails = DefaultMaxFails
+		}
+		if u.FailWindow == 0 {
+			u.FailWindow = DefaultFailWindow
+		}
+		if u.FailTimeout == 0 {
+			u.FailTimeout = DefaultFailTimeout
+		}
+		h := &u.Health
+		if h.Path != "" {
+			if h.Interval == 0 {
+				h.Interval = DefaultHealthInterval
+			}
+			if h.Timeout == 0 {
+				h.Timeout = DefaultHealthTimeout
+			}
+			if h.Rise == 0 {
+				h.Rise = DefaultRise
+			}
+			if h.Fall == 0 {
+				h.Fall = DefaultFall
+			}
+		}
 		c.Upstreams[name] = u
 	}
 	for i := range c.Routes {
@@ -137,6 +182,22 @@ func (c *Config) fillDefaults() {
 		}
 		if r.ResponseHeaderTimeout == 0 {
 			r.ResponseHeaderTimeout = DefaultResponseHeaderTimeout
+		}
+		if r.TryTimeout == 0 {
+			r.TryTimeout = r.ResponseHeaderTimeout
+		}
+		if r.DialTimeout == 0 {
+			r.DialTimeout = c.Upstreams[r.Upstream].DialTimeout
+		}
+		if r.Host == "" {
+			r.Host = "upstream"
+		}
+		if r.Retries == nil {
+			n := DefaultRetries
+			r.Retries = &n
+		}
+		if r.RetryBodyMax == 0 {
+			r.RetryBodyMax = DefaultRetryBodyMax
 		}
 	}
 }
@@ -173,6 +234,13 @@ func (c *Config) validate(d *decoder) {
 	case "", "json", "console":
 	default:
 		bad("log.format", "unknown format %q (use json or console)", c.Log.Format)
+	}
+	for i, tp := range c.TrustedProxies {
+		if _, err := netip.ParsePrefix(tp); err != nil {
+			if _, err := netip.ParseAddr(tp); err != nil {
+				bad(fmt.Sprintf("trusted_proxies[%d]", i), "%q is not a CIDR like 10.0.0.0/8 or an IP address", tp)
+			}
+		}
 	}
 	if c.Server.MaxHeaderBytes < 0 {
 		bad("server.max_header_bytes", "must be positive")
@@ -231,12 +299,48 @@ func (c *Config) validate(d *decoder) {
 			bad(p+".builtin", "unknown builtin upstream %q (the one there is: echo)", u.Builtin)
 		}
 		for i, t := range u.Targets {
-			if err := checkTarget(t); err != nil {
-				bad(fmt.Sprintf("%s.targets[%d]", p, i), "%v", err)
+			tp := fmt.Sprintf("%s.targets[%d]", p, i)
+			if err := checkTarget(t.URL); err != nil {
+				bad(tp, "%v", err)
+			}
+			if t.Weight < 1 || t.Weight > 1000 {
+				bad(tp+".weight", "must be between 1 and 1000, got %d", t.Weight)
 			}
 		}
 		if u.MaxIdlePerTarget < 0 {
 			bad(p+".max_idle_per_target", "must be positive")
+		}
+		switch u.Balance {
+		case "round_robin", "least_conn", "random":
+			if u.HashKey != "" {
+				bad(p+".hash_key", "only works with balance: hash")
+			}
+		case "hash":
+			if !validHashKey(u.HashKey) {
+				bad(p+".hash_key", "unknown key %q (use client_ip, header:NAME or cookie:NAME)", u.HashKey)
+			}
+		default:
+			bad(p+".balance", "unknown policy %q (use round_robin, least_conn, random or hash)", u.Balance)
+		}
+		h := u.Health
+		if h.Path != "" && !strings.HasPrefix(h.Path, "/") {
+			bad(p+".health.path", "%q must start with \"/\"", h.Path)
+		}
+		if h.Path == "" && (h.Interval != 0 || h.Timeout != 0 || h.ExpectStatus != 0 || h.Rise != 0 || h.Fall != 0) {
+			bad(p+".health", "give a path to check, or leave health out")
+		}
+		if h.ExpectStatus != 0 && (h.ExpectStatus < 100 || h.ExpectStatus > 599) {
+			bad(p+".health.expect_status", "%d is not an HTTP status", h.ExpectStatus)
+		}
+		if h.Rise < 0 || h.Fall < 0 {
+			bad(p+".health", "rise and fall must be positive")
+		}
+		if u.H2C && u.Builtin == "" {
+			for i, t := range u.Targets {
+				if strings.HasPrefix(t.URL, "https:") {
+					bad(fmt.Sprintf("%s.targets[%d]", p, i), "h2c is HTTP/2 without TLS: use http:// targets")
+				}
+			}
 		}
 	}
 
@@ -251,6 +355,15 @@ func (c *Config) validate(d *decoder) {
 			bad(p+".path", "%q must start with \"/\"", r.Path)
 		case r.PathPrefix != "" && !strings.HasPrefix(r.PathPrefix, "/"):
 			bad(p+".path_prefix", "%q must start with \"/\"", r.PathPrefix)
+		}
+		if r.Host != "upstream" && r.Host != "preserve" {
+			bad(p+".host", "unknown value %q (use upstream or preserve)", r.Host)
+		}
+		if *r.Retries < 0 || *r.Retries > 10 {
+			bad(p+".retries", "must be between 0 and 10, got %d", *r.Retries)
+		}
+		if r.TryTimeout > r.ResponseHeaderTimeout {
+			bad(p+".try_timeout", "%v is longer than response_header_timeout (%v)", r.TryTimeout, r.ResponseHeaderTimeout)
 		}
 		if r.StripPrefix && r.PathPrefix == "" {
 			bad(p+".strip_prefix", "only works with path_prefix")
@@ -298,6 +411,14 @@ func checkTarget(t string) error {
 		return fmt.Errorf("%q: a target is scheme://host:port with an optional path, nothing else", t)
 	}
 	return nil
+}
+
+func validHashKey(k string) bool {
+	if k == "client_ip" {
+		return true
+	}
+	kind, name, ok := strings.Cut(k, ":")
+	return ok && name != "" && (kind == "header" || kind == "cookie")
 }
 
 // validEmbeddedPath accepts the clean slash paths fs.FS uses ("css", "font", ".").

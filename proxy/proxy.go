@@ -1,20 +1,21 @@
-// Package proxy forwards requests to pools of upstream targets through httputil.ReverseProxy, with a
-// tuned transport, pooled copy buffers and one error handler that maps failures to 502, 504 or 499.
+// Package proxy forwards requests to pools of upstream targets through httputil.ReverseProxy: load
+// balancing, active and passive health, retries, per-route timeouts, trusted forwarding headers, a
+// tuned transport, pooled copy buffers and one error handler mapping failures to 502, 503, 504 or 499.
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -25,110 +26,51 @@ import (
 // never sent (there is nobody to send it to).
 const StatusClientClosedRequest = 499
 
-// Upstream is one target of a pool.
-type Upstream struct {
-	// URL is the target's base URL; its path, if any, prefixes every forwarded path.
-	URL *url.URL
-	// Name is the URL as configured, for logs.
-	Name string
-}
-
-// Selector picks the target for a request from a non-empty pool.
-type Selector interface {
-	Select(pool []*Upstream, r *http.Request) *Upstream
-}
-
-// RoundRobin hands out targets in turn. The zero value is ready to use.
-type RoundRobin struct{ n atomic.Uint64 }
-
-var _ Selector = (*RoundRobin)(nil)
-
-// Select returns the next target in turn.
-func (rr *RoundRobin) Select(pool []*Upstream, _ *http.Request) *Upstream {
-	return pool[(rr.n.Add(1)-1)%uint64(len(pool))]
-}
-
-// PoolOptions tunes a pool's connections. Zero values take the defaults noted.
-type PoolOptions struct {
-	// DialTimeout bounds connecting to a target; zero means 5s.
-	DialTimeout time.Duration
-	// MaxIdlePerTarget is how many keep-alive connections are kept per target; zero means 256.
-	MaxIdlePerTarget int
-}
-
-// Pool is a set of targets sharing one connection pool (transport) and one selector.
-type Pool struct {
-	targets   []*Upstream
-	selector  Selector
-	transport http.RoundTripper
-}
-
-// NewPool builds a pool from target URLs (http or https), selected round-robin.
-func NewPool(targets []string, opts PoolOptions) (*Pool, error) {
-	if len(targets) == 0 {
-		return nil, errors.New("new pool: no targets")
-	}
-	p := &Pool{selector: &RoundRobin{}, transport: newTransport(opts)}
-	for _, t := range targets {
-		u, err := url.Parse(t)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("new pool: target %q is not an http(s) URL", t)
-		}
-		p.targets = append(p.targets, &Upstream{URL: u, Name: t})
-	}
-	return p, nil
-}
-
-// Close drops the pool's idle connections.
-func (p *Pool) Close() {
-	if t, ok := p.transport.(interface{ CloseIdleConnections() }); ok {
-		t.CloseIdleConnections()
-	}
-}
-
-// newTransport is http.DefaultTransport's shape tuned for a gateway: many idle connections per target
-// (the default keeps 2), no compression negotiated on the client's behalf, no environment proxy.
-func newTransport(opts PoolOptions) *http.Transport {
-	dial := opts.DialTimeout
-	if dial == 0 {
-		dial = 5 * time.Second
-	}
-	idle := opts.MaxIdlePerTarget
-	if idle == 0 {
-		idle = 256
-	}
-	return &http.Transport{
-		DialContext:           (&net.Dialer{Timeout: dial, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConnsPerHost:   idle,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ExpectContinueTimeout: time.Second,
-		DisableCompression:    true,
-		WriteBufferSize:       32 << 10,
-		ReadBufferSize:        32 << 10,
-	}
-}
-
-// Options configures one route's Handler. The zero value forwards paths unchanged, waits up to 30s for
-// response headers and logs nothing.
+// Options configures one route's Handler. The zero value forwards paths unchanged with the target's
+// Host, no retries, a 30s response-header timeout, no overall timeout, trusts
+// no client forwarding headers and logs nothing.
 type Options struct {
 	// StripPrefix is removed from the start of the forwarded path.
 	StripPrefix string
-	// ResponseHeaderTimeout bounds the wait for the upstream's response headers; past it the client
-	// gets 504. Zero means 30s.
+	// PreserveHost sends the client's Host header upstream instead of the target's.
+	PreserveHost bool
+	// DialTimeout bounds connecting to a target; zero: the pool's.
+	DialTimeout time.Duration
+	// ResponseHeaderTimeout bounds the wait for response headers over all tries (then 504); zero: 30s.
 	ResponseHeaderTimeout time.Duration
+	// TryTimeout bounds one try's wait for response headers; zero: ResponseHeaderTimeout.
+	TryTimeout time.Duration
+	// Timeout bounds the whole exchange, bodies included; zero: none.
+	Timeout time.Duration
+	// Retries is how many other targets may be tried after a failed try; zero or negative: none. A
+	// connection that could not be made is retried (the body has not flowed); other failures only
+	// for idempotent methods whose body is empty or buffered (at most RetryBodyMax bytes).
+	Retries int
+	// RetryBodyMax is the largest body buffered for replay; zero: 64 KiB.
+	RetryBodyMax int64
+	// TrustedPeer reports whether a direct peer is a trusted proxy whose X-Forwarded-For, Forwarded,
+	// X-Forwarded-Host and X-Forwarded-Proto are kept and extended; nil trusts nobody.
+	TrustedPeer func(netip.Addr) bool
 	// Logger receives upstream errors; nil means zap.NewNop().
 	Logger *zap.Logger
-	// Observe, when set, is called once per upstream exchange with the request sent upstream (its
-	// context is the client request's), the target's name and the time to its response headers (or
-	// to the failure).
+	// Observe, when set, is called once per try with the request sent upstream (its context is the
+	// client request's), the target's name and the time to its response headers (or to the failure).
 	Observe func(r *http.Request, target string, headers time.Duration)
 }
 
 // New returns a handler forwarding to pool.
 func New(pool *Pool, opts Options) http.Handler {
-	if opts.ResponseHeaderTimeout == 0 {
+	if opts.ResponseHeaderTimeout <= 0 {
 		opts.ResponseHeaderTimeout = 30 * time.Second
+	}
+	if opts.TryTimeout <= 0 || opts.TryTimeout > opts.ResponseHeaderTimeout {
+		opts.TryTimeout = opts.ResponseHeaderTimeout
+	}
+	if opts.RetryBodyMax <= 0 {
+		opts.RetryBodyMax = 64 << 10
+	}
+	if opts.Retries < 0 {
+		opts.Retries = 0
 	}
 	log := opts.Logger
 	if log == nil {
@@ -137,12 +79,12 @@ func New(pool *Pool, opts Options) http.Handler {
 	h := &handler{pool: pool, opts: opts, log: log}
 	h.rp = &httputil.ReverseProxy{
 		Rewrite:      h.rewrite,
-		Transport:    &timedTransport{next: pool.transport, timeout: opts.ResponseHeaderTimeout, observe: opts.Observe},
+		Transport:    h,
 		BufferPool:   bufferPool,
 		ErrorHandler: h.handleError,
 		ErrorLog:     zap.NewStdLog(log),
 	}
-	return h.rp
+	return h
 }
 
 type handler struct {
@@ -152,73 +94,305 @@ type handler struct {
 	rp   *httputil.ReverseProxy
 }
 
-// rewrite picks a target and builds the outbound request. ReverseProxy has already removed hop-by-hop
-// headers and the client's X-Forwarded-* (not trusted); SetXForwarded sets ours.
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h.opts.Timeout > 0 {
+		ctx, cancel := context.WithTimeout(r.Context(), h.opts.Timeout)
+		defer cancel()
+		r = r.WithContext(ctx)
+	}
+	h.rp.ServeHTTP(w, r)
+}
+
+// rewrite builds the outbound request. ReverseProxy has already removed hop-by-hop headers and the
+// client's forwarding headers; they come back only from a trusted peer. The target is chosen per try,
+// in RoundTrip.
 func (h *handler) rewrite(pr *httputil.ProxyRequest) {
-	target := h.pool.selector.Select(h.pool.targets, pr.In)
 	if h.opts.StripPrefix != "" {
 		stripPrefix(pr.Out.URL, h.opts.StripPrefix)
 	}
-	pr.SetURL(target.URL)
+	trusted := false
+	if h.opts.TrustedPeer != nil {
+		if ap, err := netip.ParseAddrPort(pr.In.RemoteAddr); err == nil {
+			trusted = h.opts.TrustedPeer(ap.Addr().Unmap())
+		}
+	}
+	if trusted {
+		if v := pr.In.Header["X-Forwarded-For"]; len(v) > 0 {
+			pr.Out.Header["X-Forwarded-For"] = v
+		}
+	}
 	pr.SetXForwarded()
+	if trusted {
+		for _, k := range []string{"X-Forwarded-Host", "X-Forwarded-Proto"} {
+			if v := pr.In.Header.Get(k); v != "" {
+				pr.Out.Header.Set(k, v)
+			}
+		}
+		if v := pr.In.Header.Values("Forwarded"); len(v) > 0 {
+			pr.Out.Header["Forwarded"] = append(append([]string(nil), v...), forwardedElement(pr.In))
+		}
+	}
+	if h.opts.PreserveHost {
+		pr.Out.Host = pr.In.Host
+	} else {
+		pr.Out.Host = ""
+	}
+}
+
+// forwardedElement is RFC 7239's element for this hop: for=the peer, host, proto.
+func forwardedElement(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	if strings.Contains(host, ":") {
+		host = `"[` + host + `]"`
+	}
+	proto := "http"
+	if r.TLS != nil {
+		proto = "https"
+	}
+	return "for=" + host + ";host=" + quoteIfNeeded(r.Host) + ";proto=" + proto
+}
+
+func quoteIfNeeded(s string) string {
+	if strings.ContainsAny(s, ":[]\",;= ") {
+		return `"` + strings.ReplaceAll(s, `"`, `\"`) + `"`
+	}
+	return s
 }
 
 // stripPrefix removes prefix from u's path, keeping a leading slash and the raw (escaped) form.
 func stripPrefix(u *url.URL, prefix string) {
-	trimmed := strings.TrimPrefix(u.Path, strings.TrimSuffix(prefix, "/"))
-	if !strings.HasPrefix(trimmed, "/") {
-		trimmed = "/" + trimmed
+	cut := func(p string) string {
+		p = strings.TrimPrefix(p, strings.TrimSuffix(prefix, "/"))
+		if !strings.HasPrefix(p, "/") {
+			p = "/" + p
+		}
+		return p
 	}
 	if u.RawPath != "" {
-		raw := strings.TrimPrefix(u.RawPath, strings.TrimSuffix(prefix, "/"))
-		if !strings.HasPrefix(raw, "/") {
-			raw = "/" + raw
-		}
-		u.RawPath = raw
+		u.RawPath = cut(u.RawPath)
 	}
-	u.Path = trimmed
+	u.Path = cut(u.Path)
 }
 
-var errHeaderTimeout = errors.New("upstream response header timeout")
+var (
+	errHeaderTimeout = errors.New("upstream response header timeout")
+	errTryTimeout    = errors.New("upstream try timeout")
+	errNoTarget      = errors.New("no available upstream target")
+)
 
-// timedTransport measures the time to the upstream's response headers and enforces the route's header
-// timeout. Its context outlives RoundTrip until the response body is closed.
-type timedTransport struct {
-	next    http.RoundTripper
-	timeout time.Duration
-	observe func(*http.Request, string, time.Duration)
+// idempotent methods may be retried after a failure that may have reached the upstream.
+func idempotent(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
 }
 
-func (t *timedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	start := time.Now()
+// RoundTrip sends the outbound request to a target chosen per try, retrying on other targets as the
+// options allow. It is the ReverseProxy's transport.
+func (h *handler) RoundTrip(req *http.Request) (*http.Response, error) {
+	deadline := time.Now().Add(h.opts.ResponseHeaderTimeout)
+	body, replayable, err := h.prepareBody(req)
+	if err != nil {
+		return nil, err
+	}
+	var tried []*Upstream
+	for try := 0; ; try++ {
+		target := h.pick(req, tried)
+		if target == nil {
+			if try > 0 && err != nil {
+				return nil, err // the last try's error says more than "none left"
+			}
+			return nil, errNoTarget
+		}
+		tried = append(tried, target)
+		var resp *http.Response
+		resp, err = h.try(req, target, body, deadline)
+		if err == nil {
+			return resp, nil
+		}
+		if req.Context().Err() != nil || try >= h.opts.Retries || time.Now().After(deadline) {
+			return nil, err
+		}
+		if !isDialError(err) && (!replayable || !idempotent(req.Method)) {
+			return nil, err
+		}
+		if body != nil && !body.rewind() {
+			return nil, err // bytes flowed upstream and cannot be replayed
+		}
+		h.log.Debug("retrying on another target", zap.String("request_id", req.Header.Get("X-Request-Id")),
+			zap.String("failed", target.Name), zap.Error(err))
+	}
+}
+
+// pick chooses a target not tried yet, or nil when none is left.
+func (h *handler) pick(req *http.Request, tried []*Upstream) *Upstream {
+	wheel := h.pool.Available()
+	if len(wheel) == 0 {
+		return nil
+	}
+	u := h.pool.selector.Select(wheel, req)
+	if !contains(tried, u) {
+		return u
+	}
+	for _, c := range wheel {
+		if !contains(tried, c) {
+			return c
+		}
+	}
+	return nil
+}
+
+func contains(list []*Upstream, u *Upstream) bool {
+	for _, x := range list {
+		if x == u {
+			return true
+		}
+	}
+	return false
+}
+
+// prepareBody wraps the request body so that a retry can tell whether bytes flowed, buffering small
+// bodies of idempotent requests so they can be replayed. replayable is true for no body or a buffered
+// one.
+func (h *handler) prepareBody(req *http.Request) (*retryBody, bool, error) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return nil, true, nil
+	}
+	b := &retryBody{src: req.Body}
+	if h.opts.Retries > 0 && idempotent(req.Method) && req.ContentLength > 0 && req.ContentLength <= h.opts.RetryBodyMax {
+		buf := make([]byte, req.ContentLength)
+		if _, err := io.ReadFull(req.Body, buf); err != nil {
+			return nil, false, err
+		}
+		b.buf = buf
+		b.r = bytes.NewReader(buf)
+	}
+	return b, b.buf != nil, nil
+}
+
+// retryBody is a request body shared by the tries of one request. Transports close bodies on errors;
+// Close is ignored here so that a later try can still read (the server closes the client's body).
+type retryBody struct {
+	src  io.ReadCloser
+	buf  []byte        // the whole body when buffered for replay
+	r    *bytes.Reader // reads buf
+	read bool          // some byte went to a try
+}
+
+func (b *retryBody) Read(p []byte) (int, error) {
+	var n int
+	var err error
+	if b.r != nil {
+		n, err = b.r.Read(p)
+	} else {
+		n, err = b.src.Read(p)
+	}
+	if n > 0 {
+		b.read = true
+	}
+	return n, err
+}
+
+func (b *retryBody) Close() error { return nil }
+
+// rewind readies the body for another try; false when streamed bytes are gone.
+func (b *retryBody) rewind() bool {
+	if b.r != nil {
+		b.r.Reset(b.buf)
+		return true
+	}
+	return !b.read
+}
+
+// try sends one try to target, bounded by the try timeout and the overall header deadline.
+func (h *handler) try(req *http.Request, target *Upstream, body *retryBody, deadline time.Time) (*http.Response, error) {
+	out := new(http.Request)
+	*out = *req
+	u := *req.URL
+	u.Scheme, u.Host = target.URL.Scheme, target.URL.Host
+	if target.URL.Path != "" && target.URL.Path != "/" {
+		u.Path = singleJoin(target.URL.Path, req.URL.Path)
+		if req.URL.RawPath != "" {
+			u.RawPath = singleJoin(target.URL.EscapedPath(), req.URL.RawPath)
+		}
+	}
+	out.URL = &u
+	if body != nil {
+		out.Body = body
+	}
+	limit, cause := h.opts.TryTimeout, errTryTimeout
+	if rest := time.Until(deadline); rest <= limit {
+		limit, cause = rest, errHeaderTimeout
+	}
 	ctx, cancel := context.WithCancelCause(req.Context())
-	timer := time.AfterFunc(t.timeout, func() { cancel(errHeaderTimeout) })
-	resp, err := t.next.RoundTrip(req.WithContext(ctx))
+	if h.opts.DialTimeout > 0 {
+		ctx = context.WithValue(ctx, dialTimeoutKey{}, h.opts.DialTimeout)
+	}
+	timer := time.AfterFunc(limit, func() { cancel(cause) })
+	out = out.WithContext(ctx)
+
+	target.inflight.Add(1)
+	start := time.Now()
+	resp, err := h.pool.transport.RoundTrip(out)
 	timer.Stop()
-	target := req.URL.Scheme + "://" + req.URL.Host
-	if t.observe != nil {
-		t.observe(req, target, time.Since(start))
+	if h.opts.Observe != nil {
+		h.opts.Observe(out, target.Name, time.Since(start))
 	}
 	if err != nil {
-		cause := context.Cause(ctx)
-		cancel(nil)
-		if errors.Is(cause, errHeaderTimeout) {
-			err = errHeaderTimeout
+		target.inflight.Add(-1)
+		if c := context.Cause(ctx); errors.Is(c, errTryTimeout) || errors.Is(c, errHeaderTimeout) {
+			err = c
 		}
-		return nil, &upstreamError{target: target, err: err}
+		cancel(nil)
+		if req.Context().Err() == nil {
+			h.pool.failed(target, err)
+		}
+		return nil, &upstreamError{target: target.Name, err: err}
 	}
-	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	done := func() {
+		target.inflight.Add(-1)
+		cancel(nil)
+	}
+	if rwc, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
+		resp.Body = &upgradedBody{ReadWriteCloser: rwc, done: done}
+	} else {
+		resp.Body = &finishBody{ReadCloser: resp.Body, done: done}
+	}
 	return resp, nil
 }
 
-type cancelOnClose struct {
-	io.ReadCloser
-	cancel context.CancelCauseFunc
+func singleJoin(a, b string) string {
+	return strings.TrimSuffix(a, "/") + "/" + strings.TrimPrefix(b, "/")
 }
 
-func (c *cancelOnClose) Close() error {
-	err := c.ReadCloser.Close()
-	c.cancel(nil)
+// finishBody runs done once, when the response body is closed.
+type finishBody struct {
+	io.ReadCloser
+	once sync.Once
+	done func()
+}
+
+func (b *finishBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.once.Do(b.done)
+	return err
+}
+
+// upgradedBody keeps an upgraded connection writable (WebSocket) while running done on close.
+type upgradedBody struct {
+	io.ReadWriteCloser
+	once sync.Once
+	done func()
+}
+
+func (b *upgradedBody) Close() error {
+	err := b.ReadWriteCloser.Close()
+	b.once.Do(b.done)
 	return err
 }
 
@@ -230,10 +404,18 @@ type upstreamError struct {
 func (e *upstreamError) Error() string { return e.target + ": " + e.err.Error() }
 func (e *upstreamError) Unwrap() error { return e.err }
 
+// isDialError reports whether err means no connection was made, so nothing reached the target.
+func isDialError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
 // classify maps a forwarding error to the status the client gets.
 func classify(r *http.Request, err error) int {
 	switch {
-	case errors.Is(err, errHeaderTimeout), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, errNoTarget):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, errHeaderTimeout), errors.Is(err, errTryTimeout), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout
 	case r.Context().Err() != nil:
 		return StatusClientClosedRequest
@@ -254,12 +436,13 @@ func (h *handler) handleError(w http.ResponseWriter, r *http.Request, err error)
 		target, err = ue.target, ue.err
 	}
 	fields := []zap.Field{zap.String("request_id", id), zap.String("upstream", target), zap.Int("status", status), zap.Error(err)}
-	if status == StatusClientClosedRequest {
+	switch {
+	case status == StatusClientClosedRequest:
 		h.log.Debug("client went away", fields...)
 		w.WriteHeader(status) // for the access log; the client is gone
 		return
-	}
-	switch {
+	case status == http.StatusServiceUnavailable:
+		h.log.Warn("no upstream target available", fields...)
 	case errors.Is(err, syscall.ECONNREFUSED):
 		h.log.Warn("upstream refused connection", fields...)
 	default:

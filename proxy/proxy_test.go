@@ -34,13 +34,35 @@ func newUpstream(t *testing.T, name string) *httptest.Server {
 	return srv
 }
 
+func specs(urls ...string) []TargetSpec {
+	var out []TargetSpec
+	for _, u := range urls {
+		out = append(out, TargetSpec{URL: u})
+	}
+	return out
+}
+
 func newFront(t *testing.T, targets []string, opts Options) *httptest.Server {
 	t.Helper()
-	pool, err := NewPool(targets, PoolOptions{})
+	return newFrontPool(t, newPool(t, specs(targets...), PoolOptions{}), opts)
+}
+
+func newPool(t *testing.T, targets []TargetSpec, opts PoolOptions) *Pool {
+	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = zaptest.NewLogger(t)
+	}
+	pool, err := NewPool(targets, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	pool.Start()
 	t.Cleanup(pool.Close)
+	return pool
+}
+
+func newFrontPool(t *testing.T, pool *Pool, opts Options) *httptest.Server {
+	t.Helper()
 	if opts.Logger == nil {
 		opts.Logger = zaptest.NewLogger(t)
 	}
@@ -292,7 +314,7 @@ func TestRequestBodyIsStreamed(t *testing.T) {
 
 func TestNewPoolRejectsBadTargets(t *testing.T) {
 	for _, targets := range [][]string{nil, {"ftp://x:1"}, {"http://"}, {"::"}} {
-		if _, err := NewPool(targets, PoolOptions{}); err == nil {
+		if _, err := NewPool(specs(targets...), PoolOptions{}); err == nil {
 			t.Errorf("NewPool(%q) succeeded", targets)
 		}
 	}

@@ -50,30 +50,30 @@ func buildGateway(cfg *config.Config, log, access *zap.Logger) (gw *gateway, err
 			Handler(withRoute("demo1", demo.Form(func(r *http.Request) string { return mux.Vars(r)["name"] })))
 	}
 
+	trusted, err := parseTrusted(cfg.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
 	pools := map[string]*proxy.Pool{}
 	for _, name := range sortedNames(cfg.Upstreams) {
-		u := cfg.Upstreams[name]
-		targets := u.Targets
-		if u.Builtin == "echo" {
-			addr, err := gw.startEcho(log)
-			if err != nil {
-				return nil, fmt.Errorf("upstreams.%s: %w", name, err)
-			}
-			targets = []string{"http://" + addr}
-			log.Info("builtin upstream started", zap.String("upstream", name), zap.String("builtin", u.Builtin), zap.String("addr", addr))
-		}
-		p, err := proxy.NewPool(targets, proxy.PoolOptions{DialTimeout: u.DialTimeout, MaxIdlePerTarget: u.MaxIdlePerTarget})
+		p, err := gw.buildPool(name, cfg.Upstreams[name], trusted, log)
 		if err != nil {
 			return nil, fmt.Errorf("upstreams.%s: %w", name, err)
 		}
 		pools[name] = p
-		gw.pools = append(gw.pools, p)
 	}
 	proxyLog := log.Named("proxy")
 	for _, rt := range cfg.Routes {
 		h := proxy.New(pools[rt.Upstream], proxy.Options{
 			StripPrefix:           stripFor(rt),
+			PreserveHost:          rt.Host == "preserve",
+			DialTimeout:           rt.DialTimeout,
 			ResponseHeaderTimeout: rt.ResponseHeaderTimeout,
+			TryTimeout:            rt.TryTimeout,
+			Timeout:               rt.Timeout,
+			Retries:               *rt.Retries,
+			RetryBodyMax:          int64(rt.RetryBodyMax),
+			TrustedPeer:           trusted.contains,
 			Logger:                proxyLog.With(zap.String("route", rt.Name)),
 			Observe:               middleware.SetUpstream,
 		})
@@ -92,19 +92,83 @@ func buildGateway(cfg *config.Config, log, access *zap.Logger) (gw *gateway, err
 	// Longest prefix first, so /css/ wins over /.
 	mounts := append([]config.Static(nil), cfg.Static...)
 	sort.SliceStable(mounts, func(i, j int) bool { return len(mounts[i].Prefix) > len(mounts[j].Prefix) })
-	staticLog := log.Named("static")
 	for _, m := range mounts {
 		fsys, err := gw.openFolder(m.Path)
 		if err != nil {
 			return nil, fmt.Errorf("static %s: %w", m.Prefix, err)
 		}
-		h := static.New(fsys, static.Options{ShowIndex: m.ShowIndex, Logger: staticLog.With(zap.String("mount", m.Name))})
+		h := static.New(fsys, static.Options{ShowIndex: m.ShowIndex, Logger: log.With(zap.String("mount", m.Name))})
 		h = http.StripPrefix(strings.TrimSuffix(m.Prefix, "/"), h)
 		r.PathPrefix(m.Prefix).Name(m.Name).Handler(withRoute(m.Name, h))
 	}
 
 	gw.handler = middleware.Timing(r, middleware.Options{Logger: access})
 	return gw, nil
+}
+
+// buildPool turns an upstream's config into a started pool (health checks run until Close).
+func (gw *gateway) buildPool(name string, u config.Upstream, trusted prefixes, log *zap.Logger) (*proxy.Pool, error) {
+	var targets []proxy.TargetSpec
+	for _, t := range u.Targets {
+		targets = append(targets, proxy.TargetSpec{URL: t.URL, Weight: t.Weight})
+	}
+	if u.Builtin == "echo" {
+		addr, err := gw.startEcho(log)
+		if err != nil {
+			return nil, err
+		}
+		targets = []proxy.TargetSpec{{URL: "http://" + addr}}
+		log.Info("builtin upstream started", zap.String("upstream", name), zap.String("builtin", u.Builtin), zap.String("addr", addr))
+	}
+	var sel proxy.Selector
+	switch u.Balance {
+	case "least_conn":
+		sel = &proxy.LeastConn{}
+	case "random":
+		sel = proxy.Random{}
+	case "hash":
+		sel = &proxy.Hash{Key: hashKey(u.HashKey, trusted)}
+	default:
+		sel = &proxy.RoundRobin{}
+	}
+	p, err := proxy.NewPool(targets, proxy.PoolOptions{
+		Name:        name,
+		Selector:    sel,
+		MaxFails:    u.MaxFails,
+		FailWindow:  u.FailWindow,
+		FailTimeout: u.FailTimeout,
+		Health: proxy.HealthCheck{
+			Path: u.Health.Path, Interval: u.Health.Interval, Timeout: u.Health.Timeout,
+			ExpectStatus: u.Health.ExpectStatus, Rise: u.Health.Rise, Fall: u.Health.Fall,
+		},
+		DialTimeout:      u.DialTimeout,
+		MaxIdlePerTarget: u.MaxIdlePerTarget,
+		H2C:              u.H2C,
+		Logger:           log.Named("upstream"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.Start()
+	gw.pools = append(gw.pools, p)
+	return p, nil
+}
+
+// hashKey turns a hash_key setting (client_ip, header:NAME, cookie:NAME) into a key function.
+func hashKey(spec string, trusted prefixes) func(*http.Request) string {
+	kind, name, _ := strings.Cut(spec, ":")
+	switch kind {
+	case "header":
+		return func(r *http.Request) string { return r.Header.Get(name) }
+	case "cookie":
+		return func(r *http.Request) string {
+			if c, err := r.Cookie(name); err == nil {
+				return c.Value
+			}
+			return ""
+		}
+	}
+	return func(r *http.Request) string { return trusted.clientIP(r).String() }
 }
 
 func stripFor(rt config.Route) string {
