@@ -111,5 +111,5 @@ func (p *Pool) record(u *Upstream, hc HealthCheck, ok bool, detail string) {
 	} else {
 		p.log.Info("upstream target passing health checks", zap.String("pool", p.opts.Name), zap.String("target", u.Name), zap.Int("rise", hc.Rise))
 	}
-	p.rebuild()
+	p.changed(u)
 }

@@ -72,6 +72,8 @@ type PoolOptions struct {
 	Logger *zap.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// OnChange, when set, is called after a target becomes available or unavailable (metrics, tests).
+	OnChange func(target *Upstream, available bool)
 }
 
 // Pool is a set of targets sharing a connection pool, a selector and health state.
@@ -241,7 +243,7 @@ func (p *Pool) failed(u *Upstream, err error) {
 	u.mu.Unlock()
 	p.log.Warn("upstream target ejected", zap.String("pool", p.opts.Name), zap.String("target", u.Name),
 		zap.Int("failures", max), zap.Duration("window", p.opts.FailWindow), zap.Duration("for", p.opts.FailTimeout), zap.Error(err))
-	p.rebuild()
+	p.changed(u)
 }
 
 // readmit ends a passive ejection.
@@ -252,6 +254,17 @@ func (p *Pool) readmit(u *Upstream) {
 	u.mu.Unlock()
 	if was {
 		p.log.Info("upstream target readmitted", zap.String("pool", p.opts.Name), zap.String("target", u.Name))
-		p.rebuild()
+		p.changed(u)
+	}
+}
+
+// changed rebuilds the wheel after u's state changed and tells OnChange.
+func (p *Pool) changed(u *Upstream) {
+	p.rebuild()
+	if p.opts.OnChange != nil {
+		u.mu.Lock()
+		ok := u.available()
+		u.mu.Unlock()
+		p.opts.OnChange(u, ok)
 	}
 }
