@@ -139,7 +139,13 @@ type proc struct {
 // start runs `frontgate args...` and waits for its "listening" log line.
 func start(t *testing.T, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
+	return startBinary(t, binary, args...)
+}
+
+// startBinary is start with another build of frontgate.
+func startBinary(t *testing.T, bin string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	if err := cmd.Start(); err != nil {
