@@ -34,11 +34,14 @@ static:
   - {prefix: /css2017/, path: static/css, name: css, show_index: true}
 upstreams:
   backend:
-    targets: ["http://127.0.0.1:9000", "http://127.0.0.1:9001/base"]
+    targets: ["http://127.0.0.1:9000", {url: "http://127.0.0.1:9001/base", weight: 3}]
     dial_timeout: 2s
+    balance: hash
+    hash_key: "header:X-User"
+    health: {path: /healthz, expect_status: 204}
 routes:
   - {path: /demo2, methods: [POST], upstream: backend}
-  - {path_prefix: /api/, strip_prefix: true, upstream: backend, response_header_timeout: 250ms}
+  - {path_prefix: /api/, strip_prefix: true, upstream: backend, response_header_timeout: 250ms, retries: 0, retry_body_max: 1MiB, host: preserve}
 `)
 	c, err := Load(path)
 	if err != nil {
@@ -51,14 +54,20 @@ routes:
 	if got := c.Static[0]; got.Path != want || got.Prefix != "/css2017/" || !got.ShowIndex || got.Name != "css" {
 		t.Errorf("static[0] = %+v, want path %s", got, want)
 	}
-	if u := c.Upstreams["backend"]; len(u.Targets) != 2 || u.DialTimeout != 2*time.Second || u.MaxIdlePerTarget != DefaultMaxIdlePerTarget {
+	if u := c.Upstreams["backend"]; len(u.Targets) != 2 || u.Targets[0].Weight != 1 || u.Targets[1].Weight != 3 || u.Targets[1].URL != "http://127.0.0.1:9001/base" ||
+		u.DialTimeout != 2*time.Second || u.MaxIdlePerTarget != DefaultMaxIdlePerTarget || u.Balance != "hash" || u.HashKey != "header:X-User" ||
+		u.Health.Interval != DefaultHealthInterval || u.Health.Rise != DefaultRise || u.Health.ExpectStatus != 204 || u.MaxFails != DefaultMaxFails {
 		t.Errorf("upstream decoded wrong: %+v", u)
 	}
-	if r := c.Routes[1]; r.PathPrefix != "/api/" || !r.StripPrefix || r.ResponseHeaderTimeout != 250*time.Millisecond || r.Name != "/api/" {
+	if r := c.Routes[1]; r.PathPrefix != "/api/" || !r.StripPrefix || r.ResponseHeaderTimeout != 250*time.Millisecond || r.Name != "/api/" ||
+		*r.Retries != 0 || r.RetryBodyMax != 1<<20 || r.Host != "preserve" || r.TryTimeout != 250*time.Millisecond {
 		t.Errorf("routes[1] decoded wrong: %+v", r)
 	}
 	if r := c.Routes[0]; r.ResponseHeaderTimeout != DefaultResponseHeaderTimeout || r.Methods[0] != "POST" {
 		t.Errorf("routes[0] defaults wrong: %+v", r)
+	}
+	if r := c.Routes[0]; *r.Retries != DefaultRetries || r.RetryBodyMax != DefaultRetryBodyMax || r.Host != "upstream" || r.DialTimeout != 2*time.Second {
+		t.Errorf("routes[0] engine defaults wrong: %+v", r)
 	}
 	if c.Server.ReadHeaderTimeout != DefaultReadHeaderTimeout || c.Server.MaxHeaderBytes != DefaultMaxHeaderBytes {
 		t.Errorf("server defaults wrong: %+v", c.Server)
@@ -131,6 +140,36 @@ routes:
 		{"builtin and targets", "upstreams:\n  x: {builtin: echo, targets: [\"http://a:1\"]}\n  y: {builtin: nginx}\n",
 			[]string{`upstreams.x: give either targets or builtin, not both (line 2)`, `upstreams.y.builtin: unknown builtin upstream "nginx" (the one there is: echo) (line 3)`}},
 		{"empty", "", []string{"the file is empty"}},
+		{"upstream engine", `trusted_proxies: ["10.0.0.0/8", "bogus"]
+upstreams:
+  a:
+    targets: ["http://a:1", {url: "http://b:2", weight: -2}, {url: "http://c:3", wieght: 2}]
+    balance: fastest
+    health: {interval: 1s}
+  b:
+    targets: ["http://a:1"]
+    balance: hash
+    hash_key: "ip"
+  c:
+    targets: ["https://a:1"]
+    h2c: true
+    hash_key: client_ip
+routes:
+  - {path: /a, upstream: a, host: client, retries: 11, try_timeout: 1m, retry_body_max: lots}
+`, []string{
+			`trusted_proxies[1]: "bogus" is not a CIDR like 10.0.0.0/8 or an IP address (line 1)`,
+			`upstreams.a.targets[2].wieght: unknown key (did you mean "weight"?) (line 4)`,
+			`upstreams.a.targets[1].weight: must be between 1 and 1000, got -2 (line 4)`,
+			`upstreams.a.balance: unknown policy "fastest" (use round_robin, least_conn, random or hash) (line 5)`,
+			`upstreams.a.health: give a path to check, or leave health out (line 6)`,
+			`upstreams.b.hash_key: unknown key "ip" (use client_ip, header:NAME or cookie:NAME) (line 10)`,
+			`upstreams.c.targets[0]: h2c is HTTP/2 without TLS: use http:// targets (line 12)`,
+			`upstreams.c.hash_key: only works with balance: hash (line 14)`,
+			`routes[0].retry_body_max: expected a size like 65536, "64KiB" or "32MiB", got "lots" (line 16)`,
+			`routes[0].host: unknown value "client" (use upstream or preserve) (line 16)`,
+			`routes[0].retries: must be between 0 and 10, got 11 (line 16)`,
+			`routes[0].try_timeout: 1m0s is longer than response_header_timeout (30s) (line 16)`,
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -165,5 +204,18 @@ routes:
 func TestExampleConfig(t *testing.T) {
 	if _, err := Load(filepath.Join("..", "config.yaml")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestParseByteSize(t *testing.T) {
+	for in, want := range map[string]ByteSize{"0": 0, "65536": 65536, "64KiB": 64 << 10, "32MiB": 32 << 20, "1GiB": 1 << 30, "2KB": 2000, "5 MB": 5000000, "7B": 7} {
+		if got, err := ParseByteSize(in); err != nil || got != want {
+			t.Errorf("ParseByteSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "-1", "1.5MiB", "MiB", "12 parsecs", "99999999999GiB"} {
+		if _, err := ParseByteSize(in); err == nil {
+			t.Errorf("ParseByteSize(%q) succeeded", in)
+		}
 	}
 }
