@@ -264,7 +264,9 @@ func (h *handler) prepareBody(req *http.Request) (*retryBody, bool, error) {
 		return nil, true, nil
 	}
 	b := &retryBody{src: req.Body}
-	if h.opts.Retries > 0 && idempotent(req.Method) && req.ContentLength > 0 && req.ContentLength <= h.opts.RetryBodyMax {
+	// Small bodies of idempotent requests are buffered even without retries: a kept-alive connection
+	// the target closed meanwhile needs the body sent again.
+	if idempotent(req.Method) && req.ContentLength > 0 && req.ContentLength <= h.opts.RetryBodyMax {
 		buf := make([]byte, req.ContentLength)
 		if _, err := io.ReadFull(req.Body, buf); err != nil {
 			return nil, false, err

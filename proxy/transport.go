@@ -10,14 +10,36 @@ import (
 // dialTimeoutKey carries a route's dial timeout to the pool's dialer.
 type dialTimeoutKey struct{}
 
-// newTransport is http.DefaultTransport's shape tuned for a gateway: many idle connections per target
+// newTransport returns the pool's transport: the lean HTTP/1.1 client for plain-http targets with a
+// tuned net/http Transport behind it for the rest, or that Transport alone for h2c.
+func newTransport(opts PoolOptions) http.RoundTripper {
+	std := newStdTransport(opts)
+	if opts.H2C {
+		return std
+	}
+	return &h1Transport{
+		dialer:      &net.Dialer{KeepAlive: 30 * time.Second},
+		dialTimeout: dialTimeoutOf(opts),
+		maxIdle:     std.MaxIdleConnsPerHost,
+		idleTimeout: std.IdleConnTimeout,
+		peekAfter:   peekAfter,
+		fallback:    std,
+		idle:        map[string][]*h1Conn{},
+	}
+}
+
+func dialTimeoutOf(opts PoolOptions) time.Duration {
+	if opts.DialTimeout <= 0 {
+		return 5 * time.Second
+	}
+	return opts.DialTimeout
+}
+
+// newStdTransport is http.DefaultTransport's shape tuned for a gateway: many idle connections per target
 // (the default keeps 2), no compression negotiated on the client's behalf, no environment proxy, and
 // a dial timeout a route may shorten through the request context.
-func newTransport(opts PoolOptions) *http.Transport {
-	dialTimeout := opts.DialTimeout
-	if dialTimeout <= 0 {
-		dialTimeout = 5 * time.Second
-	}
+func newStdTransport(opts PoolOptions) *http.Transport {
+	dialTimeout := dialTimeoutOf(opts)
 	idle := opts.MaxIdlePerTarget
 	if idle <= 0 {
 		idle = 256

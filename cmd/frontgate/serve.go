@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"go.uber.org/zap"
@@ -68,8 +69,17 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) int {
 `, stderr)
 	path := fs.String("config", "", "YAML config `file`; empty: the embedded default")
 	listen := fs.String("listen", "", "listen `address`, overriding the config's listen")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to `file` until shutdown (for profiling)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
+	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "frontgate: %v\n", err)
+			return 1
+		}
+		defer stop()
 	}
 	cfg, err := loadConfig(*path)
 	if err != nil {
@@ -156,4 +166,20 @@ func onOff(b bool) string {
 		return "on"
 	}
 	return "off"
+}
+
+// startCPUProfile profiles the process into path until the returned stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

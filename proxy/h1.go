@@ -1,0 +1,343 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// h1Transport is a lean HTTP/1.1 client for plain-http targets. net/http's Transport hands every
+// request between three goroutines (the caller, a write loop and a read loop); here the caller's
+// goroutine writes the request and reads the response on a pooled connection, which is what makes
+// proxying cheap per request. Everything it does not handle — https, HTTP/2, protocol upgrades — goes
+// to the fallback Transport.
+type h1Transport struct {
+	dialer      *net.Dialer
+	dialTimeout time.Duration
+	maxIdle     int
+	idleTimeout time.Duration
+	peekAfter   time.Duration // idle time after which reuse peeks for a close; see alive
+	fallback    *http.Transport
+
+	mu   sync.Mutex           // guards idle and closed: taken once per request to get and once to put a conn
+	idle map[string][]*h1Conn // per host:port, most recently used last
+}
+
+var _ http.RoundTripper = (*h1Transport)(nil)
+
+type h1Conn struct {
+	nc        net.Conn
+	br        *bufio.Reader
+	bw        *bufio.Writer
+	key       string
+	idleSince time.Time
+}
+
+// aLongTimeAgo is a deadline in the past: setting it makes blocked reads and writes return at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme != "http" || req.Header.Get("Upgrade") != "" {
+		return t.fallback.RoundTrip(req)
+	}
+	ctx := req.Context()
+	for attempt := 0; ; attempt++ {
+		c, reused, err := t.conn(ctx, req.URL.Host)
+		if err != nil {
+			closeBody(req)
+			return nil, err
+		}
+		resp, err := t.exchange(ctx, c, req)
+		if err == nil {
+			return resp, nil
+		}
+		c.nc.Close()
+		// A kept-alive connection the target closed meanwhile fails before any response byte; an
+		// idempotent request whose body can be sent again goes out once more on a fresh connection.
+		if reused && attempt == 0 && ctx.Err() == nil && errors.Is(err, errStale) && idempotent(req.Method) && rewindBody(req) {
+			continue
+		}
+		closeBody(req)
+		return nil, err
+	}
+}
+
+// errStale marks a failure on a reused connection before any byte of the response arrived.
+var errStale = errors.New("kept-alive connection closed by the target")
+
+// exchange writes req on c and reads the response headers; the body is read later through h1Body.
+func (t *h1Transport) exchange(ctx context.Context, c *h1Conn, req *http.Request) (*http.Response, error) {
+	stop := context.AfterFunc(ctx, func() { _ = c.nc.SetDeadline(aLongTimeAgo) })
+	fail := func(err error, stale bool) (*http.Response, error) {
+		stop()
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, ctxErr
+		}
+		if stale {
+			return nil, fmt.Errorf("%w: %w", errStale, err)
+		}
+		return nil, err
+	}
+	if err := writeRequest(c.bw, req); err != nil {
+		return fail(err, true)
+	}
+	var resp *http.Response
+	for {
+		var err error
+		resp, err = http.ReadResponse(c.br, req)
+		if err != nil {
+			return fail(err, c.br.Buffered() == 0 && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || isReset(err)))
+		}
+		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
+			break
+		}
+		// 1xx informational (100 Continue, 103 Early Hints): the final response follows.
+	}
+	resp.Body = &h1Body{rc: resp.Body, c: c, t: t, stop: stop, keep: !resp.Close}
+	return resp, nil
+}
+
+func isReset(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && (op.Op == "read" || op.Op == "write")
+}
+
+// writeRequest sends the request line, headers and body. ReverseProxy has removed hop-by-hop headers;
+// framing headers are written from ContentLength here.
+func writeRequest(bw *bufio.Writer, req *http.Request) error {
+	bw.WriteString(req.Method)
+	bw.WriteByte(' ')
+	bw.WriteString(req.URL.RequestURI())
+	bw.WriteString(" HTTP/1.1\r\nHost: ")
+	host := req.Host
+	if host == "" {
+		host = req.URL.Host
+	}
+	bw.WriteString(host)
+	bw.WriteString("\r\n")
+	for k, vs := range req.Header {
+		switch k {
+		case "Host", "Content-Length", "Transfer-Encoding", "Connection":
+			continue
+		}
+		for _, v := range vs {
+			bw.WriteString(k)
+			bw.WriteString(": ")
+			bw.WriteString(headerValue(v))
+			bw.WriteString("\r\n")
+		}
+	}
+	body := req.Body
+	hasBody := body != nil && body != http.NoBody
+	chunked := false
+	switch {
+	case req.ContentLength > 0 || (req.ContentLength == 0 && !hasBody && methodWantsLength(req.Method)):
+		bw.WriteString("Content-Length: ")
+		bw.WriteString(strconv.FormatInt(req.ContentLength, 10))
+		bw.WriteString("\r\n")
+	case hasBody && req.ContentLength < 0:
+		bw.WriteString("Transfer-Encoding: chunked\r\n")
+		chunked = true
+	}
+	bw.WriteString("\r\n")
+	if !hasBody || req.ContentLength == 0 {
+		return bw.Flush()
+	}
+	if chunked {
+		cw := httputil.NewChunkedWriter(bw)
+		if _, err := copyBody(cw, body); err != nil {
+			return err
+		}
+		if err := cw.Close(); err != nil {
+			return err
+		}
+		bw.WriteString("\r\n")
+		return bw.Flush()
+	}
+	n, err := copyBody(bw, io.LimitReader(body, req.ContentLength))
+	if err != nil {
+		return err
+	}
+	if n != req.ContentLength {
+		return fmt.Errorf("request body: %d bytes, Content-Length said %d", n, req.ContentLength)
+	}
+	return bw.Flush()
+}
+
+// methodWantsLength: an empty POST, PUT or PATCH still says Content-Length: 0.
+func methodWantsLength(m string) bool {
+	return m == http.MethodPost || m == http.MethodPut || m == http.MethodPatch
+}
+
+// headerValue drops CR and LF, which would split the header (net/http's server already refuses them).
+func headerValue(v string) string {
+	for i := 0; i < len(v); i++ {
+		if v[i] == '\r' || v[i] == '\n' {
+			b := []byte(v)
+			for j := range b {
+				if b[j] == '\r' || b[j] == '\n' {
+					b[j] = ' '
+				}
+			}
+			return string(b)
+		}
+	}
+	return v
+}
+
+// copyBody copies with a pooled buffer, marking read errors of the source apart from write errors.
+func copyBody(dst io.Writer, src io.Reader) (int64, error) {
+	buf := bufferPool.Get()
+	defer bufferPool.Put(buf)
+	return io.CopyBuffer(dst, onlyReader{src}, buf)
+}
+
+// onlyReader hides WriterTo so that io.CopyBuffer uses the pooled buffer.
+type onlyReader struct{ io.Reader }
+
+func rewindBody(req *http.Request) bool {
+	if req.Body == nil || req.Body == http.NoBody {
+		return true
+	}
+	rb, ok := req.Body.(interface{ rewind() bool })
+	return ok && rb.rewind()
+}
+
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+}
+
+// conn returns an idle connection to hostport or dials one.
+func (t *h1Transport) conn(ctx context.Context, hostport string) (*h1Conn, bool, error) {
+	now := time.Now()
+	t.mu.Lock()
+	for list := t.idle[hostport]; len(list) > 0; list = t.idle[hostport] {
+		c := list[len(list)-1]
+		t.idle[hostport] = list[:len(list)-1]
+		idle := now.Sub(c.idleSince)
+		// A connection idle for a while may have been closed by the target: peek (one cheap
+		// syscall) rather than fail the request on it. Busy connections skip the check.
+		if idle > t.idleTimeout || idle >= t.peekAfter && !alive(c.nc) {
+			t.mu.Unlock()
+			c.nc.Close()
+			t.mu.Lock()
+			continue
+		}
+		t.mu.Unlock()
+		return c, true, nil
+	}
+	t.mu.Unlock()
+	d := t.dialTimeout
+	if rd, ok := ctx.Value(dialTimeoutKey{}).(time.Duration); ok && rd > 0 {
+		d = rd
+	}
+	dctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	nc, err := t.dialer.DialContext(dctx, "tcp", hostport)
+	if err != nil {
+		return nil, false, err
+	}
+	return &h1Conn{nc: nc, br: bufio.NewReaderSize(nc, 16<<10), bw: bufio.NewWriterSize(nc, 16<<10), key: hostport}, false, nil
+}
+
+// peekAfter is how long a connection sits idle before reuse checks that the target has not closed it.
+const peekAfter = 500 * time.Millisecond
+
+// alive peeks at an idle connection without blocking: a target that closed it (or sent something
+// unasked, like a 408 before closing) makes it unusable.
+func alive(nc net.Conn) bool {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return true
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	ok = false
+	var b [1]byte
+	err = rc.Read(func(fd uintptr) bool {
+		_, _, rerr := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		ok = rerr == syscall.EAGAIN
+		return true
+	})
+	return err == nil && ok
+}
+
+// put returns c to the idle pool, or closes it when the pool is full.
+func (t *h1Transport) put(c *h1Conn) {
+	c.idleSince = time.Now()
+	t.mu.Lock()
+	list := t.idle[c.key]
+	if t.idle != nil && len(list) < t.maxIdle {
+		t.idle[c.key] = append(list, c)
+		t.mu.Unlock()
+		return
+	}
+	t.mu.Unlock()
+	c.nc.Close()
+}
+
+// CloseIdleConnections closes every idle connection.
+func (t *h1Transport) CloseIdleConnections() {
+	t.mu.Lock()
+	idle := t.idle
+	t.idle = map[string][]*h1Conn{}
+	t.mu.Unlock()
+	for _, list := range idle {
+		for _, c := range list {
+			c.nc.Close()
+		}
+	}
+	t.fallback.CloseIdleConnections()
+}
+
+// h1Body is a response body that gives its connection back to the pool once read to the end.
+type h1Body struct {
+	rc     io.ReadCloser
+	c      *h1Conn
+	t      *h1Transport
+	stop   func() bool // unregisters the context watch; false if it already fired
+	keep   bool        // the response allows reuse
+	eof    bool
+	closed bool
+}
+
+func (b *h1Body) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if err == io.EOF {
+		b.eof = true
+	} else if err != nil {
+		b.keep = false
+	}
+	return n, err
+}
+
+func (b *h1Body) Close() error {
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	err := b.rc.Close()
+	if !b.eof && b.keep {
+		// Unread rest: reuse only if it is already buffered and small; else the connection goes.
+		b.keep = false
+	}
+	if b.stop() && b.keep && b.c.br.Buffered() == 0 {
+		b.t.put(b.c)
+	} else {
+		b.c.nc.Close()
+	}
+	return err
+}

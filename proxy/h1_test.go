@@ -1,0 +1,167 @@
+package proxy
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// rawUpstream serves each connection with handle, over real TCP, counting connections.
+func rawUpstream(t *testing.T, handle func(c net.Conn, br *bufio.Reader)) (url string, conns *atomic.Int64) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns = &atomic.Int64{}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				handle(c, bufio.NewReader(c))
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String(), conns
+}
+
+// readRequest reads one request and its body from br.
+func readRequest(br *bufio.Reader) (*http.Request, string, error) {
+	req, err := http.ReadRequest(br)
+	if err != nil {
+		return nil, "", err
+	}
+	b, err := io.ReadAll(req.Body)
+	return req, string(b), err
+}
+
+// A target that closes kept-alive connections after each answer, without saying so: the next request
+// meets a dead connection and must go out again on a fresh one.
+func TestStaleKeepAliveConnectionIsRedialled(t *testing.T) {
+	up, conns := rawUpstream(t, func(c net.Conn, br *bufio.Reader) {
+		_, body, err := readRequest(br)
+		if err != nil {
+			return
+		}
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body)+2, "ok"+body)
+	})
+	front := newFrontPool(t, newPool(t, specs(up), PoolOptions{MaxFails: -1}), Options{})
+	for i := 0; i < 5; i++ {
+		req, _ := http.NewRequest(http.MethodPut, front.URL+"/x", strings.NewReader(fmt.Sprint(i)))
+		if status, body := fetch(t, req); status != 200 || body != fmt.Sprintf("ok%d", i) {
+			t.Fatalf("request %d: %d %q", i, status, body)
+		}
+	}
+	if conns.Load() < 5 {
+		t.Errorf("%d connections for 5 requests on a target that closes each", conns.Load())
+	}
+}
+
+// With the idle peek on, even a POST (never retried) finds no dead connection: the peek saw the close.
+func TestIdlePeekSkipsClosedConnections(t *testing.T) {
+	closed := make(chan struct{}, 1)
+	up, conns := rawUpstream(t, func(c net.Conn, br *bufio.Reader) {
+		if _, _, err := readRequest(br); err != nil {
+			return
+		}
+		fmt.Fprint(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		c.Close()
+		closed <- struct{}{}
+	})
+	pool := newPool(t, specs(up), PoolOptions{MaxFails: -1})
+	pool.transport.(*h1Transport).peekAfter = 0
+	front := newFrontPool(t, pool, Options{})
+	for i := 0; i < 5; i++ {
+		req, _ := http.NewRequest(http.MethodPost, front.URL+"/x", strings.NewReader("once"))
+		if status, body := fetch(t, req); status != 200 || body != "ok" {
+			t.Fatalf("request %d: %d %q", i, status, body)
+		}
+		<-closed // the target has closed the kept-alive connection before the next request
+	}
+	if conns.Load() != 5 {
+		t.Errorf("%d connections, want 5", conns.Load())
+	}
+}
+
+func TestLeanClientFraming(t *testing.T) {
+	up, conns := rawUpstream(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			req, body, err := readRequest(br)
+			if err != nil {
+				return
+			}
+			switch req.URL.Path {
+			case "/chunked":
+				fmt.Fprint(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\nX-Sum: 5\r\n\r\n")
+			case "/early":
+				fmt.Fprint(c, "HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal")
+			case "/nocontent":
+				fmt.Fprint(c, "HTTP/1.1 204 No Content\r\n\r\n")
+			case "/close":
+				fmt.Fprint(c, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil close")
+				return
+			case "/echo":
+				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body)+len(req.TransferEncoding[0])+1,
+					req.TransferEncoding[0]+":"+body)
+			default:
+				if req.Method == http.MethodHead {
+					fmt.Fprint(c, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+					continue
+				}
+				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(req.Method+body), req.Method+body)
+			}
+		}
+	})
+	front := newFrontPool(t, newPool(t, specs(up), PoolOptions{}), Options{})
+	tests := []struct {
+		method, path string
+		body         io.Reader
+		length       int64
+		want         string
+		trailer      string
+	}{
+		{"GET", "/chunked", nil, 0, "abcde", "5"},
+		{"GET", "/early", nil, 0, "final", ""},
+		{"GET", "/nocontent", nil, 0, "", ""},
+		{"HEAD", "/head", nil, 0, "", ""},
+		{"POST", "/len", strings.NewReader("hello"), 5, "POSThello", ""},
+		{"POST", "/echo", io.MultiReader(strings.NewReader("str"), strings.NewReader("eamed")), -1, "chunked:streamed", ""},
+		{"POST", "/empty", nil, 0, "POST", ""},
+		{"GET", "/close", nil, 0, "until close", ""},
+		{"GET", "/after-close", nil, 0, "GET", ""},
+	}
+	for _, tt := range tests {
+		req, _ := http.NewRequest(tt.method, front.URL+tt.path, tt.body)
+		req.ContentLength = tt.length
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", tt.method, tt.path, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != tt.want || resp.Trailer.Get("X-Sum") != tt.trailer {
+			t.Errorf("%s %s: %d %q trailer %q; want %q %q", tt.method, tt.path, resp.StatusCode, b, resp.Trailer.Get("X-Sum"), tt.want, tt.trailer)
+		}
+	}
+	// Everything before /close shared one kept-alive connection; /after-close needed a second.
+	if conns.Load() != 2 {
+		t.Errorf("%d upstream connections, want 2", conns.Load())
+	}
+}
