@@ -20,11 +20,12 @@ func runEcho(ctx context.Context, args []string, _, stderr io.Writer) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	log, err := newLogger(config.Log{Level: config.DefaultLevel}, os.Stderr)
+	log, flush, err := newLogger(config.Log{Level: config.DefaultLevel}, os.Stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "frontgate echo: %v\n", err)
 		return 1
 	}
+	defer flush()
 	if err := serveEcho(ctx, *listen, log.Named("echo")); err != nil {
 		log.Error("echo failed", zap.Error(err))
 		return 1
