@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"os"
 	"strconv"
 	"sync"
 	"syscall"
@@ -45,18 +46,36 @@ type h1Conn struct {
 // aLongTimeAgo is a deadline in the past: setting it makes blocked reads and writes return at once.
 var aLongTimeAgo = time.Unix(1, 0)
 
+// tryLimits are one try's limits, handed over by the proxy without a context value or a timer.
+type tryLimits struct {
+	dial    time.Duration // connect timeout; zero: the transport's
+	headers time.Time     // deadline for the response headers; zero: none
+}
+
+// errDeadline is a try that hit tryLimits.headers.
+var errDeadline = errors.New("response header deadline exceeded")
+
+// handles reports whether roundTrip serves req itself (else RoundTrip hands it to the fallback).
+func (t *h1Transport) handles(req *http.Request) bool {
+	return req.URL.Scheme == "http" && req.Header.Get("Upgrade") == ""
+}
+
 func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL.Scheme != "http" || req.Header.Get("Upgrade") != "" {
+	if !t.handles(req) {
 		return t.fallback.RoundTrip(req)
 	}
+	return t.roundTrip(req, tryLimits{})
+}
+
+func (t *h1Transport) roundTrip(req *http.Request, lim tryLimits) (*http.Response, error) {
 	ctx := req.Context()
 	for attempt := 0; ; attempt++ {
-		c, reused, err := t.conn(ctx, req.URL.Host)
+		c, reused, err := t.conn(ctx, req.URL.Host, lim.dial)
 		if err != nil {
 			closeBody(req)
 			return nil, err
 		}
-		resp, err := t.exchange(ctx, c, req)
+		resp, err := t.exchange(ctx, c, req, lim.headers)
 		if err == nil {
 			return resp, nil
 		}
@@ -75,12 +94,18 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 var errStale = errors.New("kept-alive connection closed by the target")
 
 // exchange writes req on c and reads the response headers; the body is read later through h1Body.
-func (t *h1Transport) exchange(ctx context.Context, c *h1Conn, req *http.Request) (*http.Response, error) {
+func (t *h1Transport) exchange(ctx context.Context, c *h1Conn, req *http.Request, deadline time.Time) (*http.Response, error) {
+	if !deadline.IsZero() {
+		_ = c.nc.SetDeadline(deadline)
+	}
 	stop := context.AfterFunc(ctx, func() { _ = c.nc.SetDeadline(aLongTimeAgo) })
 	fail := func(err error, stale bool) (*http.Response, error) {
 		stop()
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, ctxErr
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, fmt.Errorf("%w: %w", errDeadline, err)
 		}
 		if stale {
 			return nil, fmt.Errorf("%w: %w", errStale, err)
@@ -101,6 +126,14 @@ func (t *h1Transport) exchange(ctx context.Context, c *h1Conn, req *http.Request
 			break
 		}
 		// 1xx informational (100 Continue, 103 Early Hints): the final response follows.
+	}
+	if !deadline.IsZero() {
+		// The body may take its time. Clearing the deadline could undo a cancellation that fired
+		// meanwhile, so look again after.
+		_ = c.nc.SetDeadline(time.Time{})
+		if ctx.Err() != nil {
+			_ = c.nc.SetDeadline(aLongTimeAgo)
+		}
 	}
 	resp.Body = &h1Body{rc: resp.Body, c: c, t: t, stop: stop, keep: !resp.Close}
 	return resp, nil
@@ -219,7 +252,7 @@ func closeBody(req *http.Request) {
 }
 
 // conn returns an idle connection to hostport or dials one.
-func (t *h1Transport) conn(ctx context.Context, hostport string) (*h1Conn, bool, error) {
+func (t *h1Transport) conn(ctx context.Context, hostport string, dialTimeout time.Duration) (*h1Conn, bool, error) {
 	now := time.Now()
 	t.mu.Lock()
 	for list := t.idle[hostport]; len(list) > 0; list = t.idle[hostport] {
@@ -239,8 +272,8 @@ func (t *h1Transport) conn(ctx context.Context, hostport string) (*h1Conn, bool,
 	}
 	t.mu.Unlock()
 	d := t.dialTimeout
-	if rd, ok := ctx.Value(dialTimeoutKey{}).(time.Duration); ok && rd > 0 {
-		d = rd
+	if dialTimeout > 0 {
+		d = dialTimeout
 	}
 	dctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()

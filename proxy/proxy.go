@@ -331,25 +331,36 @@ func (h *handler) try(req *http.Request, target *Upstream, body *retryBody, dead
 	if rest := time.Until(deadline); rest <= limit {
 		limit, cause = rest, errHeaderTimeout
 	}
-	ctx, cancel := context.WithCancelCause(req.Context())
-	if h.opts.DialTimeout > 0 {
-		ctx = context.WithValue(ctx, dialTimeoutKey{}, h.opts.DialTimeout)
-	}
-	timer := time.AfterFunc(limit, func() { cancel(cause) })
-	out = out.WithContext(ctx)
-
 	target.inflight.Add(1)
 	start := time.Now()
-	resp, err := h.pool.transport.RoundTrip(out)
-	timer.Stop()
+	var resp *http.Response
+	var err error
+	cancel := func(error) {}
+	if h1, ok := h.pool.transport.(*h1Transport); ok && h1.handles(out) {
+		// The lean client takes the limits directly: no context, no timer per try.
+		resp, err = h1.roundTrip(out, tryLimits{dial: h.opts.DialTimeout, headers: start.Add(limit)})
+		if errors.Is(err, errDeadline) {
+			err = cause
+		}
+	} else {
+		var ctx context.Context
+		ctx, cancel = context.WithCancelCause(req.Context())
+		if h.opts.DialTimeout > 0 {
+			ctx = context.WithValue(ctx, dialTimeoutKey{}, h.opts.DialTimeout)
+		}
+		timer := time.AfterFunc(limit, func() { cancel(cause) })
+		out = out.WithContext(ctx)
+		resp, err = h.pool.transport.RoundTrip(out)
+		timer.Stop()
+		if c := context.Cause(ctx); err != nil && (errors.Is(c, errTryTimeout) || errors.Is(c, errHeaderTimeout)) {
+			err = c
+		}
+	}
 	if h.opts.Observe != nil {
 		h.opts.Observe(out, target.Name, time.Since(start))
 	}
 	if err != nil {
 		target.inflight.Add(-1)
-		if c := context.Cause(ctx); errors.Is(c, errTryTimeout) || errors.Is(c, errHeaderTimeout) {
-			err = c
-		}
 		cancel(nil)
 		if req.Context().Err() == nil {
 			h.pool.failed(target, err)

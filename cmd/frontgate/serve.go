@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime/debug"
 	"runtime/pprof"
 	"time"
 
@@ -83,6 +84,11 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) int {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to `file` until shutdown (for profiling)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
+	}
+	if os.Getenv("GOGC") == "" {
+		// The gateway's live heap is small (a few MiB); collecting at 4x rather than 2x of it halves
+		// GC work per request for a few MiB more. GOGC in the environment still wins.
+		debug.SetGCPercent(400)
 	}
 	if *cpuProfile != "" {
 		stop, err := startCPUProfile(*cpuProfile)
