@@ -21,6 +21,19 @@ type Config struct {
 	Upstreams map[string]Upstream `yaml:"upstreams"`
 	// Routes forwards matching requests to an upstream pool; the first match wins.
 	Routes []Route `yaml:"routes"`
+	// Admin is the private listener for health, readiness, metrics, the running config and pprof.
+	// Without a listen address there is none. Never on the public listener.
+	Admin Admin `yaml:"admin"`
+	// Watch reloads the config when its file changes (checked every second). SIGHUP always reloads.
+	Watch bool `yaml:"watch"`
+	// TLS serves the public listener over HTTPS (HTTP/2 and HTTP/1.1) with this certificate.
+	TLS TLS `yaml:"tls"`
+	// H2C also speaks HTTP/2 without TLS on a plain public listener. Default false.
+	H2C bool `yaml:"h2c"`
+	// RateLimit limits the whole gateway, before routing; unset: no gateway-wide limit.
+	RateLimit *RateLimit `yaml:"rate_limit"`
+	// Defaults are the limits every route, static mount and demo route gets unless a route sets its own.
+	Defaults Limits `yaml:"defaults"`
 	// TrustedProxies lists CIDRs (or single addresses) of proxies in front of frontgate. Only from
 	// those is a client's X-Forwarded-For kept and extended; from anyone else it is replaced. Empty:
 	// nobody is trusted.
@@ -31,6 +44,41 @@ type Config struct {
 	Dir string `yaml:"-"`
 	// Embedded is true for the built-in default config.
 	Embedded bool `yaml:"-"`
+}
+
+// Admin configures the admin listener.
+type Admin struct {
+	// Listen is the admin address, like 127.0.0.1:9901; empty: no admin listener.
+	Listen string `yaml:"listen"`
+}
+
+// TLS names a certificate and key, PEM files (relative paths resolve against the config's folder).
+// Both empty: plain HTTP. They are read again on every reload.
+type TLS struct {
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key" redact:"true"`
+	// RedirectHTTP is an optional plain listener (like :80) that redirects every request to https.
+	RedirectHTTP string `yaml:"redirect_http"`
+}
+
+// Limits are per-route protections. Zero values mean no limit.
+type Limits struct {
+	// MaxBody is the largest request body accepted (413 past it). Zero: no limit.
+	MaxBody ByteSize `yaml:"max_body"`
+	// MaxInflight is how many requests the route serves at once (503 past it). Zero: no limit.
+	MaxInflight int `yaml:"max_inflight"`
+	// RateLimit limits the request rate; unset: none.
+	RateLimit *RateLimit `yaml:"rate_limit"`
+}
+
+// RateLimit is a token bucket: RPS tokens a second, up to Burst at once, per Key.
+type RateLimit struct {
+	// RPS is the sustained rate, requests per second (may be fractional). Required.
+	RPS float64 `yaml:"rps"`
+	// Burst is how many requests may come at once. Default: RPS rounded up, at least 1.
+	Burst int `yaml:"burst"`
+	// Key splits the limit: client_ip (default; honours trusted_proxies), header:NAME, or global.
+	Key string `yaml:"key"`
 }
 
 // Log configures the zap logger.
@@ -154,6 +202,10 @@ type Route struct {
 	// made is always retryable; other failures only for idempotent methods with a replayable body.
 	// Default 1; 0 turns retries off.
 	Retries *int `yaml:"retries"`
+	// MaxBody, MaxInflight and RateLimit override defaults for this route (unset: the default).
+	MaxBody     *ByteSize  `yaml:"max_body"`
+	MaxInflight *int       `yaml:"max_inflight"`
+	RateLimit   *RateLimit `yaml:"rate_limit"`
 	// RetryBodyMax is the largest request body buffered so that it can be replayed on a retry; larger
 	// or streamed bodies are never retried after they started to flow. Default 64KiB.
 	RetryBodyMax ByteSize `yaml:"retry_body_max"`

@@ -149,6 +149,13 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		v.SetBool(b)
+	case reflect.Float64:
+		f, err := strconv.ParseFloat(n.Value, 64)
+		if n.Kind != yaml.ScalarNode || (n.Tag != "!!float" && n.Tag != "!!int") || err != nil {
+			d.addf(path, n.Line, "expected a number, got %s", kindName(n))
+			return
+		}
+		v.SetFloat(f)
 	case reflect.Int, reflect.Int64:
 		i, err := strconv.ParseInt(n.Value, 0, 64)
 		if n.Kind != yaml.ScalarNode || n.Tag != "!!int" || err != nil {

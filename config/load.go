@@ -1,9 +1,11 @@
 package config
 
 import (
+	"crypto/tls"
 	_ "embed"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"net/url"
@@ -102,6 +104,18 @@ const (
 	DefaultRetryBodyMax          = 64 << 10
 )
 
+func fillRateLimit(rl *RateLimit) {
+	if rl == nil {
+		return
+	}
+	if rl.Burst == 0 {
+		rl.Burst = max(1, int(math.Ceil(rl.RPS)))
+	}
+	if rl.Key == "" {
+		rl.Key = "client_ip"
+	}
+}
+
 func (c *Config) fillDefaults() {
 	if c.Listen == "" {
 		c.Listen = DefaultListen
@@ -121,6 +135,15 @@ func (c *Config) fillDefaults() {
 	}
 	if s.ShutdownTimeout == 0 {
 		s.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	fillRateLimit(c.RateLimit)
+	fillRateLimit(c.Defaults.RateLimit)
+	if !c.Embedded {
+		for _, p := range []*string{&c.TLS.Cert, &c.TLS.Key} {
+			if *p != "" && !filepath.IsAbs(*p) {
+				*p = filepath.Join(c.Dir, *p)
+			}
+		}
 	}
 	for i := range c.Static {
 		m := &c.Static[i]
@@ -199,6 +222,19 @@ func (c *Config) fillDefaults() {
 		if r.RetryBodyMax == 0 {
 			r.RetryBodyMax = DefaultRetryBodyMax
 		}
+		if r.MaxBody == nil {
+			v := c.Defaults.MaxBody
+			r.MaxBody = &v
+		}
+		if r.MaxInflight == nil {
+			v := c.Defaults.MaxInflight
+			r.MaxInflight = &v
+		}
+		if r.RateLimit == nil {
+			r.RateLimit = c.Defaults.RateLimit
+		} else {
+			fillRateLimit(r.RateLimit)
+		}
 	}
 }
 
@@ -234,6 +270,47 @@ func (c *Config) validate(d *decoder) {
 	case "", "json", "console":
 	default:
 		bad("log.format", "unknown format %q (use json or console)", c.Log.Format)
+	}
+	if c.Admin.Listen != "" {
+		if err := checkListen(c.Admin.Listen); err != nil {
+			bad("admin.listen", "%v", err)
+		} else if c.Admin.Listen == c.Listen {
+			bad("admin.listen", "must differ from listen: admin endpoints are never on the public listener")
+		}
+	}
+	c.validateTLS(bad)
+	checkRateLimit := func(p string, rl *RateLimit) {
+		if rl == nil {
+			return
+		}
+		if rl.RPS <= 0 {
+			bad(p+".rps", "give a positive rate, requests per second")
+		}
+		if rl.Burst < 1 {
+			bad(p+".burst", "must be at least 1")
+		}
+		if rl.Key != "global" && !validHashKey(rl.Key) || strings.HasPrefix(rl.Key, "cookie:") {
+			bad(p+".key", "unknown key %q (use client_ip, header:NAME or global)", rl.Key)
+		}
+	}
+	checkLimits := func(p string, l Limits) {
+		if l.MaxBody < 0 {
+			bad(p+".max_body", "must not be negative")
+		}
+		if l.MaxInflight < 0 {
+			bad(p+".max_inflight", "must not be negative")
+		}
+		checkRateLimit(p+".rate_limit", l.RateLimit)
+	}
+	checkRateLimit("rate_limit", c.RateLimit)
+	checkLimits("defaults", c.Defaults)
+	for i, r := range c.Routes {
+		if r.RateLimit != c.Defaults.RateLimit {
+			checkRateLimit(fmt.Sprintf("routes[%d].rate_limit", i), r.RateLimit)
+		}
+		if *r.MaxInflight < 0 {
+			bad(fmt.Sprintf("routes[%d].max_inflight", i), "must not be negative")
+		}
 	}
 	for i, tp := range c.TrustedProxies {
 		if _, err := netip.ParsePrefix(tp); err != nil {
@@ -378,6 +455,31 @@ func (c *Config) validate(d *decoder) {
 			bad(p+".upstream", "missing; name one of upstreams (%s)", strings.Join(sortedKeys(c.Upstreams), ", "))
 		case !ok:
 			bad(p+".upstream", "unknown upstream %q", r.Upstream)
+		}
+	}
+}
+
+func (c *Config) validateTLS(bad func(path, format string, args ...any)) {
+	t := c.TLS
+	switch {
+	case t.Cert == "" && t.Key == "":
+		if t.RedirectHTTP != "" {
+			bad("tls.redirect_http", "needs tls.cert and tls.key: it redirects to https")
+		}
+		return
+	case t.Cert == "":
+		bad("tls.cert", "missing; give the certificate file with the key")
+		return
+	case t.Key == "":
+		bad("tls.key", "missing; give the key file with the certificate")
+		return
+	}
+	if _, err := tls.LoadX509KeyPair(t.Cert, t.Key); err != nil {
+		bad("tls.cert", "cannot load the certificate and key: %v", err)
+	}
+	if t.RedirectHTTP != "" {
+		if err := checkListen(t.RedirectHTTP); err != nil {
+			bad("tls.redirect_http", "%v", err)
 		}
 	}
 }
