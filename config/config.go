@@ -129,7 +129,7 @@ type Upstream struct {
 	// of two choices) or hash (consistent, by HashKey).
 	Balance string `yaml:"balance"`
 	// HashKey is what balance: hash hashes: client_ip (default), header:NAME or cookie:NAME.
-	HashKey string `yaml:"hash_key"`
+	HashKey string `yaml:"hash_key" redact:"false"`
 	// Health configures active health checks; without a path there are none.
 	Health Health `yaml:"health"`
 	// MaxFails failures within FailWindow eject a target for FailTimeout (passive health). Default 3;

@@ -27,6 +27,21 @@ type Options struct {
 	Logger *zap.Logger
 	// Now is the clock; nil means time.Now. Tests inject a fake one.
 	Now func() time.Time
+	// KeepID reports whether a request's own X-Request-Id may be kept (it came from a trusted
+	// proxy); nil: always replaced. A kept id must be 1 to 128 visible ASCII characters.
+	KeepID func(r *http.Request) bool
+	// Observe, when set, receives every finished request's measurements (metrics).
+	Observe func(Record)
+}
+
+// Record is one finished request's measurements, for Options.Observe.
+type Record struct {
+	Route             string
+	Status            int
+	Total, Recv       time.Duration
+	Upstream          time.Duration // time to the upstream's response headers
+	HasUpstream       bool
+	BytesIn, BytesOut int64
 }
 
 // Timing wraps next so that every request is timed in three parts: recv (handler start to the request
@@ -39,14 +54,29 @@ func Timing(next http.Handler, opts Options) http.Handler {
 	if now == nil {
 		now = time.Now
 	}
-	return &timing{next: next, log: opts.Logger, now: now, ids: newIDSource()}
+	return &timing{next: next, log: opts.Logger, now: now, ids: newIDSource(), keepID: opts.KeepID, observe: opts.Observe}
 }
 
 type timing struct {
-	next http.Handler
-	log  *zap.Logger // nil: no access log
-	now  func() time.Time
-	ids  *idSource
+	next    http.Handler
+	log     *zap.Logger // nil: no access log
+	now     func() time.Time
+	ids     *idSource
+	keepID  func(*http.Request) bool
+	observe func(Record)
+}
+
+// validID accepts a client's request id: 1 to 128 visible ASCII characters.
+func validID(id string) bool {
+	if len(id) == 0 || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] <= ' ' || id[i] > '~' {
+			return false
+		}
+	}
+	return true
 }
 
 type ctxKey struct{}
@@ -116,7 +146,10 @@ func (b *timedBody) Close() error { return b.rc.Close() }
 
 func (t *timing) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e := &exchange{start: t.now(), now: t.now, w: w, bodyLen: r.ContentLength}
-	id := t.ids.next()
+	id := r.Header.Get(RequestIDHeader)
+	if t.keepID == nil || !validID(id) || !t.keepID(r) {
+		id = t.ids.next()
+	}
 	r.Header.Set(RequestIDHeader, id)
 	w.Header().Set(RequestIDHeader, id)
 	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
@@ -132,6 +165,12 @@ func (t *timing) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if t.log != nil {
 		t.logExchange(e, r, id)
+	}
+	if t.observe != nil {
+		total := t.now().Sub(e.start)
+		recv, _ := e.recv()
+		t.observe(Record{Route: e.routeName, Status: e.status, Total: total, Recv: recv, Upstream: e.upstreamD,
+			HasUpstream: e.hasUp, BytesIn: e.bytesIn.Load(), BytesOut: e.bytesOut})
 	}
 }
 

@@ -237,3 +237,36 @@ func TestTimingTrickledBodyOverTCP(t *testing.T) {
 		t.Errorf("log %v", f)
 	}
 }
+
+func TestTimingKeepsTrustedIDsAndObserves(t *testing.T) {
+	var got []Record
+	h := Timing(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		SetRoute(r, "r1")
+		w.WriteHeader(http.StatusAccepted)
+	}), Options{
+		KeepID:  func(r *http.Request) bool { return r.RemoteAddr == "10.0.0.1:5" },
+		Observe: func(rec Record) { got = append(got, rec) },
+	})
+	tests := []struct {
+		remote, id string
+		keep       bool
+	}{
+		{"10.0.0.1:5", "edge-123", true},
+		{"10.0.0.2:5", "edge-123", false},
+		{"10.0.0.1:5", "bad id with spaces", false},
+		{"10.0.0.1:5", strings.Repeat("x", 129), false},
+	}
+	for _, tt := range tests {
+		req := httptest.NewRequest("GET", "/", nil)
+		req.RemoteAddr = tt.remote
+		req.Header.Set(RequestIDHeader, tt.id)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if kept := rec.Header().Get(RequestIDHeader) == tt.id; kept != tt.keep {
+			t.Errorf("%s with %q: kept %v, want %v", tt.remote, tt.id, kept, tt.keep)
+		}
+	}
+	if len(got) != 4 || got[0].Route != "r1" || got[0].Status != http.StatusAccepted {
+		t.Errorf("observed %+v", got)
+	}
+}

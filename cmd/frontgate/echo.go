@@ -40,11 +40,11 @@ func serveEcho(ctx context.Context, addr string, log *zap.Logger) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	limits := config.Server{ReadHeaderTimeout: config.DefaultReadHeaderTimeout, IdleTimeout: config.DefaultIdleTimeout, MaxHeaderBytes: config.DefaultMaxHeaderBytes}
-	srv := startServing(newServer(demo.Echo(), log, &limits), ln)
+	srv := startServing(newServer(demo.Echo(), log, &limits), ln, false)
 	log.Info("listening", zap.String("addr", ln.Addr().String()))
 	select {
-	case err := <-srv.Failed():
-		return fmt.Errorf("serve: %w", err)
+	case <-srv.Done():
+		return fmt.Errorf("serve: %w", srv.Failed())
 	case <-ctx.Done():
 	}
 	drainCtx, cancel := context.WithTimeout(context.Background(), config.DefaultShutdownTimeout)

@@ -7,9 +7,11 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/gorilla/mux"
 	"go.uber.org/zap"
@@ -21,8 +23,8 @@ import (
 	"github.com/frontgate/frontgate/static"
 )
 
-// gateway is a config turned into running parts: the public handler, and the built-in upstreams it
-// started, which it owns and stops.
+// gateway is a config turned into running parts: the public handler, and what it started and owns:
+// the built-in upstreams, upstream pools (health checks) and open static folders.
 type gateway struct {
 	handler http.Handler
 	cfg     *config.Config
@@ -32,31 +34,41 @@ type gateway struct {
 	pools    []*proxy.Pool
 }
 
-// buildGateway turns a validated config into a gateway. access may be nil for no access log.
-func buildGateway(cfg *config.Config, log, access *zap.Logger) (gw *gateway, err error) {
+// observer receives what metrics need; admin.Metrics is one. nil observers are allowed everywhere.
+type observer interface {
+	ObserveRequest(route string, status int, total, recv, upstream time.Duration, hasUpstream bool)
+	InflightAdd(route string, delta int)
+	RateLimited(route string)
+	SetUpstreamHealth(pool, target string, up bool)
+}
+
+// buildGateway turns a validated config into a gateway. access may be nil for no access log; obs may
+// be nil for no metrics.
+func buildGateway(cfg *config.Config, log, access *zap.Logger, obs observer) (gw *gateway, err error) {
 	gw = &gateway{cfg: cfg}
 	defer func() {
 		if err != nil {
 			gw.Close(context.Background())
 		}
 	}()
+	trusted, err := middleware.ParseTrustedProxies(cfg.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
+	b := &builder{cfg: cfg, log: log, trusted: trusted, obs: obs}
 	r := mux.NewRouter()
 	r.NotFoundHandler = withRoute("", http.HandlerFunc(notFound))
 	r.MethodNotAllowedHandler = withRoute("", http.HandlerFunc(methodNotAllowed))
 
 	if cfg.Demo {
-		r.Path("/").Methods(http.MethodGet, http.MethodHead).Name("hello").Handler(withRoute("hello", demo.Hello()))
+		r.Path("/").Methods(http.MethodGet, http.MethodHead).Name("hello").Handler(b.route("hello", cfg.Defaults, demo.Hello()))
 		r.Path("/demo1/{name}").Methods(http.MethodPost).Name("demo1").
-			Handler(withRoute("demo1", demo.Form(func(r *http.Request) string { return mux.Vars(r)["name"] })))
+			Handler(b.route("demo1", cfg.Defaults, demo.Form(func(r *http.Request) string { return mux.Vars(r)["name"] })))
 	}
 
-	trusted, err := parseTrusted(cfg.TrustedProxies)
-	if err != nil {
-		return nil, err
-	}
 	pools := map[string]*proxy.Pool{}
 	for _, name := range sortedNames(cfg.Upstreams) {
-		p, err := gw.buildPool(name, cfg.Upstreams[name], trusted, log)
+		p, err := gw.buildPool(name, cfg.Upstreams[name], trusted, log, obs)
 		if err != nil {
 			return nil, fmt.Errorf("upstreams.%s: %w", name, err)
 		}
@@ -73,7 +85,7 @@ func buildGateway(cfg *config.Config, log, access *zap.Logger) (gw *gateway, err
 			Timeout:               rt.Timeout,
 			Retries:               *rt.Retries,
 			RetryBodyMax:          int64(rt.RetryBodyMax),
-			TrustedPeer:           trusted.contains,
+			TrustedPeer:           trusted.Contains,
 			Logger:                proxyLog.With(zap.String("route", rt.Name)),
 			Observe:               middleware.SetUpstream,
 		})
@@ -86,7 +98,8 @@ func buildGateway(cfg *config.Config, log, access *zap.Logger) (gw *gateway, err
 		if len(rt.Methods) > 0 {
 			route = route.Methods(rt.Methods...)
 		}
-		route.Name(rt.Name).Handler(withRoute(rt.Name, h))
+		limits := config.Limits{MaxBody: *rt.MaxBody, MaxInflight: *rt.MaxInflight, RateLimit: rt.RateLimit}
+		route.Name(rt.Name).Handler(b.route(rt.Name, limits, h))
 	}
 
 	// Longest prefix first, so /css/ wins over /.
@@ -99,15 +112,77 @@ func buildGateway(cfg *config.Config, log, access *zap.Logger) (gw *gateway, err
 		}
 		h := static.New(fsys, static.Options{ShowIndex: m.ShowIndex, Logger: log.With(zap.String("mount", m.Name))})
 		h = http.StripPrefix(strings.TrimSuffix(m.Prefix, "/"), h)
-		r.PathPrefix(m.Prefix).Name(m.Name).Handler(withRoute(m.Name, h))
+		r.PathPrefix(m.Prefix).Name(m.Name).Handler(b.route(m.Name, cfg.Defaults, h))
 	}
 
-	gw.handler = middleware.Timing(r, middleware.Options{Logger: access})
+	var root http.Handler = r
+	if cfg.RateLimit != nil {
+		root = b.rateLimit("", cfg.RateLimit, root)
+	}
+	root = middleware.Recover(root, log.Named("panic"))
+	opts := middleware.Options{Logger: access, KeepID: func(r *http.Request) bool { return peerTrusted(trusted, r) }}
+	if obs != nil {
+		opts.Observe = func(rec middleware.Record) {
+			obs.ObserveRequest(rec.Route, rec.Status, rec.Total, rec.Recv, rec.Upstream, rec.HasUpstream)
+		}
+	}
+	gw.handler = middleware.Timing(root, opts)
 	return gw, nil
 }
 
+// builder holds what every route's middleware chain needs.
+type builder struct {
+	cfg     *config.Config
+	log     *zap.Logger
+	trusted middleware.TrustedProxies
+	obs     observer
+}
+
+// route wraps h in the route's chain: name it for the log, then rate limit, concurrency cap, body cap.
+func (b *builder) route(name string, l config.Limits, h http.Handler) http.Handler {
+	h = middleware.MaxBody(h, int64(l.MaxBody))
+	h = middleware.MaxInflight(h, l.MaxInflight)
+	if b.obs != nil {
+		h = countInflight(name, b.obs, h)
+	}
+	if l.RateLimit != nil {
+		h = b.rateLimit(name, l.RateLimit, h)
+	}
+	return withRoute(name, h)
+}
+
+func (b *builder) rateLimit(route string, rl *config.RateLimit, h http.Handler) http.Handler {
+	opts := middleware.RateLimitOptions{RPS: rl.RPS, Burst: rl.Burst, Logger: b.log.Named("ratelimit")}
+	switch kind, name, _ := strings.Cut(rl.Key, ":"); kind {
+	case "global":
+	case "header":
+		opts.Key = middleware.KeyHeader(name, b.trusted)
+	default:
+		opts.Key = middleware.KeyClientIP(b.trusted)
+	}
+	if b.obs != nil {
+		opts.OnReject = func(*http.Request) { b.obs.RateLimited(route) }
+	}
+	return middleware.RateLimit(h, opts)
+}
+
+// countInflight keeps the in-flight gauge and counts 413/503 rejections for metrics.
+func countInflight(route string, obs observer, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		obs.InflightAdd(route, 1)
+		defer obs.InflightAdd(route, -1)
+		h.ServeHTTP(w, r)
+	})
+}
+
+// peerTrusted reports whether r's direct peer is a trusted proxy.
+func peerTrusted(tp middleware.TrustedProxies, r *http.Request) bool {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	return err == nil && tp.Contains(ap.Addr().Unmap())
+}
+
 // buildPool turns an upstream's config into a started pool (health checks run until Close).
-func (gw *gateway) buildPool(name string, u config.Upstream, trusted prefixes, log *zap.Logger) (*proxy.Pool, error) {
+func (gw *gateway) buildPool(name string, u config.Upstream, trusted middleware.TrustedProxies, log *zap.Logger, obs observer) (*proxy.Pool, error) {
 	var targets []proxy.TargetSpec
 	for _, t := range u.Targets {
 		targets = append(targets, proxy.TargetSpec{URL: t.URL, Weight: t.Weight})
@@ -131,7 +206,7 @@ func (gw *gateway) buildPool(name string, u config.Upstream, trusted prefixes, l
 	default:
 		sel = &proxy.RoundRobin{}
 	}
-	p, err := proxy.NewPool(targets, proxy.PoolOptions{
+	opts := proxy.PoolOptions{
 		Name:        name,
 		Selector:    sel,
 		MaxFails:    u.MaxFails,
@@ -145,7 +220,11 @@ func (gw *gateway) buildPool(name string, u config.Upstream, trusted prefixes, l
 		MaxIdlePerTarget: u.MaxIdlePerTarget,
 		H2C:              u.H2C,
 		Logger:           log.Named("upstream"),
-	})
+	}
+	if obs != nil {
+		opts.OnChange = func(t *proxy.Upstream, up bool) { obs.SetUpstreamHealth(name, t.Name, up) }
+	}
+	p, err := proxy.NewPool(targets, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +234,7 @@ func (gw *gateway) buildPool(name string, u config.Upstream, trusted prefixes, l
 }
 
 // hashKey turns a hash_key setting (client_ip, header:NAME, cookie:NAME) into a key function.
-func hashKey(spec string, trusted prefixes) func(*http.Request) string {
+func hashKey(spec string, trusted middleware.TrustedProxies) func(*http.Request) string {
 	kind, name, _ := strings.Cut(spec, ":")
 	switch kind {
 	case "header":
@@ -168,7 +247,7 @@ func hashKey(spec string, trusted prefixes) func(*http.Request) string {
 			return ""
 		}
 	}
-	return func(r *http.Request) string { return trusted.clientIP(r).String() }
+	return func(r *http.Request) string { return trusted.ClientIP(r).String() }
 }
 
 func stripFor(rt config.Route) string {
@@ -198,7 +277,7 @@ func (gw *gateway) startEcho(log *zap.Logger) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("start echo upstream: %w", err)
 	}
-	gw.builtins = append(gw.builtins, startServing(newServer(demo.Echo(), log.Named("echo"), &gw.cfg.Server), ln))
+	gw.builtins = append(gw.builtins, startServing(newServer(demo.Echo(), log.Named("echo"), &gw.cfg.Server), ln, false))
 	return ln.Addr().String(), nil
 }
 

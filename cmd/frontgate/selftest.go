@@ -50,7 +50,7 @@ func startSelf(path string) (string, func(), error) {
 		return "", nil, err
 	}
 	log := zap.NewNop()
-	gw, err := buildGateway(cfg, log, nil)
+	gw, err := buildGateway(cfg, log, nil, nil)
 	if err != nil {
 		return "", nil, fmt.Errorf("build gateway: %w", err)
 	}
@@ -58,7 +58,7 @@ func startSelf(path string) (string, func(), error) {
 	if err != nil {
 		return "", nil, errors.Join(fmt.Errorf("listen: %w", err), gw.Close(context.Background()))
 	}
-	srv := startServing(newServer(gw.handler, log, &cfg.Server), ln)
+	srv := startServing(newServer(gw.handler, log, &cfg.Server), ln, false)
 	stop := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
 		defer cancel()

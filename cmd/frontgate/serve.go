@@ -5,15 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
+	"os/signal"
 	"runtime/debug"
 	"runtime/pprof"
+	"sync"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/frontgate/frontgate/admin"
 	"github.com/frontgate/frontgate/config"
 )
 
@@ -98,13 +101,11 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) int {
 		}
 		defer stop()
 	}
-	cfg, err := loadConfig(*path)
+	rt := &runtime{path: *path, listen: *listen, metrics: admin.NewMetrics()}
+	cfg, sum, err := rt.loadConfig()
 	if err != nil {
 		printConfigError(stderr, err)
 		return 1
-	}
-	if *listen != "" {
-		cfg.Listen = *listen
 	}
 	log, flush, err := newLogger(cfg.Log, os.Stderr)
 	if err != nil {
@@ -112,48 +113,60 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) int {
 		return 1
 	}
 	defer flush()
-	if err := serve(ctx, cfg, log); err != nil {
+	rt.log = log
+	if err := serve(ctx, rt, cfg, sum); err != nil {
 		log.Error("serve failed", zap.Error(err))
 		return 1
 	}
 	return 0
 }
 
-// serve runs the gateway until ctx ends, then drains in-flight requests within the shutdown timeout.
-func serve(ctx context.Context, cfg *config.Config, log *zap.Logger) error {
-	var access *zap.Logger
-	if cfg.Log.AccessEnabled() {
-		access = log.Named("access")
+// serve runs the gateway until ctx ends, reloading on SIGHUP (and on file changes with watch: true),
+// then drains in-flight requests within the shutdown timeout.
+func serve(ctx context.Context, rt *runtime, cfg *config.Config, sum [32]byte) error {
+	if err := rt.start(cfg, sum); err != nil {
+		return err
 	}
-	gw, err := buildGateway(cfg, log, access)
-	if err != nil {
-		return fmt.Errorf("build gateway: %w", err)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	var watching sync.WaitGroup
+	if rt.path != "" {
+		watching.Add(1)
+		go func() {
+			defer watching.Done()
+			rt.watch(watchCtx, time.Second)
+		}()
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		closeCtx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
-		defer cancel()
-		return errors.Join(fmt.Errorf("listen: %w", err), gw.Close(closeCtx))
+	var failure error
+	for failure == nil && ctx.Err() == nil {
+		pub := rt.publicServer()
+		select {
+		case <-hup:
+			rt.reload("SIGHUP")
+		case <-pub.Done():
+			if pub == rt.publicServer() { // not a listener replaced by a reload
+				failure = fmt.Errorf("serve: %w", pub.Failed())
+			}
+		case <-ctx.Done():
+		}
 	}
-	srv := startServing(newServer(gw.handler, log.Named("http"), &cfg.Server), ln)
-	log.Info("listening", zap.String("addr", ln.Addr().String()), zap.String("version", versionString()),
-		zap.Bool("embedded_config", cfg.Embedded))
-
-	select {
-	case err := <-srv.Failed():
-		closeCtx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
-		defer cancel()
-		return errors.Join(fmt.Errorf("serve: %w", err), gw.Close(closeCtx))
-	case <-ctx.Done():
+	stopWatch()
+	watching.Wait()
+	rt.mu.Lock()
+	timeout := rt.cfg.Server.ShutdownTimeout
+	rt.mu.Unlock()
+	if failure == nil {
+		rt.log.Info("shutting down: draining in-flight requests", zap.Duration("timeout", timeout))
 	}
-	log.Info("shutting down: draining in-flight requests", zap.Duration("timeout", cfg.Server.ShutdownTimeout))
-	drainCtx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
+	drainCtx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	start := time.Now()
-	if err := errors.Join(srv.Stop(drainCtx), gw.Close(drainCtx)); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	if err := rt.shutdown(drainCtx); err != nil || failure != nil {
+		return errors.Join(failure, err)
 	}
-	log.Info("stopped", zap.Duration("drain", time.Since(start)))
+	rt.log.Info("stopped", zap.Duration("drain", time.Since(start)))
 	return nil
 }
 

@@ -9,24 +9,39 @@ import (
 
 // serving is an http.Server running on a listener in a goroutine it owns; Stop drains and waits for it.
 type serving struct {
-	srv    *http.Server
-	served chan error // receives Serve's result once
+	srv  *http.Server
+	done chan struct{} // closed when Serve has returned
+	err  error         // Serve's result, readable once done is closed
 }
 
-func startServing(srv *http.Server, ln net.Listener) *serving {
-	s := &serving{srv: srv, served: make(chan error, 1)}
-	go func() { s.served <- srv.Serve(ln) }()
+// startServing serves srv on ln, over TLS (srv.TLSConfig, with HTTP/2) when tlsOn.
+func startServing(srv *http.Server, ln net.Listener, tlsOn bool) *serving {
+	s := &serving{srv: srv, done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		if tlsOn {
+			s.err = srv.ServeTLS(ln, "", "")
+		} else {
+			s.err = srv.Serve(ln)
+		}
+	}()
 	return s
 }
 
-// Failed is readable when the server stopped on its own (Serve returned before Stop).
-func (s *serving) Failed() <-chan error { return s.served }
+// Done is closed when the server has stopped, on its own or by Stop.
+func (s *serving) Done() <-chan struct{} { return s.done }
+
+// Failed reports, once Done is closed, why the server stopped on its own (nil after Stop).
+func (s *serving) Failed() error {
+	if errors.Is(s.err, http.ErrServerClosed) {
+		return nil
+	}
+	return s.err
+}
 
 // Stop stops accepting, drains in-flight requests until ctx ends, and waits for Serve to return.
 func (s *serving) Stop(ctx context.Context) error {
 	err := s.srv.Shutdown(ctx)
-	if serr := <-s.served; !errors.Is(serr, http.ErrServerClosed) {
-		err = errors.Join(err, serr)
-	}
-	return err
+	<-s.done
+	return errors.Join(err, s.Failed())
 }
