@@ -29,6 +29,7 @@ type runtime struct {
 	current  atomic.Pointer[generation]
 	cert     atomic.Pointer[tls.Certificate]
 	stopping atomic.Bool
+	https    atomic.Pointer[string] // the public listener's bound port, for the redirect listener
 
 	// mu serializes reloads and shutdown, and guards the fields below.
 	mu       sync.Mutex
@@ -185,6 +186,8 @@ func (rt *runtime) open(spec endpointSpec, cfg *config.Config) (*endpoint, error
 			srv.TLSConfig = rt.tlsConfig()
 			tlsOn = true
 		}
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		rt.https.Store(&port)
 	case "admin":
 		srv = newServer(admin.Handler(admin.Options{
 			Metrics: rt.metrics,
@@ -232,9 +235,10 @@ func (rt *runtime) redirectToHTTPS(w http.ResponseWriter, r *http.Request) {
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
-	rt.mu.Lock()
-	_, port, _ := net.SplitHostPort(rt.cfg.Listen)
-	rt.mu.Unlock()
+	port := ""
+	if p := rt.https.Load(); p != nil {
+		port = *p
+	}
 	if port != "443" && port != "" {
 		host = net.JoinHostPort(host, port)
 	}
