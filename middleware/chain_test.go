@@ -27,7 +27,7 @@ func TestMiddlewaresStackedUnderTiming(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
-	h := Timing(Recover(RateLimit(MaxInflight(MaxBody(inner, 100), 10),
+	h := Timing(Recover(RateLimit(MaxInflight(MaxBody(inner, 100, nil), 10, nil),
 		RateLimitOptions{RPS: 1, Burst: 3, Key: KeyClientIP(TrustedProxies{}), Now: clock.Now}), log),
 		Options{Logger: log, Now: clock.Now})
 	srv := newTestServer(t, h)

@@ -32,12 +32,16 @@ func (e *bodyTooLargeError) Unwrap() []error {
 // the response is a 413 whatever next does afterwards: next's own late answer to the error (such as
 // httputil.ReverseProxy's 502) is dropped, and its writes fail. If next had already sent its status,
 // that response goes on and next sees the error. max ≤ 0 means no limit: MaxBody returns next.
-func MaxBody(next http.Handler, max int64) http.Handler {
+// onReject, if not nil, is called for each request answered 413 (metrics).
+func MaxBody(next http.Handler, max int64, onReject func(*http.Request)) http.Handler {
 	if max <= 0 {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > max {
+			if onReject != nil {
+				onReject(r)
+			}
 			w.Header().Set("Connection", "close")
 			writeJSONError(w, http.StatusRequestEntityTooLarge, r)
 			return
@@ -55,6 +59,9 @@ func MaxBody(next http.Handler, max int64) http.Handler {
 		if g.hit.Load() {
 			if !g.started && !g.replaced {
 				g.replace()
+			}
+			if g.replaced && onReject != nil {
+				onReject(r)
 			}
 			// The rest is not wanted; closing now also spares a full-duplex handler's connection
 			// net/http's panic on an unread body (golang.org/issue/68560).
@@ -165,7 +172,8 @@ func (g *bodyGuard) Unwrap() http.ResponseWriter { return g.w }
 // once 503 with Retry-After: 1 and a JSON body, without waiting. The count is per MaxInflight call
 // (wrap each route separately for a cap per route) and covers the whole of next, including a proxied
 // upgrade for as long as it lasts. n ≤ 0 means no cap: MaxInflight returns next.
-func MaxInflight(next http.Handler, n int) http.Handler {
+// onReject, if not nil, is called for each request refused (metrics).
+func MaxInflight(next http.Handler, n int, onReject func(*http.Request)) http.Handler {
 	if n <= 0 {
 		return next
 	}
@@ -174,6 +182,9 @@ func MaxInflight(next http.Handler, n int) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if inflight.Add(1) > limit {
 			inflight.Add(-1)
+			if onReject != nil {
+				onReject(r)
+			}
 			w.Header().Set("Retry-After", "1")
 			writeJSONError(w, http.StatusServiceUnavailable, r)
 			return

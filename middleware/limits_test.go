@@ -76,7 +76,7 @@ func TestMaxBody(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var s seen
-			srv := newTestServer(t, MaxBody(handler(tt.mode, &s), limit))
+			srv := newTestServer(t, MaxBody(handler(tt.mode, &s), limit, nil))
 			res := post(t, srv.Client(), srv.URL, bytes.Repeat([]byte("x"), tt.size), tt.chunked, "rid-7")
 			if tt.wantStatus == 413 {
 				checkJSONError(t, res, 413, "request entity too large", "rid-7")
@@ -117,7 +117,7 @@ func (r *readSpy) Close() error               { return nil }
 func TestMaxBodyRefusesContentLengthWithoutReading(t *testing.T) {
 	spy := &readSpy{}
 	var called bool
-	h := MaxBody(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { called = true }), 10)
+	h := MaxBody(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { called = true }), 10, nil)
 	r := httptest.NewRequest(http.MethodPost, "/", nil)
 	r.Body, r.ContentLength = spy, 11
 	rec := httptest.NewRecorder()
@@ -129,10 +129,10 @@ func TestMaxBodyRefusesContentLengthWithoutReading(t *testing.T) {
 
 func TestMaxBodyAndMaxInflightZeroAreOff(t *testing.T) {
 	next := &countingHandler{}
-	if MaxBody(next, 0) != http.Handler(next) || MaxBody(next, -5) != http.Handler(next) {
+	if MaxBody(next, 0, nil) != http.Handler(next) || MaxBody(next, -5, nil) != http.Handler(next) {
 		t.Error("MaxBody with max ≤ 0 wrapped the handler")
 	}
-	if MaxInflight(next, 0) != http.Handler(next) {
+	if MaxInflight(next, 0, nil) != http.Handler(next) {
 		t.Error("MaxInflight with n ≤ 0 wrapped the handler")
 	}
 }
@@ -179,7 +179,7 @@ func TestMaxBodyInFrontOfReverseProxy(t *testing.T) {
 						http.Error(w, "upstream trouble", http.StatusBadGateway)
 					}
 				}
-				front := newTestServer(t, MaxBody(proxy, limit))
+				front := newTestServer(t, MaxBody(proxy, limit, nil))
 
 				res := post(t, front.Client(), front.URL, bytes.Repeat([]byte("y"), tt.size), tt.chunked, "rid-proxy")
 				if tt.wantStatus == 413 {
@@ -208,7 +208,7 @@ func TestMaxInflight(t *testing.T) {
 	const n = 2
 	entered := make(chan struct{})
 	release := make(chan struct{})
-	var handled atomic.Int64
+	var handled, rejected atomic.Int64
 	h := MaxInflight(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/block" {
 			entered <- struct{}{}
@@ -216,7 +216,7 @@ func TestMaxInflight(t *testing.T) {
 		}
 		handled.Add(1)
 		_, _ = io.WriteString(w, "done")
-	}), n)
+	}), n, func(*http.Request) { rejected.Add(1) })
 	srv := newTestServer(t, h)
 
 	results := make(chan exchangeResult, n)
@@ -246,6 +246,9 @@ func TestMaxInflight(t *testing.T) {
 	}
 	if handled.Load() != 0 {
 		t.Fatalf("%d requests got through a full cap", handled.Load())
+	}
+	if rejected.Load() != 3 {
+		t.Errorf("onReject called %d times, want 3", rejected.Load())
 	}
 
 	// One finishes (its response is sent only after the handler chain returned): a slot frees.

@@ -39,6 +39,7 @@ type observer interface {
 	ObserveRequest(route string, status int, total, recv, upstream time.Duration, hasUpstream bool)
 	InflightAdd(route string, delta int)
 	RateLimited(route string)
+	Rejected(route, reason string)
 	SetUpstreamHealth(pool, target string, up bool)
 }
 
@@ -140,8 +141,13 @@ type builder struct {
 
 // route wraps h in the route's chain: name it for the log, then rate limit, concurrency cap, body cap.
 func (b *builder) route(name string, l config.Limits, h http.Handler) http.Handler {
-	h = middleware.MaxBody(h, int64(l.MaxBody))
-	h = middleware.MaxInflight(h, l.MaxInflight)
+	var tooBig, tooMany func(*http.Request)
+	if b.obs != nil {
+		tooBig = func(*http.Request) { b.obs.Rejected(name, "max_body") }
+		tooMany = func(*http.Request) { b.obs.Rejected(name, "max_inflight") }
+	}
+	h = middleware.MaxBody(h, int64(l.MaxBody), tooBig)
+	h = middleware.MaxInflight(h, l.MaxInflight, tooMany)
 	if b.obs != nil {
 		h = countInflight(name, b.obs, h)
 	}
@@ -166,7 +172,7 @@ func (b *builder) rateLimit(route string, rl *config.RateLimit, h http.Handler) 
 	return middleware.RateLimit(h, opts)
 }
 
-// countInflight keeps the in-flight gauge and counts 413/503 rejections for metrics.
+// countInflight keeps the in-flight gauge for metrics.
 func countInflight(route string, obs observer, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		obs.InflightAdd(route, 1)
