@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"golang.org/x/term"
 
 	"github.com/frontgate/frontgate/admin"
 	"github.com/frontgate/frontgate/config"
@@ -47,10 +48,8 @@ func newLogger(c config.Log, out *os.File) (*zap.Logger, func(), error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("log level: %w", err)
 	}
-	terminal := false
-	if fi, err := out.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-		terminal = true
-	}
+	terminal := term.IsTerminal(int(out.Fd())) // not merely a character device: /dev/null is one
+
 	format := c.Format
 	if format == "" {
 		format = "json"

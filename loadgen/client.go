@@ -1,0 +1,495 @@
+package loadgen
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// exchange is what one request/response cycle moved; the fast client fills it without allocating.
+type exchange struct {
+	status   int
+	wireSent uint64 // request bytes written, head and body
+	wireRecv uint64 // response bytes read, head and body (chunk framing included)
+	bodySent uint64 // request body bytes
+	bodyRecv uint64 // response body bytes (decoded from chunked framing)
+}
+
+// requester sends prepared requests over the one connection it owns. It is driven by a single goroutine,
+// except abort, which may be called from any goroutine to make the current and later exchanges fail.
+type requester interface {
+	// do sends r and reads its response; at is the time since the round's start, when r is sent.
+	do(r *prepared, at time.Duration, ex *exchange) error
+	abort()
+	aborted() bool
+	close()
+}
+
+// prepared is a Target serialised once for the hot loop.
+type prepared struct {
+	route   int    // index into the plan's distinct route names
+	addr    string // host:port to dial
+	raw     []byte // the whole HTTP/1.1 request, head and body
+	head    bool   // HEAD: the response has no body whatever its headers say
+	bodyLen int
+
+	// For the net/http fallback.
+	method string
+	url    string
+	header []Header
+	body   []byte
+}
+
+const userAgent = "frontgate-selftest"
+
+// prepare serialises t as an HTTP/1.1 request.
+func prepare(t Target, route int) (*prepared, error) {
+	u, err := url.Parse(t.URL)
+	if err != nil {
+		return nil, fmt.Errorf("prepare %q: %w", t.URL, err)
+	}
+	method := t.Method
+	if method == "" {
+		method = "GET"
+	}
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+	}
+	p := &prepared{
+		route:   route,
+		addr:    net.JoinHostPort(u.Hostname(), port),
+		head:    method == "HEAD",
+		bodyLen: len(t.Body),
+		method:  method,
+		url:     t.URL,
+		header:  t.Header,
+		body:    t.Body,
+	}
+	var b strings.Builder
+	b.WriteString(method)
+	b.WriteByte(' ')
+	b.WriteString(u.RequestURI())
+	b.WriteString(" HTTP/1.1\r\n")
+	host, ua := u.Host, userAgent
+	for _, h := range t.Header {
+		switch {
+		case strings.EqualFold(h.Key, "Host"):
+			host = h.Value
+		case strings.EqualFold(h.Key, "User-Agent"):
+			ua = h.Value
+		}
+	}
+	b.WriteString("Host: " + host + "\r\n")
+	if ua != "" {
+		b.WriteString("User-Agent: " + ua + "\r\n")
+	}
+	for _, h := range t.Header {
+		if strings.EqualFold(h.Key, "Host") || strings.EqualFold(h.Key, "User-Agent") {
+			continue
+		}
+		b.WriteString(h.Key + ": " + h.Value + "\r\n")
+	}
+	if len(t.Body) > 0 || method == "POST" || method == "PUT" || method == "PATCH" {
+		fmt.Fprintf(&b, "Content-Length: %d\r\n", len(t.Body))
+	}
+	b.WriteString("\r\n")
+	b.Write(t.Body)
+	p.raw = []byte(b.String())
+	return p, nil
+}
+
+// Errors of the response parser; they are reported under the "other" kind.
+var (
+	errMalformed   = errors.New("malformed response")
+	errLineTooLong = errors.New("response header line too long")
+	errCanceled    = errors.New("request aborted: run canceled")
+)
+
+// fastConn is the lean HTTP/1.1 client: one keep-alive connection, a reused read buffer, the request
+// written as prepared bytes and a minimal response parser. It reconnects when the server closes.
+type fastConn struct {
+	ctx     context.Context // cancelled to abort dials
+	dialer  net.Dialer
+	timeout time.Duration
+	slack   time.Duration // deadlines are refreshed only when they would cut a request short by more than this
+
+	base     time.Time // the round's start: the times given to do count from it
+	nc       net.Conn  // owned by the driving goroutine; mu guards swaps against abort
+	br       *bufio.Reader
+	reused   bool          // nc has carried a complete exchange
+	deadline time.Duration // deadline currently set on nc, from base; 0 for none
+
+	mu    sync.Mutex
+	abrtd atomic.Bool
+}
+
+func newFastConn(ctx context.Context, base time.Time, timeout time.Duration) *fastConn {
+	return &fastConn{
+		ctx:     ctx,
+		base:    base,
+		dialer:  net.Dialer{Timeout: timeout},
+		timeout: timeout,
+		slack:   timeout / 100,
+		br:      bufio.NewReaderSize(nil, 32<<10),
+	}
+}
+
+func (c *fastConn) aborted() bool { return c.abrtd.Load() }
+
+// abort makes the in-flight exchange fail now and every later one fail at once.
+func (c *fastConn) abort() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.abrtd.Store(true)
+	if c.nc != nil {
+		_ = c.nc.SetDeadline(time.Unix(1, 0))
+	}
+}
+
+func (c *fastConn) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.nc != nil {
+		_ = c.nc.Close()
+		c.nc = nil
+	}
+	c.reused = false
+}
+
+func (c *fastConn) dial(addr string) error {
+	if c.abrtd.Load() {
+		return errCanceled
+	}
+	nc, err := c.dialer.DialContext(c.ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("dial %s: %w", addr, err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.abrtd.Load() {
+		_ = nc.Close()
+		return errCanceled
+	}
+	c.nc = nc
+	c.br.Reset(nc)
+	c.reused = false
+	c.deadline = 0
+	return nil
+}
+
+// do sends r and reads its response. On a reused connection that the server closed before answering
+// (a keep-alive race), it reconnects and sends once more, as browsers and net/http do.
+//
+// After writing the request it yields to the other connections' goroutines before reading: by the time
+// it runs again the answer has usually arrived, which saves a read that would fail with EAGAIN and the
+// park that follows (about 0.4 µs of CPU per request).
+func (c *fastConn) do(r *prepared, at time.Duration, ex *exchange) error {
+	for attempt := 0; ; attempt++ {
+		if c.nc == nil {
+			if err := c.dial(r.addr); err != nil {
+				return err
+			}
+		}
+		if end := at + c.timeout; end > c.deadline {
+			c.deadline = end + c.slack
+			if err := c.nc.SetDeadline(c.base.Add(c.deadline)); err != nil {
+				c.close()
+				return fmt.Errorf("set deadline: %w", err)
+			}
+			if c.abrtd.Load() {
+				c.close()
+				return errCanceled
+			}
+		}
+		reused := c.reused
+		n, err := c.nc.Write(r.raw)
+		ex.wireSent += uint64(n)
+		if err == nil {
+			ex.bodySent += uint64(r.bodyLen)
+			recv := ex.wireRecv
+			runtime.Gosched()
+			err = c.readResponse(r.head, ex)
+			if err == nil {
+				return nil
+			}
+			if ex.wireRecv != recv {
+				reused = false // the server started answering: never resend
+			}
+		}
+		c.close()
+		if reused && attempt == 0 && retryable(err) {
+			at = time.Since(c.base)
+			continue
+		}
+		return err
+	}
+}
+
+// retryable reports whether err means the peer closed the connection without reading the request.
+func retryable(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// line reads one header line and returns it without its CR LF. The slice is valid until the next read.
+func (c *fastConn) line(ex *exchange) ([]byte, error) {
+	b, err := c.br.ReadSlice('\n')
+	ex.wireRecv += uint64(len(b))
+	if err != nil {
+		switch {
+		case err == bufio.ErrBufferFull:
+			return nil, errLineTooLong
+		case err == io.EOF && len(b) > 0:
+			return nil, fmt.Errorf("read response: %w", io.ErrUnexpectedEOF)
+		}
+		return nil, fmt.Errorf("read response: %w", err)
+	}
+	b = b[:len(b)-1]
+	if n := len(b); n > 0 && b[n-1] == '\r' {
+		b = b[:n-1]
+	}
+	return b, nil
+}
+
+// readResponse parses one response (skipping interim 1xx ones) and consumes its body. It closes the
+// connection when the response says so or is delimited by the close.
+func (c *fastConn) readResponse(head bool, ex *exchange) error {
+	for {
+		b, err := c.line(ex)
+		if err != nil {
+			return err
+		}
+		// "HTTP/1.x NNN reason"
+		if len(b) < 12 || string(b[:7]) != "HTTP/1." || b[8] != ' ' || (len(b) > 12 && b[12] != ' ') {
+			return fmt.Errorf("status line: %w", errMalformed)
+		}
+		status := 0
+		for _, d := range b[9:12] {
+			if d < '0' || d > '9' {
+				return fmt.Errorf("status code: %w", errMalformed)
+			}
+			status = status*10 + int(d-'0')
+		}
+		keepAlive := b[7] == '1'
+		contentLength, chunked := int64(-1), false
+		for {
+			b, err = c.line(ex)
+			if err != nil {
+				return err
+			}
+			if len(b) == 0 {
+				break
+			}
+			colon := indexByte(b, ':')
+			if colon <= 0 {
+				return fmt.Errorf("header line: %w", errMalformed)
+			}
+			name, value := b[:colon], trimSpace(b[colon+1:])
+			switch len(name) {
+			case len("content-length"):
+				if equalFold(name, "content-length") {
+					if contentLength, err = parseDecimal(value); err != nil {
+						return err
+					}
+				}
+			case len("transfer-encoding"):
+				if equalFold(name, "transfer-encoding") {
+					chunked = hasToken(value, "chunked")
+				}
+			case len("connection"):
+				if equalFold(name, "connection") {
+					switch {
+					case equalFold(value, "keep-alive"): // the common case, without a token scan
+						keepAlive = true
+					case hasToken(value, "close"):
+						keepAlive = false
+					case hasToken(value, "keep-alive"):
+						keepAlive = true
+					}
+				}
+			}
+		}
+		if status >= 100 && status < 200 {
+			if status == 101 {
+				return fmt.Errorf("switching protocols is not supported: %w", errMalformed)
+			}
+			continue
+		}
+		ex.status = status
+		switch {
+		case head || status == 204 || status == 304:
+		case chunked:
+			if err := c.readChunked(ex); err != nil {
+				return err
+			}
+		case contentLength >= 0:
+			n, err := c.br.Discard(int(contentLength))
+			ex.wireRecv += uint64(n)
+			ex.bodyRecv += uint64(n)
+			if err != nil {
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				return fmt.Errorf("read body: %w", err)
+			}
+		default:
+			// Delimited by the end of the connection.
+			n, err := c.br.WriteTo(io.Discard)
+			ex.wireRecv += uint64(n)
+			ex.bodyRecv += uint64(n)
+			if err != nil {
+				return fmt.Errorf("read body: %w", err)
+			}
+			keepAlive = false
+		}
+		if keepAlive {
+			c.reused = true
+		} else {
+			c.close()
+		}
+		return nil
+	}
+}
+
+func (c *fastConn) readChunked(ex *exchange) error {
+	for {
+		b, err := c.line(ex)
+		if err != nil {
+			return err
+		}
+		if i := indexByte(b, ';'); i >= 0 {
+			b = b[:i]
+		}
+		size, err := parseHex(trimSpace(b))
+		if err != nil {
+			return err
+		}
+		if size == 0 {
+			for { // trailers up to the empty line
+				b, err := c.line(ex)
+				if err != nil {
+					return err
+				}
+				if len(b) == 0 {
+					return nil
+				}
+			}
+		}
+		n, err := c.br.Discard(int(size))
+		ex.wireRecv += uint64(n)
+		ex.bodyRecv += uint64(n)
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return fmt.Errorf("read chunk: %w", err)
+		}
+		if b, err = c.line(ex); err != nil {
+			return err
+		}
+		if len(b) != 0 {
+			return fmt.Errorf("chunk trailer: %w", errMalformed)
+		}
+	}
+}
+
+func indexByte(b []byte, c byte) int {
+	for i, x := range b {
+		if x == c {
+			return i
+		}
+	}
+	return -1
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// equalFold compares b with the lower-case ASCII string s, ignoring case.
+func equalFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i, x := range b {
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if x != s[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// hasToken reports whether the comma-separated list v holds the lower-case token tok, ignoring case.
+func hasToken(v []byte, tok string) bool {
+	for len(v) > 0 {
+		i := indexByte(v, ',')
+		var t []byte
+		if i < 0 {
+			t, v = v, nil
+		} else {
+			t, v = v[:i], v[i+1:]
+		}
+		if equalFold(trimSpace(t), tok) {
+			return true
+		}
+	}
+	return false
+}
+
+func parseDecimal(b []byte) (int64, error) {
+	if len(b) == 0 || len(b) > 18 {
+		return 0, fmt.Errorf("content-length: %w", errMalformed)
+	}
+	var n int64
+	for _, d := range b {
+		if d < '0' || d > '9' {
+			return 0, fmt.Errorf("content-length: %w", errMalformed)
+		}
+		n = n*10 + int64(d-'0')
+	}
+	return n, nil
+}
+
+func parseHex(b []byte) (int64, error) {
+	if len(b) == 0 || len(b) > 15 {
+		return 0, fmt.Errorf("chunk size: %w", errMalformed)
+	}
+	var n int64
+	for _, d := range b {
+		switch {
+		case '0' <= d && d <= '9':
+			d -= '0'
+		case 'a' <= d && d <= 'f':
+			d -= 'a' - 10
+		case 'A' <= d && d <= 'F':
+			d -= 'A' - 10
+		default:
+			return 0, fmt.Errorf("chunk size: %w", errMalformed)
+		}
+		n = n<<4 | int64(d)
+	}
+	return n, nil
+}

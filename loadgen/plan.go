@@ -1,0 +1,228 @@
+package loadgen
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/textproto"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Defaults applied by Plan when a field is left at its zero value.
+const (
+	DefaultConns    = 50
+	DefaultRequests = 1000
+	DefaultTimeout  = 30 * time.Second
+)
+
+// Plan describes one load test. The zero value of each field picks the documented default, so
+// Plan{Targets: []Target{{URL: u}}} sends 1000 GET requests over 50 connections.
+type Plan struct {
+	// Targets are the requests to send; request i goes to Targets[i%len(Targets)]. At least one is needed.
+	// With more than one target the report has a per-route breakdown keyed by Target.Name.
+	Targets []Target
+
+	// Conns is the number of connections, each driven by its own goroutine. In closed loop each one sends
+	// its next request when the previous answer is in; in open loop (Rate > 0) it is the pool that carries
+	// the scheduled requests. Zero means DefaultConns.
+	Conns int
+
+	// Requests stops a round after exactly this many requests were sent. Duration stops issuing new
+	// requests after that much time and waits for the ones in flight. When both are zero, Requests is
+	// DefaultRequests; when both are set, whichever comes first ends the round.
+	Requests uint64
+	Duration time.Duration
+
+	// Rate, when > 0, switches to open loop: request i is due at start + i/Rate on an absolute schedule,
+	// and latency is measured from that due time (coordinated-omission corrected) as well as from the
+	// actual send. Zero means closed loop.
+	Rate float64
+
+	// Rounds repeats the run; each round gets fresh connections and its own report. Zero means 1.
+	Rounds int
+	// Pause is the idle time between rounds. Zero means none.
+	Pause time.Duration
+
+	// Timeout bounds connecting and, separately, each exchange from its send to the end of its response
+	// body (the built-in client refreshes socket deadlines lazily, so it may fire up to 1% late). Zero
+	// means DefaultTimeout.
+	Timeout time.Duration
+
+	// Progress, when non-nil, receives a live progress line (carriage-return updated, meant for a terminal).
+	Progress io.Writer
+
+	// Insecure skips TLS certificate verification for https targets; the zero value verifies.
+	Insecure bool
+
+	// ForceStdClient sends through net/http's client even for http URLs (https always does). The zero value
+	// uses the lean built-in HTTP/1.1 client for http URLs.
+	ForceStdClient bool
+}
+
+// Target is one request of a plan. The zero Method means GET; a nil Body sends none.
+type Target struct {
+	// Name labels the target in per-route reports; empty means the URL's path.
+	Name string
+	// URL is an absolute http or https URL.
+	URL string
+	// Method is the request method; empty means GET.
+	Method string
+	// Header holds extra request headers in order, as "Key: Value" pairs. Host overrides the URL's host;
+	// Content-Length is computed from Body and must not be given.
+	Header []Header
+	// Body is the request body, sent as is with its Content-Length; the same bytes are reused by every request.
+	Body []byte
+}
+
+// Header is one request header line; the zero value is invalid (a header needs a Key).
+type Header struct{ Key, Value string }
+
+func (p Plan) withDefaults() Plan {
+	if p.Conns <= 0 {
+		p.Conns = DefaultConns
+	}
+	if p.Requests == 0 && p.Duration <= 0 {
+		p.Requests = DefaultRequests
+	}
+	if p.Rounds <= 0 {
+		p.Rounds = 1
+	}
+	if p.Timeout <= 0 {
+		p.Timeout = DefaultTimeout
+	}
+	return p
+}
+
+func (p Plan) validate() error {
+	if len(p.Targets) == 0 {
+		return errors.New("plan has no target")
+	}
+	for i, t := range p.Targets {
+		u, err := url.Parse(t.URL)
+		if err != nil {
+			return fmt.Errorf("target %d: %w", i, err)
+		}
+		if u.Scheme != "http" && u.Scheme != "https" {
+			return fmt.Errorf("target %d: url %q: scheme must be http or https", i, t.URL)
+		}
+		if u.Host == "" {
+			return fmt.Errorf("target %d: url %q has no host", i, t.URL)
+		}
+		for _, h := range t.Header {
+			if h.Key == "" || strings.ContainsAny(h.Key, " :\r\n") || strings.ContainsAny(h.Value, "\r\n") {
+				return fmt.Errorf("target %d: invalid header %q", i, h.Key+": "+h.Value)
+			}
+			if strings.EqualFold(h.Key, "Content-Length") || strings.EqualFold(h.Key, "Transfer-Encoding") {
+				return fmt.Errorf("target %d: header %s is computed from the body and cannot be set", i, h.Key)
+			}
+		}
+	}
+	if p.Rate < 0 {
+		return fmt.Errorf("rate %v must not be negative", p.Rate)
+	}
+	return nil
+}
+
+// routeName is the per-route label of t.
+func (t Target) routeName() string {
+	if t.Name != "" {
+		return t.Name
+	}
+	if u, err := url.Parse(t.URL); err == nil && u.Path != "" {
+		return u.Path
+	}
+	return "/"
+}
+
+// FormField is one field of a multipart form, in curl's -F syntax: "key=value", "key=@file" (file upload,
+// optionally followed by ";type=mime/type" and ";filename=name") or "key=<file" (value read from a file).
+// The zero value is a text field with an empty name and value.
+type FormField struct {
+	Key string
+	// Value is the text value, or the file's content when File is true or the value came from "<file".
+	Value []byte
+	// File makes the field a file part with Filename and ContentType (default application/octet-stream).
+	File        bool
+	Filename    string
+	ContentType string
+}
+
+// ParseFormField parses one curl-style -F argument, reading any referenced file.
+func ParseFormField(arg string) (FormField, error) {
+	key, val, ok := strings.Cut(arg, "=")
+	if !ok || key == "" {
+		return FormField{}, fmt.Errorf("form field %q: want key=value, key=@file or key=<file", arg)
+	}
+	switch {
+	case strings.HasPrefix(val, "@"):
+		parts := strings.Split(val[1:], ";")
+		f := FormField{Key: key, File: true, Filename: filepath.Base(parts[0]), ContentType: "application/octet-stream"}
+		for _, opt := range parts[1:] {
+			k, v, _ := strings.Cut(opt, "=")
+			switch strings.TrimSpace(k) {
+			case "type":
+				f.ContentType = v
+			case "filename":
+				f.Filename = v
+			default:
+				return FormField{}, fmt.Errorf("form field %q: unknown option %q", arg, opt)
+			}
+		}
+		data, err := os.ReadFile(parts[0])
+		if err != nil {
+			return FormField{}, fmt.Errorf("form field %q: %w", key, err)
+		}
+		f.Value = data
+		return f, nil
+	case strings.HasPrefix(val, "<"):
+		data, err := os.ReadFile(val[1:])
+		if err != nil {
+			return FormField{}, fmt.Errorf("form field %q: %w", key, err)
+		}
+		return FormField{Key: key, Value: data}, nil
+	}
+	return FormField{Key: key, Value: []byte(val)}, nil
+}
+
+// EncodeMultipart encodes fields once as a multipart/form-data body and returns it with its Content-Type
+// (which carries the boundary).
+func EncodeMultipart(fields []FormField) (body []byte, contentType string, err error) {
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	for _, f := range fields {
+		if !f.File {
+			if err := w.WriteField(f.Key, string(f.Value)); err != nil {
+				return nil, "", fmt.Errorf("encode form field %q: %w", f.Key, err)
+			}
+			continue
+		}
+		h := make(textproto.MIMEHeader)
+		h.Set("Content-Disposition", fmt.Sprintf(`form-data; name="%s"; filename="%s"`, escapeQuotes(f.Key), escapeQuotes(f.Filename)))
+		ct := f.ContentType
+		if ct == "" {
+			ct = "application/octet-stream"
+		}
+		h.Set("Content-Type", ct)
+		pw, err := w.CreatePart(h)
+		if err != nil {
+			return nil, "", fmt.Errorf("encode form file %q: %w", f.Key, err)
+		}
+		if _, err := pw.Write(f.Value); err != nil {
+			return nil, "", fmt.Errorf("encode form file %q: %w", f.Key, err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		return nil, "", fmt.Errorf("encode form: %w", err)
+	}
+	return buf.Bytes(), w.FormDataContentType(), nil
+}
+
+var quoteEscaper = strings.NewReplacer("\\", "\\\\", `"`, "\\\"")
+
+func escapeQuotes(s string) string { return quoteEscaper.Replace(s) }
