@@ -234,6 +234,11 @@ func (gw *gateway) buildPool(name string, u config.Upstream, trusted middleware.
 	if err != nil {
 		return nil, err
 	}
+	if obs != nil {
+		for _, t := range p.Targets() {
+			obs.SetUpstreamHealth(name, t.Name, true) // targets start in service
+		}
+	}
 	p.Start()
 	gw.pools = append(gw.pools, p)
 	return p, nil
