@@ -38,6 +38,13 @@ type Upstream struct {
 // Inflight is how many requests the target is serving now.
 func (u *Upstream) Inflight() int64 { return u.inflight.Load() }
 
+// Available reports whether the target may take requests now.
+func (u *Upstream) Available() bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.available()
+}
+
 // available reports whether the target may take requests. u.mu must be held.
 func (u *Upstream) available() bool { return !u.ejected && !u.down }
 

@@ -29,9 +29,19 @@ type gateway struct {
 	handler http.Handler
 	cfg     *config.Config
 
-	builtins []*serving // the built-in upstreams
-	roots    []*os.Root // open static folders
-	pools    []*proxy.Pool
+	builtins  []*serving // the built-in upstreams
+	roots     []*os.Root // open static folders
+	pools     []*proxy.Pool
+	poolNames []string // pools[i]'s name
+}
+
+// reportHealth sets every target's health gauge from its current state.
+func (gw *gateway) reportHealth(obs observer) {
+	for i, p := range gw.pools {
+		for _, t := range p.Targets() {
+			obs.SetUpstreamHealth(gw.poolNames[i], t.Name, t.Available())
+		}
+	}
 }
 
 // observer receives what metrics need; admin.Metrics is one. nil observers are allowed everywhere.
@@ -234,6 +244,7 @@ func (gw *gateway) buildPool(name string, u config.Upstream, trusted middleware.
 	if err != nil {
 		return nil, err
 	}
+	gw.poolNames = append(gw.poolNames, name)
 	if obs != nil {
 		for _, t := range p.Targets() {
 			obs.SetUpstreamHealth(name, t.Name, true) // targets start in service

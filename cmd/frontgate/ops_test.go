@@ -141,6 +141,9 @@ routes: [{path: /v, upstream: u}, {path: /slow, upstream: s}]
 			t.Errorf("metrics lack %q", want)
 		}
 	}
+	if gone := fmt.Sprintf(`target=%q`, one.URL); strings.Contains(metrics, gone) {
+		t.Errorf("metrics still report the target the reload removed (%s)", gone)
+	}
 }
 
 func TestWatchReloadsOnFileChange(t *testing.T) {

@@ -322,6 +322,11 @@ func (rt *runtime) reload(reason string) {
 	}
 	old := rt.current.Swap(newGeneration(gw))
 	old.retire()
+	// Upstream series of the old tree go; the new tree's are set again from their state.
+	for _, name := range old.gw.poolNames {
+		rt.metrics.ForgetUpstreams(name)
+	}
+	gw.reportHealth(rt.metrics)
 	rt.closeLater(old.gw, old.drained)
 	for _, c := range opened {
 		if prev := *c.spec.slot; prev != nil {
