@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"os"
+	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
@@ -115,6 +116,9 @@ func (t *h1Transport) exchange(ctx context.Context, c *h1Conn, req *http.Request
 	if err := writeRequest(c.bw, req); err != nil {
 		return fail(err, true)
 	}
+	// The target needs a moment to answer: let other requests run first, so that the read below
+	// usually finds the response instead of an empty socket (a wasted read and a netpoll round).
+	runtime.Gosched()
 	var resp *http.Response
 	for {
 		var err error
