@@ -6,8 +6,8 @@
 #   go build -o bin/frontgate ./cmd/frontgate && bash bench/profile.sh [/demo2|/css/base.css]
 set -euo pipefail
 path=${1:-/demo2} DURATION=${DURATION:-10s} OUT=${OUT:-/tmp/frontgate.prof}
-dir=$(mktemp -d /tmp/fgprof.XXXXXX); chmod 755 "$dir"
-trap 'kill $(cat "$dir/nginx.pid" 2>/dev/null) 2>/dev/null || true; kill $gw 2>/dev/null || true; rm -rf "$dir"' EXIT
+dir=$(mktemp -d /tmp/fgprof.XXXXXX); chmod 755 "$dir"; gw=""
+trap 'kill $(cat "$dir/nginx.pid" 2>/dev/null) 2>/dev/null || true; [ -n "$gw" ] && kill $gw 2>/dev/null; rm -rf "$dir"' EXIT
 cat >"$dir/nginx.conf" <<CONF
 worker_processes 1; daemon on; pid $dir/nginx.pid; error_log $dir/error.log error;
 events { worker_connections 4096; }
