@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,29 +16,11 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 )
 
-// fakeClock advances only when told to.
-type fakeClock struct {
-	mu sync.Mutex // guards t
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // steppedBody returns its chunks one per Read, advancing the clock before each.
 type steppedBody struct {
 	chunks [][]byte
 	step   time.Duration
-	clock  *fakeClock
+	clock  *manualClock
 }
 
 func (b *steppedBody) Read(p []byte) (int, error) {
@@ -74,7 +55,7 @@ func TestTimingSplitsReceiveFromHandling(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clock := &fakeClock{t: time.Unix(1000, 0)}
+			clock := newManualClock()
 			core, logs := observer.New(zap.InfoLevel)
 			var sawRoute bool
 			h := Timing(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
