@@ -104,6 +104,9 @@ type Server struct {
 	MaxHeaderBytes int `yaml:"max_header_bytes"`
 	// ShutdownTimeout bounds the drain of in-flight requests on SIGINT/SIGTERM. Default 30s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// Engine serves plain-HTTP public listeners: lean (default; frontgate's HTTP/1.1 server, one
+	// write per response) or stdlib (net/http's server). TLS and h2c always use net/http.
+	Engine string `yaml:"engine"`
 }
 
 // Static is a folder served under a URL prefix (the seed's add_static(prefix, path, name, show_index)).

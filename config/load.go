@@ -136,6 +136,9 @@ func (c *Config) fillDefaults() {
 	if s.ShutdownTimeout == 0 {
 		s.ShutdownTimeout = DefaultShutdownTimeout
 	}
+	if s.Engine == "" {
+		s.Engine = "lean"
+	}
 	fillRateLimit(c.RateLimit)
 	fillRateLimit(c.Defaults.RateLimit)
 	if !c.Embedded {
@@ -318,6 +321,9 @@ func (c *Config) validate(d *decoder) {
 				bad(fmt.Sprintf("trusted_proxies[%d]", i), "%q is not a CIDR like 10.0.0.0/8 or an IP address", tp)
 			}
 		}
+	}
+	if c.Server.Engine != "lean" && c.Server.Engine != "stdlib" {
+		bad("server.engine", "unknown engine %q (use lean or stdlib)", c.Server.Engine)
 	}
 	if c.Server.MaxHeaderBytes < 0 {
 		bad("server.max_header_bytes", "must be positive")

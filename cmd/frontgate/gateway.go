@@ -18,6 +18,7 @@ import (
 
 	"github.com/frontgate/frontgate/config"
 	"github.com/frontgate/frontgate/demo"
+	"github.com/frontgate/frontgate/leanhttp"
 	"github.com/frontgate/frontgate/middleware"
 	"github.com/frontgate/frontgate/proxy"
 	"github.com/frontgate/frontgate/static"
@@ -326,6 +327,17 @@ func newServer(h http.Handler, log *zap.Logger, s *config.Server) *http.Server {
 		IdleTimeout:       s.IdleTimeout,
 		MaxHeaderBytes:    s.MaxHeaderBytes,
 		ErrorLog:          zap.NewStdLog(log),
+	}
+}
+
+// newLeanServer is leanhttp's server with the configured protection limits.
+func newLeanServer(h http.Handler, log *zap.Logger, s *config.Server) *leanhttp.Server {
+	return &leanhttp.Server{
+		Handler:           h,
+		ReadHeaderTimeout: s.ReadHeaderTimeout,
+		IdleTimeout:       s.IdleTimeout,
+		MaxHeaderBytes:    s.MaxHeaderBytes,
+		Logger:            log,
 	}
 }
 

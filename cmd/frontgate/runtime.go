@@ -175,6 +175,12 @@ func (rt *runtime) open(spec endpointSpec, cfg *config.Config) (*endpoint, error
 	tlsOn := false
 	switch spec.name {
 	case "public":
+		if !rt.tlsOn && !cfg.H2C && cfg.Server.Engine == "lean" {
+			_, port, _ := net.SplitHostPort(ln.Addr().String())
+			rt.https.Store(&port)
+			rt.logListening(spec, ln, false, cfg)
+			return &endpoint{addr: spec.addr, srv: startServer(newLeanServer(rt, rt.log.Named("http"), &cfg.Server), ln)}, nil
+		}
 		srv = newServer(rt, rt.log.Named("http"), &cfg.Server)
 		if cfg.H2C && !rt.tlsOn {
 			var p http.Protocols
@@ -198,9 +204,13 @@ func (rt *runtime) open(spec endpointSpec, cfg *config.Config) (*endpoint, error
 	case "redirect":
 		srv = newServer(http.HandlerFunc(rt.redirectToHTTPS), rt.log.Named("redirect"), &cfg.Server)
 	}
+	rt.logListening(spec, ln, tlsOn, cfg)
+	return &endpoint{addr: spec.addr, srv: startServing(srv, ln, tlsOn)}, nil
+}
+
+func (rt *runtime) logListening(spec endpointSpec, ln net.Listener, tlsOn bool, cfg *config.Config) {
 	rt.log.Info("listening", zap.String("listener", spec.name), zap.String("addr", ln.Addr().String()),
 		zap.Bool("tls", tlsOn), zap.String("version", versionString()), zap.Bool("embedded_config", cfg.Embedded))
-	return &endpoint{addr: spec.addr, srv: startServing(srv, ln, tlsOn)}, nil
 }
 
 // tlsConfig: TLS 1.2 and up, AEAD suites with forward secrecy only, the certificate read on each

@@ -7,23 +7,38 @@ import (
 	"net/http"
 )
 
-// serving is an http.Server running on a listener in a goroutine it owns; Stop drains and waits for it.
+// server is what serving runs: net/http's Server or leanhttp's.
+type server interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context) error
+}
+
+// serving is a server running on a listener in a goroutine it owns; Stop drains and waits for it.
 type serving struct {
-	srv  *http.Server
+	srv  server
 	done chan struct{} // closed when Serve has returned
 	err  error         // Serve's result, readable once done is closed
 }
 
 // startServing serves srv on ln, over TLS (srv.TLSConfig, with HTTP/2) when tlsOn.
 func startServing(srv *http.Server, ln net.Listener, tlsOn bool) *serving {
+	if !tlsOn {
+		return startServer(srv, ln)
+	}
 	s := &serving{srv: srv, done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
-		if tlsOn {
-			s.err = srv.ServeTLS(ln, "", "")
-		} else {
-			s.err = srv.Serve(ln)
-		}
+		s.err = srv.ServeTLS(ln, "", "")
+	}()
+	return s
+}
+
+// startServer serves srv on ln (plain TCP).
+func startServer(srv server, ln net.Listener) *serving {
+	s := &serving{srv: srv, done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		s.err = srv.Serve(ln)
 	}()
 	return s
 }

@@ -1,0 +1,517 @@
+package leanhttp
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/textproto"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+var errTooManyFiles = syscall.EMFILE
+
+// aLongTimeAgo is a deadline in the past: setting it makes a blocked read return at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// watchAfter is how long a handler runs before the connection is watched for the client leaving.
+const watchAfter = 2 * time.Millisecond
+
+// conn is one client connection, served by one goroutine.
+type conn struct {
+	s      *Server
+	nc     net.Conn
+	br     *bufio.Reader
+	remote string
+	idle   atomic.Bool // waiting for the next request (Shutdown may wake it)
+	hijack bool        // the handler took the connection (set on the handler's goroutine)
+	watch  *watcher    // the running request's client watch
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	br := readerPool.Get().(*bufio.Reader)
+	br.Reset(nc)
+	return &conn{s: s, nc: nc, br: br, remote: nc.RemoteAddr().String()}
+}
+
+// wakeIfIdle closes a connection that sits between requests (for Shutdown). s.mu is held.
+func (c *conn) wakeIfIdle() {
+	if c.idle.Load() {
+		_ = c.nc.SetReadDeadline(aLongTimeAgo)
+	}
+}
+
+func (c *conn) serve() {
+	defer c.s.forget(c)
+	defer func() {
+		if !c.hijack {
+			c.nc.Close()
+			c.br.Reset(nil)
+			readerPool.Put(c.br)
+		}
+	}()
+	for !c.s.shutdown.Load() {
+		// Wait for the next request's first byte within the idle timeout, then read it all within
+		// the header timeout.
+		c.idle.Store(true)
+		if c.s.shutdown.Load() {
+			return
+		}
+		_ = c.nc.SetReadDeadline(time.Now().Add(c.s.IdleTimeout))
+		if _, err := c.br.Peek(1); err != nil {
+			c.idle.Store(false)
+			return
+		}
+		c.idle.Store(false)
+		_ = c.nc.SetReadDeadline(time.Now().Add(c.s.ReadHeaderTimeout))
+		req, status, err := c.readRequest()
+		if err != nil {
+			if status != 0 {
+				c.fail(status, err)
+			}
+			return
+		}
+		_ = c.nc.SetReadDeadline(time.Time{})
+		if !c.handle(req) {
+			return
+		}
+	}
+}
+
+// fail answers a request that could not be read and closes the connection.
+func (c *conn) fail(status int, err error) {
+	if c.s.Logger != nil {
+		c.s.Logger.Debug("bad request", zap.String("remote", c.remote), zap.Int("status", status), zap.Error(err))
+	}
+	body := http.StatusText(status)
+	_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+	fmt.Fprintf(c.nc, "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s",
+		status, body, len(body), body)
+}
+
+var errTooLarge = errors.New("request headers too large")
+
+// readLine reads one CRLF- (or LF-) terminated line, counting against budget.
+func (c *conn) readLine(budget *int) ([]byte, error) {
+	line, err := c.br.ReadSlice('\n')
+	if errors.Is(err, bufio.ErrBufferFull) {
+		return nil, errTooLarge
+	}
+	if err != nil {
+		return nil, err
+	}
+	*budget -= len(line)
+	if *budget < 0 {
+		return nil, errTooLarge
+	}
+	line = line[:len(line)-1]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	return line, nil
+}
+
+// readRequest parses the request line and headers. A non-zero status is the answer to a request that
+// is malformed; zero with an error means the connection simply ended.
+func (c *conn) readRequest() (*http.Request, int, error) {
+	budget := c.s.MaxHeaderBytes
+	line, err := c.readLine(&budget)
+	if err != nil {
+		if errors.Is(err, errTooLarge) {
+			return nil, http.StatusRequestURITooLong, err
+		}
+		return nil, 0, err
+	}
+	method, rest, ok1 := bytes.Cut(line, []byte{' '})
+	target, proto, ok2 := bytes.Cut(rest, []byte{' '})
+	if !ok1 || !ok2 || !validToken(method) || len(target) == 0 {
+		return nil, http.StatusBadRequest, fmt.Errorf("malformed request line %q", line)
+	}
+	req := &http.Request{Method: string(method), RequestURI: string(target), RemoteAddr: c.remote}
+	switch string(proto) {
+	case "HTTP/1.1":
+		req.Proto, req.ProtoMajor, req.ProtoMinor = "HTTP/1.1", 1, 1
+	case "HTTP/1.0":
+		req.Proto, req.ProtoMajor, req.ProtoMinor = "HTTP/1.0", 1, 0
+	default:
+		return nil, http.StatusHTTPVersionNotSupported, fmt.Errorf("unsupported protocol %q", proto)
+	}
+	if req.URL, err = parseTarget(req.Method, req.RequestURI); err != nil {
+		return nil, http.StatusBadRequest, err
+	}
+
+	h := make(http.Header, 8)
+	for {
+		line, err := c.readLine(&budget)
+		if err != nil {
+			if errors.Is(err, errTooLarge) {
+				return nil, http.StatusRequestHeaderFieldsTooLarge, err
+			}
+			return nil, http.StatusBadRequest, fmt.Errorf("reading headers: %w", err)
+		}
+		if len(line) == 0 {
+			break
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			return nil, http.StatusBadRequest, errors.New("obsolete line folding")
+		}
+		k, v, ok := bytes.Cut(line, []byte{':'})
+		if !ok || !validToken(k) {
+			return nil, http.StatusBadRequest, fmt.Errorf("malformed header line %q", line)
+		}
+		v = bytes.Trim(v, " \t")
+		if !validValue(v) {
+			return nil, http.StatusBadRequest, fmt.Errorf("invalid value in header %q", k)
+		}
+		key := canonicalKey(k)
+		h[key] = append(h[key], string(v))
+	}
+	req.Header = h
+
+	hosts := h["Host"]
+	switch {
+	case len(hosts) > 1:
+		return nil, http.StatusBadRequest, errors.New("more than one Host header")
+	case len(hosts) == 1:
+		req.Host = hosts[0]
+	case req.ProtoMinor == 1:
+		return nil, http.StatusBadRequest, errors.New("missing Host header")
+	}
+	if req.URL.Host != "" {
+		req.Host = req.URL.Host // absolute-form wins (RFC 9112 3.2.2)
+	}
+	delete(h, "Host")
+	req.Close = wantsClose(req)
+	if status, err := c.setBody(req); err != nil {
+		return nil, status, err
+	}
+	return req, 0, nil
+}
+
+// parseTarget parses the request target: origin-form, absolute-form, or * for OPTIONS.
+func parseTarget(method, target string) (*url.URL, error) {
+	if target == "*" {
+		if method != http.MethodOptions {
+			return nil, errors.New("* is only for OPTIONS")
+		}
+		return &url.URL{Path: "*"}, nil
+	}
+	if target[0] != '/' && !strings.HasPrefix(target, "http://") && !strings.HasPrefix(target, "https://") {
+		return nil, fmt.Errorf("malformed request target %q", target)
+	}
+	u, err := url.ParseRequestURI(target)
+	if err != nil {
+		return nil, fmt.Errorf("request target: %w", err)
+	}
+	return u, nil
+}
+
+// wantsClose reports whether the connection ends after this request.
+func wantsClose(req *http.Request) bool {
+	conn := req.Header["Connection"]
+	has := func(token string) bool {
+		for _, v := range conn {
+			for _, t := range strings.Split(v, ",") {
+				if strings.EqualFold(strings.TrimSpace(t), token) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	if req.ProtoMinor == 0 {
+		return !has("keep-alive")
+	}
+	return has("close")
+}
+
+// setBody frames the request body from Content-Length or Transfer-Encoding, refusing ambiguous
+// framing (the ground of request smuggling).
+func (c *conn) setBody(req *http.Request) (int, error) {
+	te, cl := req.Header["Transfer-Encoding"], req.Header["Content-Length"]
+	switch {
+	case len(te) > 0 && len(cl) > 0:
+		return http.StatusBadRequest, errors.New("both Transfer-Encoding and Content-Length")
+	case len(te) > 0:
+		if len(te) != 1 || !strings.EqualFold(strings.TrimSpace(te[0]), "chunked") || req.ProtoMinor == 0 {
+			return http.StatusNotImplemented, fmt.Errorf("unsupported Transfer-Encoding %q", te)
+		}
+		req.TransferEncoding = []string{"chunked"}
+		req.ContentLength = -1
+		delete(req.Header, "Transfer-Encoding")
+		req.Body = &body{c: c, r: httputil.NewChunkedReader(c.br), expect: expects100(req)}
+	case len(cl) > 0:
+		n, err := strconv.ParseInt(cl[0], 10, 64)
+		if err != nil || n < 0 || cl[0][0] == '+' {
+			return http.StatusBadRequest, fmt.Errorf("invalid Content-Length %q", cl[0])
+		}
+		for _, v := range cl[1:] {
+			if v != cl[0] {
+				return http.StatusBadRequest, errors.New("conflicting Content-Length headers")
+			}
+		}
+		req.ContentLength = n
+		if n == 0 {
+			req.Body = http.NoBody
+		} else {
+			req.Body = &body{c: c, r: &io.LimitedReader{R: c.br, N: n}, expect: expects100(req)}
+		}
+	default:
+		req.Body = http.NoBody
+	}
+	return 0, nil
+}
+
+func expects100(req *http.Request) bool {
+	return req.ProtoMinor == 1 && strings.EqualFold(req.Header.Get("Expect"), "100-continue")
+}
+
+// body is a request body read from the connection. Reads and Close come from the handler's goroutine
+// (or a proxy transport's); done is read by the connection loop after the handler returned.
+type body struct {
+	c      *conn
+	r      io.Reader
+	expect bool // send 100 Continue before the first read
+	mu     sync.Mutex
+	done   bool // read to its end
+	closed bool
+	err    error
+}
+
+func (b *body) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return 0, http.ErrBodyReadAfterClose
+	}
+	if b.done {
+		return 0, io.EOF
+	}
+	if b.err != nil {
+		return 0, b.err
+	}
+	if b.expect {
+		b.expect = false
+		if _, err := io.WriteString(b.c.nc, "HTTP/1.1 100 Continue\r\n\r\n"); err != nil {
+			b.err = err
+			return 0, err
+		}
+	}
+	n, err := b.r.Read(p)
+	if lr, ok := b.r.(*io.LimitedReader); ok {
+		if lr.N == 0 {
+			b.done, err = true, io.EOF
+		} else if err == io.EOF {
+			err = io.ErrUnexpectedEOF // the client sent less than it announced
+		}
+	} else if err == io.EOF {
+		b.done = true
+	}
+	if err != nil && err != io.EOF {
+		b.err = err
+	}
+	return n, err
+}
+
+func (b *body) Close() error {
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+	return nil
+}
+
+// finished reports whether the body was read to its end (so the connection can serve another request).
+func (b *body) finished() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.done
+}
+
+// drain reads what is left of the body, up to a bound, so that the connection can be reused.
+func (b *body) drain() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.done {
+		return true
+	}
+	if b.err != nil || b.expect { // the client waits for 100 Continue that never came: close
+		return false
+	}
+	_ = b.c.nc.SetReadDeadline(time.Now().Add(time.Second))
+	n, err := io.Copy(io.Discard, io.LimitReader(b.r, 256<<10))
+	_ = b.c.nc.SetReadDeadline(time.Time{})
+	if lr, ok := b.r.(*io.LimitedReader); ok {
+		return err == nil && lr.N == 0
+	}
+	return err == nil && n < 256<<10
+}
+
+func validToken(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, ch := range b {
+		if ch >= 0x80 || !tokenChar[ch] {
+			return false
+		}
+	}
+	return true
+}
+
+var tokenChar = func() (t [128]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-32] = true, true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
+
+// validValue accepts visible characters, spaces, tabs and obs-text; never CR, LF or NUL.
+func validValue(b []byte) bool {
+	for _, ch := range b {
+		if ch < ' ' && ch != '\t' || ch == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// canonicalKey is textproto's canonical form, without allocating for the common header names.
+func canonicalKey(k []byte) string {
+	if s, ok := commonKeys[string(k)]; ok { // no allocation: the compiler keeps the lookup string-free
+		return s
+	}
+	return textproto.CanonicalMIMEHeaderKey(string(k))
+}
+
+var commonKeys = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{"Host", "User-Agent", "Accept", "Accept-Encoding", "Accept-Language", "Connection",
+		"Content-Length", "Content-Type", "Cookie", "Referer", "Cache-Control", "Transfer-Encoding", "Expect",
+		"Upgrade", "Authorization", "Origin", "If-None-Match", "If-Modified-Since", "Range", "X-Forwarded-For",
+		"X-Forwarded-Host", "X-Forwarded-Proto", "X-Request-Id", "Forwarded", "Pragma", "Te", "Keep-Alive"} {
+		m[k] = k
+		m[strings.ToLower(k)] = k
+	}
+	return m
+}()
+
+// handle runs the handler for req and sends its response; false means the connection must close.
+func (c *conn) handle(req *http.Request) bool {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req = req.WithContext(ctx)
+	b, _ := req.Body.(*body) // kept here: handlers may replace req.Body (http.MaxBytesReader)
+	w := newResponse(c, req)
+	watch := &watcher{c: c, cancel: cancel}
+	c.watch = watch
+	timer := time.AfterFunc(watchAfter, func() { watch.start(b) })
+	ok := c.run(w, req)
+	timer.Stop()
+	watch.stop()
+	if c.hijack {
+		return false
+	}
+	if !ok {
+		return false
+	}
+	if err := w.finish(); err != nil {
+		return false
+	}
+	if b != nil && !b.drain() {
+		return false
+	}
+	return !w.closeAfter && !watch.gone.Load()
+}
+
+// run calls the handler, turning a panic into a 500 (or a cut connection once the response started).
+func (c *conn) run(w *response, req *http.Request) (ok bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			ok = false
+			if p == http.ErrAbortHandler {
+				return
+			}
+			if c.s.Logger != nil {
+				c.s.Logger.Error("panic serving request", zap.Any("panic", p), zap.Stack("stack"))
+			}
+			if !w.sent && !c.hijack {
+				w.reset()
+				w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+				w.WriteHeader(http.StatusInternalServerError)
+				_, _ = io.WriteString(w, "Internal Server Error")
+				w.closeAfter = true
+				_ = w.finish()
+			}
+		}
+	}()
+	c.s.Handler.ServeHTTP(w, req)
+	return true
+}
+
+// watcher reads from the connection in the background while a slow handler runs, to notice a client
+// that went away (its context is cancelled). A byte that arrives (a pipelined request) stays buffered.
+type watcher struct {
+	c       *conn
+	cancel  context.CancelFunc
+	mu      sync.Mutex // guards started and stopped
+	started bool
+	stopped bool
+	done    chan struct{}
+	gone    atomic.Bool
+}
+
+func (w *watcher) start(b *body) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopped {
+		return
+	}
+	if b != nil && !b.finished() {
+		return // the handler is still reading the body: the reader must stay its own
+	}
+	w.started, w.done = true, make(chan struct{})
+	go func() {
+		defer close(w.done)
+		if _, err := w.c.br.Peek(1); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			w.gone.Store(true)
+			w.cancel()
+		}
+	}()
+}
+
+// stop ends the watch and waits for its read; calling it again does nothing.
+func (w *watcher) stop() {
+	w.mu.Lock()
+	if w.stopped {
+		w.mu.Unlock()
+		return
+	}
+	w.stopped = true
+	started := w.started
+	w.mu.Unlock()
+	if started {
+		_ = w.c.nc.SetReadDeadline(aLongTimeAgo)
+		<-w.done
+		_ = w.c.nc.SetReadDeadline(time.Time{})
+	}
+}

@@ -1,0 +1,140 @@
+// Package leanhttp is a lean HTTP/1.1 server for plain-TCP listeners: the same http.Handler contract
+// as net/http's server, with less work per request. A response written by a handler that returns is
+// sent with its headers in one writev; the check that the client went away (a background read) starts
+// only for a handler that runs longer than a moment; parsing allocates only what the http.Request
+// needs. TLS, HTTP/2 and everything else stay with net/http.
+package leanhttp
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Server serves HTTP/1.x on listeners. Zero durations and sizes take the defaults noted.
+type Server struct {
+	// Handler answers requests. Required.
+	Handler http.Handler
+	// ReadHeaderTimeout bounds reading a request's headers; zero: 10s.
+	ReadHeaderTimeout time.Duration
+	// IdleTimeout closes a kept-alive connection idle this long; zero: 120s.
+	IdleTimeout time.Duration
+	// MaxHeaderBytes bounds the request line and headers; zero: 64 KiB.
+	MaxHeaderBytes int
+	// Logger receives connection-level errors; nil: none.
+	Logger *zap.Logger
+
+	mu        sync.Mutex // guards listeners, conns and closing: changed on accept, close and shutdown
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	closing   bool
+	wg        sync.WaitGroup // connection goroutines
+	shutdown  atomic.Bool
+}
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = http.ErrServerClosed
+
+func (s *Server) defaults() {
+	if s.ReadHeaderTimeout <= 0 {
+		s.ReadHeaderTimeout = 10 * time.Second
+	}
+	if s.IdleTimeout <= 0 {
+		s.IdleTimeout = 120 * time.Second
+	}
+	if s.MaxHeaderBytes <= 0 {
+		s.MaxHeaderBytes = 64 << 10
+	}
+}
+
+// Serve accepts connections on ln until Shutdown, serving each on its own goroutine.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	s.defaults()
+	if s.closing {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	if s.listeners == nil {
+		s.listeners, s.conns = map[net.Listener]struct{}{}, map[*conn]struct{}{}
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.shutdown.Load() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errTooManyFiles) {
+				// Out of descriptors or a passing error: back off rather than spin.
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		c := newConn(s, nc)
+		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			nc.Close()
+			return ErrServerClosed
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go c.serve()
+	}
+}
+
+// Shutdown stops accepting, closes idle connections, lets requests in flight finish (their
+// connections close after the response) and waits for them until ctx ends, then closes the rest.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.shutdown.Store(true)
+	s.mu.Lock()
+	s.closing = true
+	var errs []error
+	for ln := range s.listeners {
+		if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	for c := range s.conns {
+		c.wakeIfIdle()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.mu.Lock()
+		for c := range s.conns {
+			c.nc.Close()
+		}
+		s.mu.Unlock()
+		<-done
+		errs = append(errs, ctx.Err())
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Server) forget(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4<<10) }}
