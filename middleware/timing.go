@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
 
 // RequestIDHeader carries the request id to upstreams and back to the client.
@@ -99,6 +100,8 @@ type exchange struct {
 	hasUp     bool
 
 	w           http.ResponseWriter
+	rw          responseWriter // what the handler writes to, allocated with the exchange
+	access      accessEntry    // the access-log line's fields
 	status      int
 	wroteHeader bool
 	bytesOut    int64
@@ -150,25 +153,30 @@ func (t *timing) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if t.keepID == nil || !validID(id) || !t.keepID(r) {
 		id = t.ids.next()
 	}
-	r.Header.Set(RequestIDHeader, id)
-	w.Header().Set(RequestIDHeader, id)
+	ids := []string{id} // one slice for both headers: nothing appends to it
+	r.Header[RequestIDHeader] = ids
+	w.Header()[RequestIDHeader] = ids
 	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
 		e.hasBody = true
 		e.body = timedBody{rc: r.Body, e: e}
 		r.Body = &e.body
 	}
 	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, e))
-	rw := &responseWriter{e: e}
+	rw := &e.rw
+	rw.e = e
 	t.next.ServeHTTP(rw, r)
 	if !e.wroteHeader {
 		rw.WriteHeader(http.StatusOK) // what net/http sends for a handler that wrote nothing
 	}
+	total := t.now().Sub(e.start)
+	recv, _ := e.recv()
+	if recv > total {
+		total = recv // the clock's granularity: an instant body end counts as 1ns
+	}
 	if t.log != nil {
-		t.logExchange(e, r, id)
+		t.logExchange(e, r, id, total, recv)
 	}
 	if t.observe != nil {
-		total := t.now().Sub(e.start)
-		recv, _ := e.recv()
 		t.observe(Record{Route: e.routeName, Status: e.status, Total: total, Recv: recv, Upstream: e.upstreamD,
 			HasUpstream: e.hasUp, BytesIn: e.bytesIn.Load(), BytesOut: e.bytesOut})
 	}
@@ -176,27 +184,38 @@ func (t *timing) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-func (t *timing) logExchange(e *exchange, r *http.Request, id string) {
-	total := t.now().Sub(e.start)
-	recv, _ := e.recv()
-	fields := make([]zap.Field, 0, 14)
-	fields = append(fields,
-		zap.String("method", r.Method),
-		zap.String("path", r.URL.Path),
-		zap.Int("status", e.status),
-		zap.Float64("recv_ms", ms(recv)),
-		zap.Float64("handler_ms", ms(total-recv)),
-		zap.Float64("total_ms", ms(total)),
-		zap.Int64("bytes_in", e.bytesIn.Load()),
-		zap.Int64("bytes_out", e.bytesOut),
-		zap.String("route", e.routeName),
-		zap.String("request_id", id),
-		zap.String("remote", r.RemoteAddr),
-	)
+func (t *timing) logExchange(e *exchange, r *http.Request, id string, total, recv time.Duration) {
+	e.access = accessEntry{e: e, r: r, id: id, total: total, recv: recv}
+	t.log.Info("request", zap.Inline(&e.access)) // a pointer into the exchange: no allocation
+}
+
+// accessEntry writes an access-log line's fields straight into the encoder: one zap field instead of a
+// slice of thirteen, which the profile showed allocated and type-switched on every request.
+type accessEntry struct {
+	e           *exchange
+	r           *http.Request
+	id          string
+	total, recv time.Duration
+}
+
+func (a *accessEntry) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+	e := a.e
+	enc.AddString("method", a.r.Method)
+	enc.AddString("path", a.r.URL.Path)
+	enc.AddInt64("status", int64(e.status))
+	enc.AddFloat64("recv_ms", ms(a.recv))
+	enc.AddFloat64("handler_ms", ms(a.total-a.recv))
+	enc.AddFloat64("total_ms", ms(a.total))
+	enc.AddInt64("bytes_in", e.bytesIn.Load())
+	enc.AddInt64("bytes_out", e.bytesOut)
+	enc.AddString("route", e.routeName)
+	enc.AddString("request_id", a.id)
+	enc.AddString("remote", a.r.RemoteAddr)
 	if e.hasUp {
-		fields = append(fields, zap.String("upstream", e.upstream), zap.Float64("upstream_ms", ms(e.upstreamD)))
+		enc.AddString("upstream", e.upstream)
+		enc.AddFloat64("upstream_ms", ms(e.upstreamD))
 	}
-	t.log.Info("request", fields...)
+	return nil
 }
 
 // SetRoute names the route that matched r, for the access log. It does nothing for a request that
@@ -233,8 +252,8 @@ func (w *responseWriter) WriteHeader(code int) {
 	e.wroteHeader, e.status = true, code
 	if recv, complete := e.recv(); complete {
 		handler := time.Duration(e.since()) - recv
-		b := make([]byte, 0, 48)
-		b = append(b, "recv;dur="...)
+		var arr [64]byte
+		b := append(arr[:0], "recv;dur="...)
 		b = strconv.AppendFloat(b, ms(recv), 'f', 3, 64)
 		b = append(b, ", handler;dur="...)
 		b = strconv.AppendFloat(b, ms(handler), 'f', 3, 64)
