@@ -40,6 +40,7 @@ type conn struct {
 	idle   atomic.Bool // waiting for the next request (Shutdown may wake it)
 	hijack bool        // the handler took the connection (set on the handler's goroutine)
 	watch  *watcher    // the running request's client watch
+	cancel func()      // cancels the running request's context
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -80,6 +81,9 @@ func (c *conn) serve() {
 		_ = c.nc.SetReadDeadline(time.Now().Add(c.s.ReadHeaderTimeout))
 		req, status, err := c.readRequest()
 		if err != nil {
+			if c.cancel != nil {
+				c.cancel()
+			}
 			if status != 0 {
 				c.fail(status, err)
 			}
@@ -141,7 +145,12 @@ func (c *conn) readRequest() (*http.Request, int, error) {
 	if !ok1 || !ok2 || !validToken(method) || len(target) == 0 {
 		return nil, http.StatusBadRequest, fmt.Errorf("malformed request line %q", line)
 	}
-	req := &http.Request{Method: string(method), RequestURI: string(target), RemoteAddr: c.remote}
+	// The request is made with its context in one allocation (WithContext on a value that does not
+	// escape), instead of built and then copied by WithContext.
+	ctx, cancel := context.WithCancel(context.Background())
+	req := (&http.Request{}).WithContext(ctx)
+	c.cancel = cancel
+	req.Method, req.RequestURI, req.RemoteAddr = string(method), string(target), c.remote
 	switch string(proto) {
 	case "HTTP/1.1":
 		req.Proto, req.ProtoMajor, req.ProtoMinor = "HTTP/1.1", 1, 1
@@ -417,9 +426,8 @@ var commonKeys = func() map[string]string {
 
 // handle runs the handler for req and sends its response; false means the connection must close.
 func (c *conn) handle(req *http.Request) bool {
-	ctx, cancel := context.WithCancel(context.Background())
+	cancel := c.cancel
 	defer cancel()
-	req = req.WithContext(ctx)
 	b, _ := req.Body.(*body) // kept here: handlers may replace req.Body (http.MaxBytesReader)
 	w := newResponse(c, req)
 	watch := &watcher{c: c, cancel: cancel}

@@ -200,7 +200,13 @@ func (h *handler) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	var tried []*Upstream
+	// The outbound request is ReverseProxy's own copy: each try points its URL at the target in place.
+	path, rawPath := req.URL.Path, req.URL.RawPath
+	if body != nil {
+		req.Body = body
+	}
+	var triedArr [4]*Upstream
+	tried := triedArr[:0]
 	for try := 0; ; try++ {
 		target := h.pick(req, tried)
 		if target == nil {
@@ -211,7 +217,7 @@ func (h *handler) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		tried = append(tried, target)
 		var resp *http.Response
-		resp, err = h.try(req, target, body, deadline)
+		resp, err = h.try(req, target, path, rawPath, deadline)
 		if err == nil {
 			return resp, nil
 		}
@@ -312,21 +318,16 @@ func (b *retryBody) rewind() bool {
 }
 
 // try sends one try to target, bounded by the try timeout and the overall header deadline.
-func (h *handler) try(req *http.Request, target *Upstream, body *retryBody, deadline time.Time) (*http.Response, error) {
-	out := new(http.Request)
-	*out = *req
-	u := *req.URL
-	u.Scheme, u.Host = target.URL.Scheme, target.URL.Host
+func (h *handler) try(out *http.Request, target *Upstream, path, rawPath string, deadline time.Time) (*http.Response, error) {
+	u := out.URL
+	u.Scheme, u.Host, u.Path, u.RawPath = target.URL.Scheme, target.URL.Host, path, rawPath
 	if target.URL.Path != "" && target.URL.Path != "/" {
-		u.Path = singleJoin(target.URL.Path, req.URL.Path)
-		if req.URL.RawPath != "" {
-			u.RawPath = singleJoin(target.URL.EscapedPath(), req.URL.RawPath)
+		u.Path = singleJoin(target.URL.Path, path)
+		if rawPath != "" {
+			u.RawPath = singleJoin(target.URL.EscapedPath(), rawPath)
 		}
 	}
-	out.URL = &u
-	if body != nil {
-		out.Body = body
-	}
+	req := out
 	limit, cause := h.opts.TryTimeout, errTryTimeout
 	if rest := time.Until(deadline); rest <= limit {
 		limit, cause = rest, errHeaderTimeout
