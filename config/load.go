@@ -104,6 +104,14 @@ const (
 	DefaultRetryBodyMax          = 64 << 10
 )
 
+// orDefault sets *p to v when *p is the zero value.
+func orDefault[T comparable](p *T, v T) {
+	var zero T
+	if *p == zero {
+		*p = v
+	}
+}
+
 func fillRateLimit(rl *RateLimit) {
 	if rl == nil {
 		return
@@ -117,28 +125,14 @@ func fillRateLimit(rl *RateLimit) {
 }
 
 func (c *Config) fillDefaults() {
-	if c.Listen == "" {
-		c.Listen = DefaultListen
-	}
-	if c.Log.Level == "" {
-		c.Log.Level = DefaultLevel
-	}
+	orDefault(&c.Listen, DefaultListen)
+	orDefault(&c.Log.Level, DefaultLevel)
 	s := &c.Server
-	if s.ReadHeaderTimeout == 0 {
-		s.ReadHeaderTimeout = DefaultReadHeaderTimeout
-	}
-	if s.IdleTimeout == 0 {
-		s.IdleTimeout = DefaultIdleTimeout
-	}
-	if s.MaxHeaderBytes == 0 {
-		s.MaxHeaderBytes = DefaultMaxHeaderBytes
-	}
-	if s.ShutdownTimeout == 0 {
-		s.ShutdownTimeout = DefaultShutdownTimeout
-	}
-	if s.Engine == "" {
-		s.Engine = "lean"
-	}
+	orDefault(&s.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	orDefault(&s.IdleTimeout, DefaultIdleTimeout)
+	orDefault(&s.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	orDefault(&s.ShutdownTimeout, DefaultShutdownTimeout)
+	orDefault(&s.Engine, "lean")
 	fillRateLimit(c.RateLimit)
 	fillRateLimit(c.Defaults.RateLimit)
 	if !c.Embedded {
@@ -150,81 +144,45 @@ func (c *Config) fillDefaults() {
 	}
 	for i := range c.Static {
 		m := &c.Static[i]
-		if m.Name == "" {
-			m.Name = m.Prefix
-		}
+		orDefault(&m.Name, m.Prefix)
 		if m.Path != "" && !c.Embedded && !filepath.IsAbs(m.Path) {
 			m.Path = filepath.Join(c.Dir, m.Path)
 		}
 	}
 	for name, u := range c.Upstreams {
-		if u.DialTimeout == 0 {
-			u.DialTimeout = DefaultDialTimeout
-		}
-		if u.MaxIdlePerTarget == 0 {
-			u.MaxIdlePerTarget = DefaultMaxIdlePerTarget
-		}
-		if u.Balance == "" {
-			u.Balance = "round_robin"
-		}
+		orDefault(&u.DialTimeout, DefaultDialTimeout)
+		orDefault(&u.MaxIdlePerTarget, DefaultMaxIdlePerTarget)
+		orDefault(&u.Balance, "round_robin")
 		if u.Balance == "hash" && u.HashKey == "" {
 			u.HashKey = "client_ip"
 		}
 		for i := range u.Targets {
-			if u.Targets[i].Weight == 0 {
-				u.Targets[i].Weight = 1
-			}
+			orDefault(&u.Targets[i].Weight, 1)
 		}
-		if u.MaxFails == 0 {
-			u.MaxFails = DefaultMaxFails
-		}
-		if u.FailWindow == 0 {
-			u.FailWindow = DefaultFailWindow
-		}
-		if u.FailTimeout == 0 {
-			u.FailTimeout = DefaultFailTimeout
-		}
+		orDefault(&u.MaxFails, DefaultMaxFails)
+		orDefault(&u.FailWindow, DefaultFailWindow)
+		orDefault(&u.FailTimeout, DefaultFailTimeout)
 		h := &u.Health
 		if h.Path != "" {
-			if h.Interval == 0 {
-				h.Interval = DefaultHealthInterval
-			}
-			if h.Timeout == 0 {
-				h.Timeout = DefaultHealthTimeout
-			}
-			if h.Rise == 0 {
-				h.Rise = DefaultRise
-			}
-			if h.Fall == 0 {
-				h.Fall = DefaultFall
-			}
+			orDefault(&h.Interval, DefaultHealthInterval)
+			orDefault(&h.Timeout, DefaultHealthTimeout)
+			orDefault(&h.Rise, DefaultRise)
+			orDefault(&h.Fall, DefaultFall)
 		}
 		c.Upstreams[name] = u
 	}
 	for i := range c.Routes {
 		r := &c.Routes[i]
-		if r.Name == "" {
-			r.Name = r.Path + r.PathPrefix
-		}
-		if r.ResponseHeaderTimeout == 0 {
-			r.ResponseHeaderTimeout = DefaultResponseHeaderTimeout
-		}
-		if r.TryTimeout == 0 {
-			r.TryTimeout = r.ResponseHeaderTimeout
-		}
-		if r.DialTimeout == 0 {
-			r.DialTimeout = c.Upstreams[r.Upstream].DialTimeout
-		}
-		if r.Host == "" {
-			r.Host = "upstream"
-		}
+		orDefault(&r.Name, r.Path+r.PathPrefix)
+		orDefault(&r.ResponseHeaderTimeout, DefaultResponseHeaderTimeout)
+		orDefault(&r.TryTimeout, r.ResponseHeaderTimeout)
+		orDefault(&r.DialTimeout, c.Upstreams[r.Upstream].DialTimeout)
+		orDefault(&r.Host, "upstream")
 		if r.Retries == nil {
 			n := DefaultRetries
 			r.Retries = &n
 		}
-		if r.RetryBodyMax == 0 {
-			r.RetryBodyMax = DefaultRetryBodyMax
-		}
+		orDefault(&r.RetryBodyMax, DefaultRetryBodyMax)
 		if r.MaxBody == nil {
 			v := c.Defaults.MaxBody
 			r.MaxBody = &v
