@@ -19,6 +19,7 @@ mkdir -p "$dir/static"; head -c 10240 /dev/urandom | base64 -w 100 >"$dir/static
 cat >"$dir/gw.yaml" <<CONF
 listen: 127.0.0.1:19104
 log: {level: info, format: json, access: true}
+admin: {listen: 127.0.0.1:19105}
 static: [{prefix: /css/, path: $dir/static, name: css}]
 upstreams: {up: {targets: ["http://127.0.0.1:19100"]}}
 routes: [{path: /demo2, upstream: up}, {path_prefix: /demo2/, upstream: up}]
@@ -26,5 +27,6 @@ CONF
 GOMAXPROCS=1 taskset -c 0 bin/frontgate serve -config "$dir/gw.yaml" -cpuprofile "$OUT" 2>"$dir/gw.log" & gw=$!
 for _ in $(seq 50); do curl -fs -o /dev/null "http://127.0.0.1:19104$path" && break; sleep 0.1; done
 taskset -c 1 wrk -t1 -c64 -d"$DURATION" --latency "http://127.0.0.1:19104$path" | sed -n '1,12p'
+curl -s -o "${OUT%.prof}.allocs.prof" http://127.0.0.1:19105/debug/pprof/allocs || true
 kill -TERM $gw; wait $gw || true
 go tool pprof -top -nodecount=45 bin/frontgate "$OUT" 2>/dev/null | head -55
