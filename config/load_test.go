@@ -134,6 +134,7 @@ routes:
 				`static: expected a list, got a mapping (line 4)`,
 			}},
 		{"duplicate key", "demo: true\ndemo: false\n", []string{`demo: key given twice (line 2)`}},
+		{"server engine", "server: {engine: turbo}\n", []string{`server.engine: unknown engine "turbo" (use lean or stdlib) (line 1)`}},
 		{"duplicate prefix and name", "static:\n  - {prefix: /a/, path: static, name: s}\n  - {prefix: /a/, path: static, name: s}\n",
 			[]string{`static[1].prefix: "/a/" is already mounted by static[0] (line 3)`, `static[1].name: "s" is already the name of static[0] (line 3)`}},
 		{"yaml syntax", "listen: :8080\n  demo: [\n", []string{`(line 2)`}},

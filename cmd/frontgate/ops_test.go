@@ -397,3 +397,14 @@ func TestH2CListener(t *testing.T) {
 		t.Errorf("h2c: %s %q", resp.Proto, b)
 	}
 }
+
+// The net/http engine stays available for plain listeners.
+func TestStdlibEngine(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeFile(t, dir, "gw.yaml", "log: {format: json}\ndemo: true\nserver: {engine: stdlib}\n")
+	gw := startGateway(t, "-config", cfg)
+	resp, body := get(t, gw.base+"/")
+	if body != "Hello, world" || resp.Header.Get("Server-Timing") == "" {
+		t.Errorf("stdlib engine: %q %v", body, resp.Header)
+	}
+}
