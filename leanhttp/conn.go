@@ -133,12 +133,19 @@ func (c *conn) readLine(budget *int) ([]byte, error) {
 // is malformed; zero with an error means the connection simply ended.
 func (c *conn) readRequest() (*http.Request, int, error) {
 	budget := c.s.MaxHeaderBytes
-	line, err := c.readLine(&budget)
-	if err != nil {
-		if errors.Is(err, errTooLarge) {
-			return nil, http.StatusRequestURITooLong, err
+	var line []byte
+	var err error
+	for empty := 0; ; empty++ {
+		line, err = c.readLine(&budget)
+		if err != nil {
+			if errors.Is(err, errTooLarge) {
+				return nil, http.StatusRequestURITooLong, err
+			}
+			return nil, 0, err
 		}
-		return nil, 0, err
+		if len(line) > 0 || empty == 4 {
+			break // RFC 9112 2.2: ignore an empty line or a few before the request line
+		}
 	}
 	method, rest, ok1 := bytes.Cut(line, []byte{' '})
 	target, proto, ok2 := bytes.Cut(rest, []byte{' '})
@@ -328,12 +335,32 @@ func (b *body) Read(p []byte) (int, error) {
 			err = io.ErrUnexpectedEOF // the client sent less than it announced
 		}
 	} else if err == io.EOF {
+		// The chunked reader stops after the last chunk's size line; the trailer section (usually
+		// just its closing empty line) is still on the wire, ahead of the next request.
+		if terr := b.skipTrailers(); terr != nil {
+			b.err = terr
+			return n, terr
+		}
 		b.done = true
 	}
 	if err != nil && err != io.EOF {
 		b.err = err
 	}
 	return n, err
+}
+
+// skipTrailers reads the chunked body's trailer lines up to the empty line that ends them.
+func (b *body) skipTrailers() error {
+	budget := b.c.s.MaxHeaderBytes
+	for {
+		line, err := b.c.readLine(&budget)
+		if err != nil {
+			return fmt.Errorf("reading trailers: %w", err)
+		}
+		if len(line) == 0 {
+			return nil
+		}
+	}
 }
 
 func (b *body) Close() error {
