@@ -393,7 +393,8 @@ func (b *body) drain() bool {
 	if lr, ok := b.r.(*io.LimitedReader); ok {
 		return err == nil && lr.N == 0
 	}
-	return err == nil && n < 256<<10
+	// Chunked: ended within the bound, and its trailer section read too.
+	return err == nil && n < 256<<10 && b.skipTrailers() == nil
 }
 
 func validToken(b []byte) bool {

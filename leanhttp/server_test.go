@@ -167,6 +167,8 @@ func TestRawRequests(t *testing.T) {
 			[]string{"HTTP/1.1 100 Continue", "HTTP/1.1 200 OK", `"hi"`}, ""},
 		{"chunked with trailers, then another", "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\nX-T: 1\r\n\r\nGET /hello HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
 			[]string{`POST /echo -1 "ab"`, "HTTP/1.1 200 OK", "hello"}, "400"},
+		{"unread chunked body drained", "POST /hello HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\nX-T: 1\r\n\r\nGET /hello HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+			[]string{"hello", "HTTP/1.1 200 OK", "hello"}, "400"},
 		{"empty line before request", "\r\nGET /hello HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", []string{"200 OK", "hello"}, ""},
 		{"chunked request", "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n2\r\nab\r\n1\r\nc\r\n0\r\n\r\n",
 			[]string{"200 OK", `POST /echo -1 "abc"`}, ""},
