@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"path"
 	"sort"
 	"strings"
 	"time"
@@ -127,7 +128,7 @@ func buildGateway(cfg *config.Config, log, access *zap.Logger, obs observer) (gw
 		r.PathPrefix(m.Prefix).Name(m.Name).Handler(b.route(m.Name, cfg.Defaults, h))
 	}
 
-	var root http.Handler = r
+	var root http.Handler = dispatch{r}
 	if cfg.RateLimit != nil {
 		root = b.rateLimit("", cfg.RateLimit, root)
 	}
@@ -328,6 +329,46 @@ func newServer(h http.Handler, log *zap.Logger, s *config.Server) *http.Server {
 		MaxHeaderBytes:    s.MaxHeaderBytes,
 		ErrorLog:          zap.NewStdLog(log),
 	}
+}
+
+// dispatch serves requests through the mux router's matching, without the two request copies
+// mux.Router.ServeHTTP makes on every request to put the route and its variables in the context (the
+// profile's largest allocation). Routes with path variables still get them, so mux.Vars works there.
+type dispatch struct{ r *mux.Router }
+
+func (d dispatch) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	// Like mux: a path that is not clean is redirected to its clean form.
+	if p := cleanPath(req.URL.Path); p != req.URL.Path {
+		u := *req.URL
+		u.Path = p
+		w.Header().Set("Location", u.String())
+		w.WriteHeader(http.StatusMovedPermanently)
+		return
+	}
+	var m mux.RouteMatch
+	if !d.r.Match(req, &m) || m.Handler == nil {
+		d.r.NotFoundHandler.ServeHTTP(w, req)
+		return
+	}
+	if len(m.Vars) > 0 {
+		req = mux.SetURLVars(req, m.Vars)
+	}
+	m.Handler.ServeHTTP(w, req)
+}
+
+// cleanPath is path.Clean keeping a trailing slash, as mux does.
+func cleanPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	if p[0] != '/' {
+		p = "/" + p
+	}
+	np := path.Clean(p)
+	if p[len(p)-1] == '/' && np != "/" {
+		np += "/"
+	}
+	return np
 }
 
 // newLeanServer is leanhttp's server with the configured protection limits.

@@ -167,6 +167,18 @@ func startBinary(t *testing.T, bin string, args ...string) *proc {
 	return p
 }
 
+// wait waits for the process to exit (after a signal the test sent), returning its exit error.
+func (p *proc) wait(t *testing.T) error {
+	select {
+	case <-p.exited:
+		return p.exitErr
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		t.Errorf("frontgate did not exit; output:\n%s", p.logs.text())
+		return fmt.Errorf("killed")
+	}
+}
+
 // stop sends SIGTERM and waits for the process to exit, returning its exit error.
 func (p *proc) stop(t *testing.T) error {
 	_ = p.cmd.Process.Signal(syscall.SIGTERM) // fails harmlessly once it has exited

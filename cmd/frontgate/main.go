@@ -37,10 +37,10 @@ Run 'frontgate COMMAND -h' for a command's flags and examples.
 `
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	// The signals stay caught until the process exits (the stop function is dropped): a second
+	// SIGTERM while it is already on its way out must not kill it with the default action.
+	ctx, _ := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // run executes one command and returns the exit code: 0 success, 1 failure, 2 usage error.

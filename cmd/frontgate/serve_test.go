@@ -350,7 +350,7 @@ func TestSIGTERMDrainsInFlight(t *testing.T) {
 	if r.err != nil || r.status != 200 || r.body != "finished" {
 		t.Errorf("in-flight request: %+v", r)
 	}
-	if err := gw.stop(t); err != nil {
+	if err := gw.wait(t); err != nil {
 		t.Errorf("exit: %v\n%s", err, gw.logs.text())
 	}
 }

@@ -135,7 +135,7 @@ func TestSIGTERMUnderLoadCompletesAccepted(t *testing.T) {
 	if err := gw.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if err := gw.stop(t); err != nil {
+	if err := gw.wait(t); err != nil {
 		t.Fatalf("exit after SIGTERM: %v", err)
 	}
 	report := <-load
