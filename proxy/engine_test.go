@@ -496,3 +496,19 @@ func TestH2CUpstream(t *testing.T) {
 		t.Errorf("upstream saw %q, want HTTP/2.0", body)
 	}
 }
+
+func TestHTTPSUpstreamSpeaksHTTP2(t *testing.T) {
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "proto=%s", r.Proto)
+	}))
+	up.EnableHTTP2 = true
+	up.StartTLS()
+	defer up.Close()
+	pool := newPool(t, specs(up.URL), PoolOptions{})
+	// Trust the test server's certificate (the fallback transport serves https targets).
+	pool.transport.(*h1Transport).fallback.TLSClientConfig = up.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
+	front := newFrontPool(t, pool, Options{})
+	if _, body := getBody(t, front.URL); body != "proto=HTTP/2.0" {
+		t.Errorf("https upstream saw %q, want HTTP/2.0", body)
+	}
+}

@@ -56,6 +56,7 @@ func newStdTransport(opts PoolOptions) *http.Transport {
 			return dialer.DialContext(ctx, network, addr)
 		},
 		MaxIdleConnsPerHost:   idle,
+		ForceAttemptHTTP2:     true, // https targets get HTTP/2 when they offer it (a custom dialer turns it off otherwise)
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
