@@ -412,3 +412,40 @@ func TestVersionAndHelp(t *testing.T) {
 		t.Errorf("bogus: %d %q", code, stderr)
 	}
 }
+
+// A client that goes away cancels the upstream request at once, through the gateway binary (whose
+// lean server watches the connection while a handler runs).
+func TestClientAbortCancelsUpstreamThroughBinary(t *testing.T) {
+	started, cancelled := make(chan struct{}), make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		select {
+		case <-r.Context().Done():
+			close(cancelled)
+		case <-time.After(20 * time.Second):
+		}
+	}))
+	defer up.Close()
+	dir := t.TempDir()
+	cfg := writeFile(t, dir, "gw.yaml", fmt.Sprintf("log: {format: json}\nupstreams: {u: {targets: [%q]}}\nroutes: [{path: /wait, upstream: u}]\n", up.URL))
+	gw := startGateway(t, "-config", cfg)
+	conn, err := net.Dial("tcp", gw.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(conn, "GET /wait HTTP/1.1\r\nHost: x\r\n\r\n")
+	<-started
+	conn.Close()
+	select {
+	case <-cancelled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the upstream request was not cancelled when the client left")
+	}
+	line := gw.logs.waitFor(t, "499 in the access log", func(l string) bool {
+		e := parseEntry(l)
+		return e != nil && e["logger"] == "access" && e["path"] == "/wait"
+	})
+	if e := parseEntry(line); e["status"] != float64(499) {
+		t.Errorf("access log for the abandoned request: %v", e)
+	}
+}
