@@ -449,3 +449,74 @@ func TestClientAbortCancelsUpstreamThroughBinary(t *testing.T) {
 		t.Errorf("access log for the abandoned request: %v", e)
 	}
 }
+
+// Server-sent events pass through the gateway binary event by event: the upstream sends the next
+// event only after the client has read the previous one.
+func TestSSEThroughBinary(t *testing.T) {
+	next := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := 1; i <= 3; i++ {
+			fmt.Fprintf(w, "data: event %d\n\n", i)
+			w.(http.Flusher).Flush()
+			select {
+			case <-next:
+			case <-r.Context().Done():
+				return
+			}
+		}
+	}))
+	defer up.Close()
+	dir := t.TempDir()
+	cfg := writeFile(t, dir, "gw.yaml", fmt.Sprintf("log: {format: json}\ndefaults: {max_body: 1MiB}\nupstreams: {u: {targets: [%q]}}\nroutes: [{path: /events, upstream: u}]\n", up.URL))
+	gw := startGateway(t, "-config", cfg)
+	resp, err := http.Get(gw.base + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	for i := 1; i <= 3; i++ {
+		line, err := br.ReadString('\n')
+		if err != nil || line != fmt.Sprintf("data: event %d\n", i) {
+			t.Fatalf("event %d: %q %v", i, line, err)
+		}
+		_, _ = br.ReadString('\n')
+		next <- struct{}{}
+	}
+}
+
+// A WebSocket-style upgrade passes through the gateway binary and its middleware chain.
+func TestUpgradeThroughBinary(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		brw.Flush()
+		line, _ := brw.ReadString('\n')
+		conn.Write([]byte("echo:" + line))
+	}))
+	defer up.Close()
+	dir := t.TempDir()
+	cfg := writeFile(t, dir, "gw.yaml", fmt.Sprintf("log: {format: json}\ndefaults: {max_body: 1MiB, max_inflight: 10}\nupstreams: {u: {targets: [%q]}}\nroutes: [{path: /ws, upstream: u}]\n", up.URL))
+	gw := startGateway(t, "-config", cfg)
+	conn, err := net.Dial("tcp", gw.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprint(conn, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	fmt.Fprint(conn, "ping\n")
+	if line, err := br.ReadString('\n'); err != nil || line != "echo:ping\n" {
+		t.Errorf("%q %v", line, err)
+	}
+}
