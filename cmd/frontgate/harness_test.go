@@ -182,14 +182,7 @@ func (p *proc) wait(t *testing.T) error {
 // stop sends SIGTERM and waits for the process to exit, returning its exit error.
 func (p *proc) stop(t *testing.T) error {
 	_ = p.cmd.Process.Signal(syscall.SIGTERM) // fails harmlessly once it has exited
-	select {
-	case <-p.exited:
-		return p.exitErr
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-		t.Errorf("frontgate did not exit after SIGTERM; output:\n%s", p.logs.text())
-		return fmt.Errorf("killed")
-	}
+	return p.wait(t)
 }
 
 // startGateway starts `frontgate serve -listen 127.0.0.1:0` with extra args.
