@@ -278,22 +278,23 @@ func (rt *runtime) reload(reason string) {
 		return
 	}
 	log := rt.log.With(zap.String("reason", reason))
+	reject := func(fields ...zap.Field) {
+		rt.metrics.ConfigReload(false)
+		log.Error("config reload rejected; the running config stays", fields...)
+	}
 	cfg, sum, err := rt.loadConfig()
 	if err != nil {
-		rt.metrics.ConfigReload(false)
-		var ce *config.Error
-		if errors.As(err, &ce) {
-			log.Error("config reload rejected; the running config stays", zap.String("file", ce.File), zap.Strings("problems", problemStrings(ce)))
+		if ce := (*config.Error)(nil); errors.As(err, &ce) {
+			reject(zap.String("file", ce.File), zap.Strings("problems", problemStrings(ce)))
 		} else {
-			log.Error("config reload rejected; the running config stays", zap.Error(err))
+			reject(zap.Error(err))
 		}
 		rt.lastSum = sum
 		return
 	}
 	gw, err := rt.build(cfg)
 	if err != nil {
-		rt.metrics.ConfigReload(false)
-		log.Error("config reload rejected; the running config stays", zap.Error(err))
+		reject(zap.Error(err))
 		rt.lastSum = sum
 		return
 	}
@@ -301,8 +302,7 @@ func (rt *runtime) reload(reason string) {
 		log.Warn("tls on/off, h2c and server settings take effect at the next restart")
 	}
 	if err := rt.loadCert(cfg); err != nil && rt.tlsOn {
-		rt.metrics.ConfigReload(false)
-		log.Error("config reload rejected; the running config stays", zap.Error(err))
+		reject(zap.Error(err))
 		rt.closeLater(gw)
 		return
 	}
@@ -323,8 +323,7 @@ func (rt *runtime) reload(reason string) {
 			for _, c := range opened {
 				_ = c.ep.srv.Stop(context.Background())
 			}
-			rt.metrics.ConfigReload(false)
-			log.Error("config reload rejected; the running config stays", zap.Error(err))
+			reject(zap.Error(err))
 			rt.closeLater(gw)
 			return
 		}
