@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/frontgate/frontgate/internal/httpsyntax"
 )
 
 var errTooManyFiles = syscall.EMFILE
@@ -149,7 +151,7 @@ func (c *conn) readRequest() (*http.Request, int, error) {
 	}
 	method, rest, ok1 := bytes.Cut(line, []byte{' '})
 	target, proto, ok2 := bytes.Cut(rest, []byte{' '})
-	if !ok1 || !ok2 || !validToken(method) || len(target) == 0 {
+	if !ok1 || !ok2 || !httpsyntax.Token(method) || len(target) == 0 {
 		return nil, http.StatusBadRequest, fmt.Errorf("malformed request line %q", line)
 	}
 	// The request is made with its context in one allocation (WithContext on a value that does not
@@ -186,11 +188,11 @@ func (c *conn) readRequest() (*http.Request, int, error) {
 			return nil, http.StatusBadRequest, errors.New("obsolete line folding")
 		}
 		k, v, ok := bytes.Cut(line, []byte{':'})
-		if !ok || !validToken(k) {
+		if !ok || !httpsyntax.Token(k) {
 			return nil, http.StatusBadRequest, fmt.Errorf("malformed header line %q", line)
 		}
 		v = bytes.Trim(v, " \t")
-		if !validValue(v) {
+		if !httpsyntax.Value(v) {
 			return nil, http.StatusBadRequest, fmt.Errorf("invalid value in header %q", k)
 		}
 		key := canonicalKey(k)
@@ -395,41 +397,6 @@ func (b *body) drain() bool {
 	}
 	// Chunked: ended within the bound, and its trailer section read too.
 	return err == nil && n < 256<<10 && b.skipTrailers() == nil
-}
-
-func validToken(b []byte) bool {
-	if len(b) == 0 {
-		return false
-	}
-	for _, ch := range b {
-		if ch >= 0x80 || !tokenChar[ch] {
-			return false
-		}
-	}
-	return true
-}
-
-var tokenChar = func() (t [128]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c], t[c-32] = true, true
-	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	return t
-}()
-
-// validValue accepts visible characters, spaces, tabs and obs-text; never CR, LF or NUL.
-func validValue(b []byte) bool {
-	for _, ch := range b {
-		if ch < ' ' && ch != '\t' || ch == 0x7f {
-			return false
-		}
-	}
-	return true
 }
 
 // canonicalKey is textproto's canonical form, without allocating for the common header names.
