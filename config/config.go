@@ -194,7 +194,7 @@ type Route struct {
 	// DialTimeout bounds connecting to a target. Default: the upstream's dial_timeout.
 	DialTimeout time.Duration `yaml:"dial_timeout"`
 	// ResponseHeaderTimeout bounds the wait for the upstream's response headers, over all tries (504
-	// past it). Default 30s.
+	// past it), counted from when each try's request was sent. Default 30s.
 	ResponseHeaderTimeout time.Duration `yaml:"response_header_timeout"`
 	// TryTimeout bounds one try's wait for response headers; a try past it may be retried. Default:
 	// response_header_timeout.

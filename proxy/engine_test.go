@@ -373,6 +373,45 @@ func TestTimeouts(t *testing.T) {
 	})
 }
 
+// The response-header timeout counts from when the request was sent: an upload slower than it is
+// not cut, on the lean HTTP/1.1 client and on the fallback transport (h2c) alike.
+func TestSlowUploadDoesNotUseHeaderTimeout(t *testing.T) {
+	var protos http.Protocols
+	protos.SetHTTP1(true)
+	protos.SetUnencryptedHTTP2(true)
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.Copy(io.Discard, r.Body)
+		fmt.Fprintf(w, "%s got %d", r.Proto, n)
+	}))
+	up.Config.Protocols = &protos
+	up.Start()
+	defer up.Close()
+	for _, h2c := range []bool{false, true} {
+		t.Run(fmt.Sprint("h2c=", h2c), func(t *testing.T) {
+			front := newFrontPool(t, newPool(t, specs(up.URL), PoolOptions{H2C: h2c}),
+				Options{ResponseHeaderTimeout: 150 * time.Millisecond})
+			pr, pw := io.Pipe()
+			go func() {
+				for i := 0; i < 5; i++ {
+					time.Sleep(100 * time.Millisecond) // the client's pace: 500ms in all, past the timeout
+					if _, err := pw.Write([]byte("chunk")); err != nil {
+						return
+					}
+				}
+				pw.Close()
+			}()
+			req, _ := http.NewRequest(http.MethodPost, front.URL+"/up", pr)
+			want := "HTTP/1.1 got 25"
+			if h2c {
+				want = "HTTP/2.0 got 25"
+			}
+			if status, body := fetch(t, req); status != 200 || body != want {
+				t.Errorf("%d %q, want 200 %q", status, body, want)
+			}
+		})
+	}
+}
+
 func TestSSEArrivesEventByEvent(t *testing.T) {
 	next := make(chan struct{})
 	up := newNamed(t, "sse", func(w http.ResponseWriter, r *http.Request) {

@@ -42,6 +42,7 @@ type h1Conn struct {
 	bw        *bufio.Writer
 	key       string
 	idleSince time.Time
+	armed     bool // a read deadline is set (left from the last exchange, whose body needed no reads)
 }
 
 // aLongTimeAgo is a deadline in the past: setting it makes blocked reads and writes return at once.
@@ -49,8 +50,11 @@ var aLongTimeAgo = time.Unix(1, 0)
 
 // tryLimits are one try's limits, handed over by the proxy without a context value or a timer.
 type tryLimits struct {
-	dial    time.Duration // connect timeout; zero: the transport's
-	headers time.Time     // deadline for the response headers; zero: none
+	dial   time.Duration // connect timeout; zero: the transport's
+	wait   time.Duration // how long to wait for the response headers once the request is sent; zero: no limit
+	target *Upstream     // whose in-flight count the response body's Close drops; nil: none
+
+	sent time.Time // set by the transport: when the request was written
 }
 
 // errDeadline is a try that hit tryLimits.headers.
@@ -65,10 +69,10 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !t.handles(req) {
 		return t.fallback.RoundTrip(req)
 	}
-	return t.roundTrip(req, tryLimits{})
+	return t.roundTrip(req, &tryLimits{})
 }
 
-func (t *h1Transport) roundTrip(req *http.Request, lim tryLimits) (*http.Response, error) {
+func (t *h1Transport) roundTrip(req *http.Request, lim *tryLimits) (*http.Response, error) {
 	ctx := req.Context()
 	for attempt := 0; ; attempt++ {
 		c, reused, err := t.conn(ctx, req.URL.Host, lim.dial)
@@ -76,7 +80,7 @@ func (t *h1Transport) roundTrip(req *http.Request, lim tryLimits) (*http.Respons
 			closeBody(req)
 			return nil, err
 		}
-		resp, err := t.exchange(ctx, c, req, lim.headers)
+		resp, err := t.exchange(ctx, c, req, lim)
 		if err == nil {
 			return resp, nil
 		}
@@ -95,52 +99,57 @@ func (t *h1Transport) roundTrip(req *http.Request, lim tryLimits) (*http.Respons
 var errStale = errors.New("kept-alive connection closed by the target")
 
 // exchange writes req on c and reads the response headers; the body is read later through h1Body.
-func (t *h1Transport) exchange(ctx context.Context, c *h1Conn, req *http.Request, deadline time.Time) (*http.Response, error) {
-	if !deadline.IsZero() {
-		_ = c.nc.SetDeadline(deadline)
-	}
+func (t *h1Transport) exchange(ctx context.Context, c *h1Conn, req *http.Request, lim *tryLimits) (*http.Response, error) {
 	stop := context.AfterFunc(ctx, func() { _ = c.nc.SetDeadline(aLongTimeAgo) })
-	fail := func(err error, stale bool) (*http.Response, error) {
-		stop()
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return nil, ctxErr
-		}
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return nil, fmt.Errorf("%w: %w", errDeadline, err)
-		}
-		if stale {
-			return nil, fmt.Errorf("%w: %w", errStale, err)
-		}
-		return nil, err
-	}
 	if err := writeRequest(c.bw, req); err != nil {
-		return fail(err, true)
+		return t.failed(ctx, stop, err, true)
+	}
+	// The header deadline covers the wait for the answer, not the upload of the request body.
+	lim.sent = time.Now()
+	switch {
+	case lim.wait > 0:
+		_ = c.nc.SetReadDeadline(lim.sent.Add(lim.wait))
+		c.armed = true
+	case c.armed:
+		_ = c.nc.SetReadDeadline(time.Time{})
+		c.armed = false
 	}
 	// The target needs a moment to answer: let other requests run first, so that the read below
 	// usually finds the response instead of an empty socket (a wasted read and a netpoll round).
 	runtime.Gosched()
-	var resp *http.Response
-	for {
-		var err error
-		resp, err = http.ReadResponse(c.br, req)
-		if err != nil {
-			return fail(err, c.br.Buffered() == 0 && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || isReset(err)))
-		}
-		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
-			break
-		}
-		// 1xx informational (100 Continue, 103 Early Hints): the final response follows.
+	resp, err := readResponse(c.br, req)
+	if err != nil {
+		return t.failed(ctx, stop, err, c.br.Buffered() == 0 && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || isReset(err)))
 	}
-	if !deadline.IsZero() {
-		// The body may take its time. Clearing the deadline could undo a cancellation that fired
-		// meanwhile, so look again after.
-		_ = c.nc.SetDeadline(time.Time{})
+	if n := bodyLength(resp); c.armed && (n < 0 || int64(c.br.Buffered()) < n) {
+		// The body is still to be read and may take its time: lift the header deadline. A body
+		// already buffered whole needs no more reads, so the deadline may stay until the next
+		// exchange sets its own (one timer update per request instead of two). Clearing could
+		// undo a cancellation that fired meanwhile, so look again after.
+		_ = c.nc.SetReadDeadline(time.Time{})
+		c.armed = false
 		if ctx.Err() != nil {
 			_ = c.nc.SetDeadline(aLongTimeAgo)
 		}
 	}
-	resp.Body = &h1Body{rc: resp.Body, c: c, t: t, stop: stop, keep: !resp.Close}
+	t.setBody(resp, c, lim.target, stop)
 	return resp, nil
+}
+
+// failed ends an exchange that got no response, saying why: the context, the header deadline, or a
+// kept-alive connection found closed (stale).
+func (t *h1Transport) failed(ctx context.Context, stop func() bool, err error, stale bool) (*http.Response, error) {
+	stop()
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return nil, ctxErr
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return nil, fmt.Errorf("%w: %w", errDeadline, err)
+	}
+	if stale {
+		return nil, fmt.Errorf("%w: %w", errStale, err)
+	}
+	return nil, err
 }
 
 func isReset(err error) bool {
@@ -265,7 +274,7 @@ func (t *h1Transport) conn(ctx context.Context, hostport string, dialTimeout tim
 		idle := now.Sub(c.idleSince)
 		// A connection idle for a while may have been closed by the target: peek (one cheap
 		// syscall) rather than fail the request on it. Busy connections skip the check.
-		if idle > t.idleTimeout || idle >= t.peekAfter && !alive(c.nc) {
+		if idle > t.idleTimeout || idle >= t.peekAfter && !alive(c) {
 			t.mu.Unlock()
 			c.nc.Close()
 			t.mu.Lock()
@@ -293,8 +302,12 @@ const peekAfter = 500 * time.Millisecond
 
 // alive peeks at an idle connection without blocking: a target that closed it (or sent something
 // unasked, like a 408 before closing) makes it unusable.
-func alive(nc net.Conn) bool {
-	sc, ok := nc.(syscall.Conn)
+func alive(c *h1Conn) bool {
+	if c.armed { // a past deadline would fail the peek
+		_ = c.nc.SetReadDeadline(time.Time{})
+		c.armed = false
+	}
+	sc, ok := c.nc.(syscall.Conn)
 	if !ok {
 		return true
 	}
@@ -338,43 +351,4 @@ func (t *h1Transport) CloseIdleConnections() {
 		}
 	}
 	t.fallback.CloseIdleConnections()
-}
-
-// h1Body is a response body that gives its connection back to the pool once read to the end.
-type h1Body struct {
-	rc     io.ReadCloser
-	c      *h1Conn
-	t      *h1Transport
-	stop   func() bool // unregisters the context watch; false if it already fired
-	keep   bool        // the response allows reuse
-	eof    bool
-	closed bool
-}
-
-func (b *h1Body) Read(p []byte) (int, error) {
-	n, err := b.rc.Read(p)
-	if err == io.EOF {
-		b.eof = true
-	} else if err != nil {
-		b.keep = false
-	}
-	return n, err
-}
-
-func (b *h1Body) Close() error {
-	if b.closed {
-		return nil
-	}
-	b.closed = true
-	err := b.rc.Close()
-	if !b.eof && b.keep {
-		// Unread rest: reuse only if it is already buffered and small; else the connection goes.
-		b.keep = false
-	}
-	if b.stop() && b.keep && b.c.br.Buffered() == 0 {
-		b.t.put(b.c)
-	} else {
-		b.c.nc.Close()
-	}
-	return err
 }

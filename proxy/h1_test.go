@@ -2,10 +2,13 @@ package proxy
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -163,5 +166,65 @@ func TestLeanClientFraming(t *testing.T) {
 	// Everything before /close shared one kept-alive connection; /after-close needed a second.
 	if conns.Load() != 2 {
 		t.Errorf("%d upstream connections, want 2", conns.Load())
+	}
+}
+
+// Responses the lean client must refuse (RFC 9112: a gateway answers 502 rather than guess the
+// framing or pass on a header that could split). Each target answers one request with its bytes.
+func TestLeanClientRefusesMalformedResponses(t *testing.T) {
+	tests := []struct{ name, answer string }{
+		{"conflicting lengths", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc"},
+		{"signed length", "HTTP/1.1 200 OK\r\nContent-Length: +2\r\n\r\nab"},
+		{"obs-fold", "HTTP/1.1 200 OK\r\nX-A: 1\r\n  folded\r\nContent-Length: 0\r\n\r\n"},
+		{"bad header name", "HTTP/1.1 200 OK\r\nX A: 1\r\nContent-Length: 0\r\n\r\n"},
+		{"control byte in value", "HTTP/1.1 200 OK\r\nX-A: a\x00b\r\nContent-Length: 0\r\n\r\n"},
+		{"bad status", "HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n"},
+		{"bad protocol", "HTTP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n"},
+		{"headers cut short", "HTTP/1.1 200 OK\r\nContent-Len"},
+		{"headers too large", "HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("a", 20<<10) + "\r\n\r\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			up, _ := rawUpstream(t, func(c net.Conn, br *bufio.Reader) {
+				if _, _, err := readRequest(br); err == nil {
+					_, _ = io.WriteString(c, tt.answer)
+				}
+			})
+			front := newFrontPool(t, newPool(t, specs(up), PoolOptions{MaxFails: -1}), Options{})
+			req, _ := http.NewRequest(http.MethodGet, front.URL+"/x", nil)
+			if status, body := fetch(t, req); status != http.StatusBadGateway {
+				t.Errorf("status %d %q, want 502", status, body)
+			}
+		})
+	}
+}
+
+// A 103 Early Hints before the final response reaches the client with its Link header, and the
+// final response's headers (one of them repeated, one in lower case) arrive whole.
+func TestLeanClientForwardsEarlyHintsAndHeaders(t *testing.T) {
+	up, _ := rawUpstream(t, func(c net.Conn, br *bufio.Reader) {
+		if _, _, err := readRequest(br); err == nil {
+			_, _ = io.WriteString(c, "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"+
+				"HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nset-cookie: b=2\r\nx-lower: yes\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	front := newFrontPool(t, newPool(t, specs(up), PoolOptions{}), Options{})
+	var hints []string
+	trace := &httptrace.ClientTrace{Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+		hints = append(hints, fmt.Sprint(code, " ", h.Get("Link")))
+		return nil
+	}}
+	req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), http.MethodGet, front.URL+"/x", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "ok" || fmt.Sprint(resp.Header["Set-Cookie"]) != "[a=1 b=2]" || resp.Header.Get("X-Lower") != "yes" {
+		t.Errorf("got %q, headers %v", b, resp.Header)
+	}
+	if len(hints) != 1 || hints[0] != "103 </a.css>; rel=preload" {
+		t.Errorf("informational responses seen by the client: %q", hints)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/http/httputil"
 	"net/netip"
 	"net/url"
@@ -36,7 +37,8 @@ type Options struct {
 	PreserveHost bool
 	// DialTimeout bounds connecting to a target; zero: the pool's.
 	DialTimeout time.Duration
-	// ResponseHeaderTimeout bounds the wait for response headers over all tries (then 504); zero: 30s.
+	// ResponseHeaderTimeout bounds the wait for response headers over all tries (then 504), counted
+	// from when each try's request was sent (a slow upload does not use it up); zero: 30s.
 	ResponseHeaderTimeout time.Duration
 	// TryTimeout bounds one try's wait for response headers; zero: ResponseHeaderTimeout.
 	TryTimeout time.Duration
@@ -195,7 +197,6 @@ func idempotent(method string) bool {
 // RoundTrip sends the outbound request to a target chosen per try, retrying on other targets as the
 // options allow. It is the ReverseProxy's transport.
 func (h *handler) RoundTrip(req *http.Request) (*http.Response, error) {
-	deadline := time.Now().Add(h.opts.ResponseHeaderTimeout)
 	body, replayable, err := h.prepareBody(req)
 	if err != nil {
 		return nil, err
@@ -205,6 +206,7 @@ func (h *handler) RoundTrip(req *http.Request) (*http.Response, error) {
 	if body != nil {
 		req.Body = body
 	}
+	budget := h.opts.ResponseHeaderTimeout // what is left of the wait for headers, over all tries
 	var triedArr [4]*Upstream
 	tried := triedArr[:0]
 	for try := 0; ; try++ {
@@ -217,11 +219,13 @@ func (h *handler) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		tried = append(tried, target)
 		var resp *http.Response
-		resp, err = h.try(req, target, path, rawPath, deadline)
+		var waited time.Duration
+		resp, waited, err = h.try(req, target, path, rawPath, budget)
 		if err == nil {
 			return resp, nil
 		}
-		if req.Context().Err() != nil || try >= h.opts.Retries || time.Now().After(deadline) {
+		budget -= waited
+		if req.Context().Err() != nil || try >= h.opts.Retries || budget <= 0 {
 			return nil, err
 		}
 		if !isDialError(err) && (!replayable || !idempotent(req.Method)) {
@@ -317,8 +321,10 @@ func (b *retryBody) rewind() bool {
 	return !b.read
 }
 
-// try sends one try to target, bounded by the try timeout and the overall header deadline.
-func (h *handler) try(out *http.Request, target *Upstream, path, rawPath string, deadline time.Time) (*http.Response, error) {
+// try sends one try to target. Its wait for response headers, which starts once the request is sent
+// (a slow upload does not count), is bounded by the try timeout and by budget, what is left of the
+// response-header timeout; waited is how much of budget the try used.
+func (h *handler) try(out *http.Request, target *Upstream, path, rawPath string, budget time.Duration) (*http.Response, time.Duration, error) {
 	u := out.URL
 	u.Scheme, u.Host, u.Path, u.RawPath = target.URL.Scheme, target.URL.Host, path, rawPath
 	if target.URL.Path != "" && target.URL.Path != "/" {
@@ -329,17 +335,25 @@ func (h *handler) try(out *http.Request, target *Upstream, path, rawPath string,
 	}
 	req := out
 	limit, cause := h.opts.TryTimeout, errTryTimeout
-	if rest := time.Until(deadline); rest <= limit {
-		limit, cause = rest, errHeaderTimeout
+	if budget <= limit {
+		limit, cause = budget, errHeaderTimeout
 	}
 	target.inflight.Add(1)
 	start := time.Now()
+	sent := start // when the request was sent; the lean client reports it, others count from the start
 	var resp *http.Response
 	var err error
 	cancel := func(error) {}
+	lean := false
 	if h1, ok := h.pool.transport.(*h1Transport); ok && h1.handles(out) {
-		// The lean client takes the limits directly: no context, no timer per try.
-		resp, err = h1.roundTrip(out, tryLimits{dial: h.opts.DialTimeout, headers: start.Add(limit)})
+		// The lean client takes the limits directly (no context, no timer per try), and its body
+		// drops the in-flight count itself when closed.
+		lean = true
+		lim := tryLimits{dial: h.opts.DialTimeout, wait: limit, target: target}
+		resp, err = h1.roundTrip(out, &lim)
+		if !lim.sent.IsZero() {
+			sent = lim.sent
+		}
 		if errors.Is(err, errDeadline) {
 			err = cause
 		}
@@ -349,14 +363,35 @@ func (h *handler) try(out *http.Request, target *Upstream, path, rawPath string,
 		if h.opts.DialTimeout > 0 {
 			ctx = context.WithValue(ctx, dialTimeoutKey{}, h.opts.DialTimeout)
 		}
-		timer := time.AfterFunc(limit, func() { cancel(cause) })
+		// The wait for headers starts once the transport has written the request.
+		var (
+			mu    sync.Mutex // guards timer, done and wrote: WroteRequest runs on the transport's goroutine
+			timer *time.Timer
+			done  bool
+			wrote time.Time
+		)
+		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) {
+			mu.Lock()
+			defer mu.Unlock()
+			if !done {
+				wrote = time.Now()
+				timer = time.AfterFunc(limit, func() { cancel(cause) })
+			}
+		}})
 		out = out.WithContext(ctx)
 		resp, err = h.pool.transport.RoundTrip(out)
-		timer.Stop()
+		mu.Lock()
+		done = true
+		if timer != nil {
+			timer.Stop()
+			sent = wrote
+		}
+		mu.Unlock()
 		if c := context.Cause(ctx); err != nil && (errors.Is(c, errTryTimeout) || errors.Is(c, errHeaderTimeout)) {
 			err = c
 		}
 	}
+	waited := time.Since(sent)
 	if h.opts.Observe != nil {
 		h.opts.Observe(out, target.Name, time.Since(start))
 	}
@@ -366,7 +401,10 @@ func (h *handler) try(out *http.Request, target *Upstream, path, rawPath string,
 		if req.Context().Err() == nil {
 			h.pool.failed(target, err)
 		}
-		return nil, &upstreamError{target: target.Name, err: err}
+		return nil, waited, &upstreamError{target: target.Name, err: err}
+	}
+	if lean {
+		return resp, waited, nil
 	}
 	done := func() {
 		target.inflight.Add(-1)
@@ -377,7 +415,7 @@ func (h *handler) try(out *http.Request, target *Upstream, path, rawPath string,
 	} else {
 		resp.Body = &finishBody{ReadCloser: resp.Body, done: done}
 	}
-	return resp, nil
+	return resp, waited, nil
 }
 
 func singleJoin(a, b string) string {

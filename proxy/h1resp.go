@@ -1,0 +1,392 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptrace"
+	"net/http/httputil"
+	"net/textproto"
+	"strconv"
+	"strings"
+
+	"github.com/frontgate/frontgate/internal/httpsyntax"
+)
+
+// maxResponseHeader bounds a response's status line and headers: the connection's read buffer.
+const maxResponseHeader = 16 << 10
+
+var errHeaderTooLarge = errors.New("response headers larger than 16 KiB")
+
+// readResponse parses a response's status line and headers from br and frames its body, which reads
+// from br through an h1Body. net/http's ReadResponse makes a string per value, a textproto reader, a
+// transfer reader and a locked body per response; here the header block becomes one string that keys
+// and values slice, and the values share one backing array.
+//
+// Informational responses (1xx but 101) are handed to the request's client trace (ReverseProxy sets
+// Got1xxResponse to forward 103 Early Hints) and skipped.
+func readResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
+	for {
+		resp, err := readResponseHead(br, req)
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
+			return resp, nil
+		}
+		if trace := httptrace.ContextClientTrace(req.Context()); trace != nil && trace.Got1xxResponse != nil {
+			if err := trace.Got1xxResponse(resp.StatusCode, textproto.MIMEHeader(resp.Header)); err != nil {
+				return nil, err
+			}
+		}
+	}
+}
+
+// headerBlock returns the buffered bytes up to and including the empty line that ends the headers,
+// reading more as needed. The slice is valid until br is read again.
+func headerBlock(br *bufio.Reader) ([]byte, error) {
+	for {
+		buf, _ := br.Peek(br.Buffered()) // what is buffered, without reading
+		if i := endOfHeaders(buf); i >= 0 {
+			return buf[:i], nil
+		}
+		if len(buf) >= maxResponseHeader {
+			return nil, errHeaderTooLarge
+		}
+		// One more byte than is there: Peek reads once, taking whatever the socket has.
+		if buf, err := br.Peek(len(buf) + 1); err != nil {
+			if errors.Is(err, bufio.ErrBufferFull) {
+				return nil, errHeaderTooLarge
+			}
+			if errors.Is(err, io.EOF) && len(buf) > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+}
+
+// endOfHeaders is the length of the header block in b (through its blank line), or -1.
+func endOfHeaders(b []byte) int {
+	for i := 0; ; {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			return -1
+		}
+		i += j + 1
+		switch {
+		case i < len(b) && b[i] == '\n':
+			return i + 1
+		case i+1 < len(b) && b[i] == '\r' && b[i+1] == '\n':
+			return i + 2
+		}
+	}
+}
+
+// readResponseHead reads one response's head and frames its body.
+func readResponseHead(br *bufio.Reader, req *http.Request) (*http.Response, error) {
+	blk, err := headerBlock(br)
+	if err != nil {
+		return nil, err
+	}
+	text := string(blk) // the one allocation that keys, values, Proto and Status share
+	if _, err := br.Discard(len(blk)); err != nil {
+		return nil, err
+	}
+	line, rest := cutLine(text)
+	resp := &http.Response{Request: req}
+	if err := parseStatusLine(resp, line); err != nil {
+		return nil, err
+	}
+
+	// Count the header lines to size the map and the values' backing array.
+	lines := strings.Count(rest, "\n") - 1
+	if lines < 0 {
+		lines = 0
+	}
+	h := make(http.Header, lines)
+	vals := make([]string, 0, lines)
+	for {
+		line, rest = cutLine(rest)
+		if line == "" {
+			break
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			return nil, errors.New("malformed response: obsolete header line folding")
+		}
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || !httpsyntax.Token(k) {
+			return nil, fmt.Errorf("malformed response header line %q", line)
+		}
+		v = strings.Trim(v, " \t")
+		if !httpsyntax.Value(v) {
+			return nil, fmt.Errorf("malformed response: invalid value in header %q", k)
+		}
+		if !isCanonical(k) {
+			k = textproto.CanonicalMIMEHeaderKey(k)
+		}
+		if old, ok := h[k]; ok {
+			h[k] = append(old, v)
+			continue
+		}
+		vals = append(vals, v)
+		h[k] = vals[len(vals)-1 : len(vals) : len(vals)] // capped: an Add elsewhere copies, never overwrites
+	}
+	resp.Header = h
+	return resp, frame(resp, req)
+}
+
+// cutLine splits s after its first line, dropping the line's CRLF (or LF).
+func cutLine(s string) (line, rest string) {
+	i := strings.IndexByte(s, '\n')
+	if i < 0 {
+		return s, ""
+	}
+	line, rest = s[:i], s[i+1:]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	return line, rest
+}
+
+// parseStatusLine reads "HTTP/1.1 200 OK" into resp.
+func parseStatusLine(resp *http.Response, line string) error {
+	proto, status, ok := strings.Cut(line, " ")
+	if !ok {
+		return fmt.Errorf("malformed response status line %q", line)
+	}
+	switch proto {
+	case "HTTP/1.1":
+		resp.ProtoMajor, resp.ProtoMinor = 1, 1
+	case "HTTP/1.0":
+		resp.ProtoMajor, resp.ProtoMinor = 1, 0
+	default:
+		return fmt.Errorf("malformed response: protocol %q", proto)
+	}
+	resp.Proto = proto
+	code, _, _ := strings.Cut(status, " ")
+	n, err := strconv.Atoi(code)
+	if err != nil || len(code) != 3 || n < 100 {
+		return fmt.Errorf("malformed response status code %q", code)
+	}
+	resp.StatusCode, resp.Status = n, status
+	if len(status) == 3 {
+		resp.Status = status + " " + http.StatusText(n)
+	}
+	return nil
+}
+
+// frame decides how the body is delimited (RFC 9112 6.3) and sets ContentLength, Close,
+// TransferEncoding and Trailer the way net/http's ReadResponse would. The body itself is set by the
+// transport, which owns the connection.
+func frame(resp *http.Response, req *http.Request) error {
+	h := resp.Header
+	resp.Close = connectionHas(h["Connection"], "close") ||
+		resp.ProtoMinor == 0 && !connectionHas(h["Connection"], "keep-alive")
+	cl := h["Content-Length"]
+	length := int64(-1)
+	if len(cl) > 0 {
+		for _, v := range cl[1:] {
+			if v != cl[0] {
+				return errors.New("malformed response: conflicting Content-Length headers")
+			}
+		}
+		n, err := strconv.ParseInt(cl[0], 10, 64)
+		if err != nil || n < 0 || cl[0][0] == '+' {
+			return fmt.Errorf("malformed response: Content-Length %q", cl[0])
+		}
+		length = n
+	}
+	noBody := req.Method == http.MethodHead || resp.StatusCode < 200 ||
+		resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusNotModified
+	if te := h["Transfer-Encoding"]; len(te) > 0 && !noBody {
+		delete(h, "Content-Length") // a Transfer-Encoding overrides it
+		delete(h, "Transfer-Encoding")
+		resp.ContentLength = -1
+		if !strings.EqualFold(strings.TrimSpace(te[len(te)-1]), "chunked") || resp.ProtoMinor == 0 {
+			resp.Close = true // some other coding: the body lasts until the connection closes
+			return nil
+		}
+		resp.TransferEncoding = []string{"chunked"}
+		for _, v := range h["Trailer"] {
+			for _, k := range strings.Split(v, ",") {
+				if k = textproto.CanonicalMIMEHeaderKey(strings.TrimSpace(k)); k != "" {
+					if resp.Trailer == nil {
+						resp.Trailer = make(http.Header)
+					}
+					resp.Trailer[k] = nil
+				}
+			}
+		}
+		delete(h, "Trailer")
+		return nil
+	}
+	switch {
+	case noBody && req.Method == http.MethodHead && length >= 0:
+		resp.ContentLength = length // what a GET would bring; no body follows
+	case noBody:
+		resp.ContentLength = 0
+	case length < 0:
+		resp.ContentLength = -1
+		resp.Close = true // delimited by the close
+	default:
+		resp.ContentLength = length
+	}
+	return nil
+}
+
+// bodyLength is how many body bytes follow the head: -1 for chunked or until close.
+func bodyLength(resp *http.Response) int64 {
+	if resp.StatusCode < 200 || resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusNotModified ||
+		resp.Request.Method == http.MethodHead {
+		return 0
+	}
+	return resp.ContentLength
+}
+
+// connectionHas reports whether a Connection header lists token.
+func connectionHas(values []string, token string) bool {
+	for _, v := range values {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// isCanonical reports whether k is already in textproto's canonical form (Content-Type), as upstreams
+// almost always send it: then the key can stay a slice of the header block.
+func isCanonical(k string) bool {
+	upper := true
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		switch {
+		case upper && 'a' <= c && c <= 'z', !upper && 'A' <= c && c <= 'Z':
+			return false
+		}
+		upper = c == '-'
+	}
+	return true
+}
+
+// h1Body is a response body read from its pooled connection. Once read to its end and closed, the
+// connection goes back to the pool; closing it early closes the connection. Close also ends the try:
+// the target's in-flight count drops and the context watch is removed.
+type h1Body struct {
+	t      *h1Transport
+	c      *h1Conn
+	resp   *http.Response // for trailers
+	target *Upstream      // in-flight count to drop on Close; nil: none
+	stop   func() bool    // unregisters the context watch; false if it already fired
+	n      int64          // bytes left of a Content-Length body; -1: r reads it
+	r      io.Reader      // chunked or close-delimited body
+	keep   bool           // the response allows reuse
+	eof    bool
+	closed bool
+}
+
+func (b *h1Body) Read(p []byte) (int, error) {
+	if b.eof {
+		return 0, io.EOF
+	}
+	if b.closed {
+		return 0, http.ErrBodyReadAfterClose
+	}
+	if b.n >= 0 {
+		if b.n == 0 {
+			b.eof = true
+			return 0, io.EOF
+		}
+		if int64(len(p)) > b.n {
+			p = p[:b.n]
+		}
+		n, err := b.c.br.Read(p)
+		b.n -= int64(n)
+		switch {
+		case b.n == 0:
+			b.eof = true
+			return n, io.EOF // the end, with the last bytes: saves the copy loop a call
+		case err == io.EOF:
+			err = io.ErrUnexpectedEOF // the target sent less than it announced
+		}
+		if err != nil {
+			b.keep = false
+		}
+		return n, err
+	}
+	n, err := b.r.Read(p)
+	if err == io.EOF && b.resp.TransferEncoding != nil {
+		if terr := b.readTrailers(); terr != nil {
+			b.keep = false
+			return n, terr
+		}
+	}
+	if err == io.EOF {
+		b.eof = true
+	} else if err != nil {
+		b.keep = false
+	}
+	return n, err
+}
+
+// readTrailers reads the trailer section after the last chunk into resp.Trailer.
+func (b *h1Body) readTrailers() error {
+	blk, err := headerBlock(b.c.br)
+	if err != nil {
+		return fmt.Errorf("reading trailers: %w", err)
+	}
+	text := string(blk)
+	if _, err := b.c.br.Discard(len(blk)); err != nil {
+		return err
+	}
+	for line, rest := cutLine(text); line != ""; line, rest = cutLine(rest) {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || !httpsyntax.Token(k) {
+			return fmt.Errorf("malformed trailer line %q", line)
+		}
+		if v = strings.Trim(v, " \t"); !httpsyntax.Value(v) {
+			return fmt.Errorf("invalid value in trailer %q", k)
+		}
+		if b.resp.Trailer == nil {
+			b.resp.Trailer = make(http.Header)
+		}
+		b.resp.Trailer.Add(k, v)
+	}
+	return nil
+}
+
+func (b *h1Body) Close() error {
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	if b.target != nil {
+		b.target.inflight.Add(-1)
+	}
+	// Reuse needs the body read to its end (an unread rest would be taken for the next response),
+	// the watch not fired, and nothing unasked buffered after the response.
+	if b.stop() && b.keep && b.eof && b.c.br.Buffered() == 0 {
+		b.t.put(b.c)
+	} else {
+		b.c.nc.Close()
+	}
+	return nil
+}
+
+// setBody gives resp a body reading from c.
+func (t *h1Transport) setBody(resp *http.Response, c *h1Conn, target *Upstream, stop func() bool) {
+	b := &h1Body{t: t, c: c, resp: resp, target: target, stop: stop, keep: !resp.Close, n: bodyLength(resp)}
+	switch {
+	case b.n >= 0:
+	case resp.TransferEncoding != nil:
+		b.r = httputil.NewChunkedReader(c.br)
+	default:
+		b.r = c.br // until the target closes
+	}
+	resp.Body = b
+}
