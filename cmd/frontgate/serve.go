@@ -19,6 +19,7 @@ import (
 
 	"github.com/frontgate/frontgate/admin"
 	"github.com/frontgate/frontgate/config"
+	"github.com/frontgate/frontgate/middleware"
 )
 
 // loadConfig loads path, or the embedded default when path is empty.
@@ -65,7 +66,7 @@ func newLogger(c config.Log, out *os.File) (*zap.Logger, func(), error) {
 		enc.EncodeLevel = zapcore.CapitalColorLevelEncoder
 		encoder = zapcore.NewConsoleEncoder(enc)
 	} else {
-		encoder = zapcore.NewJSONEncoder(enc)
+		encoder = middleware.NewJSONEncoder(enc) // zap's, with access lines written by hand
 	}
 	var ws zapcore.WriteSyncer = zapcore.Lock(out)
 	stop := func() { _ = out.Sync() }
