@@ -99,12 +99,14 @@ type exchange struct {
 	upstreamD time.Duration
 	hasUp     bool
 
-	w           http.ResponseWriter
-	rw          responseWriter // what the handler writes to, allocated with the exchange
-	access      accessEntry    // the access-log line's fields
-	status      int
-	wroteHeader bool
-	bytesOut    int64
+	w            http.ResponseWriter
+	rw           responseWriter // what the handler writes to, allocated with the exchange
+	access       accessEntry    // the access-log line's fields
+	ids          [1]string      // X-Request-Id's value, for the request and the response
+	serverTiming [1]string      // Server-Timing's value
+	status       int
+	wroteHeader  bool
+	bytesOut     int64
 }
 
 func (e *exchange) since() int64 {
@@ -153,7 +155,8 @@ func (t *timing) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if t.keepID == nil || !validID(id) || !t.keepID(r) {
 		id = t.ids.next()
 	}
-	ids := []string{id} // one slice for both headers: nothing appends to it
+	e.ids[0] = id
+	ids := e.ids[:1:1] // one slice for both headers, capped: an Add copies instead of sharing
 	r.Header[RequestIDHeader] = ids
 	w.Header()[RequestIDHeader] = ids
 	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
@@ -257,7 +260,15 @@ func (w *responseWriter) WriteHeader(code int) {
 		b = strconv.AppendFloat(b, ms(recv), 'f', 3, 64)
 		b = append(b, ", handler;dur="...)
 		b = strconv.AppendFloat(b, ms(handler), 'f', 3, 64)
-		e.w.Header().Add("Server-Timing", string(b))
+		h := e.w.Header()
+		e.serverTiming[0] = string(b)
+		// Appended to any value the handler set; else the exchange's own slice, capped so that an
+		// Add later copies rather than writes into the exchange.
+		if old := h["Server-Timing"]; len(old) > 0 {
+			h["Server-Timing"] = append(old, e.serverTiming[0])
+		} else {
+			h["Server-Timing"] = e.serverTiming[:1:1]
+		}
 	}
 	e.w.WriteHeader(code)
 }

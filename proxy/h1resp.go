@@ -184,8 +184,8 @@ func parseStatusLine(resp *http.Response, line string) error {
 // transport, which owns the connection.
 func frame(resp *http.Response, req *http.Request) error {
 	h := resp.Header
-	resp.Close = connectionHas(h["Connection"], "close") ||
-		resp.ProtoMinor == 0 && !connectionHas(h["Connection"], "keep-alive")
+	resp.Close = httpsyntax.HasToken(h["Connection"], "close") ||
+		resp.ProtoMinor == 0 && !httpsyntax.HasToken(h["Connection"], "keep-alive")
 	cl := h["Content-Length"]
 	length := int64(-1)
 	if len(cl) > 0 {
@@ -245,18 +245,6 @@ func bodyLength(resp *http.Response) int64 {
 		return 0
 	}
 	return resp.ContentLength
-}
-
-// connectionHas reports whether a Connection header lists token.
-func connectionHas(values []string, token string) bool {
-	for _, v := range values {
-		for _, t := range strings.Split(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(t), token) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // isCanonical reports whether k is already in textproto's canonical form (Content-Type), as upstreams

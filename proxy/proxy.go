@@ -515,10 +515,18 @@ func writeError(w http.ResponseWriter, status int, id string) {
 	}{strings.ToLower(http.StatusText(status)), status, id})
 }
 
-// bufferPool recycles ReverseProxy's 32 KiB copy buffers.
-var bufferPool httputil.BufferPool = &buffers{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+// bufferPool recycles ReverseProxy's 32 KiB copy buffers. It keeps array pointers, so that Put
+// stores what it is given without allocating a slice header to point at.
+var bufferPool httputil.BufferPool = &buffers{p: sync.Pool{New: func() any { return new([copyBufferSize]byte) }}}
+
+const copyBufferSize = 32 << 10
 
 type buffers struct{ p sync.Pool }
 
-func (b *buffers) Get() []byte  { return *b.p.Get().(*[]byte) }
-func (b *buffers) Put(p []byte) { b.p.Put(&p) }
+func (b *buffers) Get() []byte { return b.p.Get().(*[copyBufferSize]byte)[:] }
+
+func (b *buffers) Put(p []byte) {
+	if cap(p) >= copyBufferSize {
+		b.p.Put((*[copyBufferSize]byte)(p[:copyBufferSize]))
+	}
+}

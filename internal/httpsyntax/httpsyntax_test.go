@@ -28,3 +28,27 @@ func TestTokenAndValue(t *testing.T) {
 		}
 	}
 }
+
+func TestHasToken(t *testing.T) {
+	tests := []struct {
+		values []string
+		token  string
+		want   bool
+	}{
+		{[]string{"close"}, "close", true},
+		{[]string{"Keep-Alive, Upgrade"}, "upgrade", true},
+		{[]string{"keep-alive", " \tCLOSE\t "}, "close", true},
+		{[]string{"closed", "enclose", "clo se"}, "close", false},
+		{[]string{",,", ""}, "close", false},
+		{nil, "close", false},
+		{[]string{"a,close"}, "close", true},
+	}
+	for _, tt := range tests {
+		if got := HasToken(tt.values, tt.token); got != tt.want {
+			t.Errorf("HasToken(%q, %q) = %v", tt.values, tt.token, got)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { HasToken([]string{"keep-alive, Upgrade"}, "upgrade") }); n != 0 {
+		t.Errorf("%v allocations", n)
+	}
+}
