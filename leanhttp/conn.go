@@ -43,6 +43,11 @@ type conn struct {
 	hijack bool        // the handler took the connection (set on the handler's goroutine)
 	watch  *watcher    // the running request's client watch
 	cancel func()      // cancels the running request's context
+
+	resp response    // the running request's ResponseWriter, reused for the next
+	head []byte      // status line and headers being written, reused
+	vec  [4][]byte   // pieces of one writev
+	bufs net.Buffers // vec as consumed by WriteTo
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -80,7 +85,9 @@ func (c *conn) serve() {
 			return
 		}
 		c.idle.Store(false)
-		_ = c.nc.SetReadDeadline(time.Now().Add(c.s.ReadHeaderTimeout))
+		if !c.headersBuffered() {
+			_ = c.nc.SetReadDeadline(time.Now().Add(c.s.ReadHeaderTimeout))
+		}
 		req, status, err := c.readRequest()
 		if err != nil {
 			if c.cancel != nil {
@@ -91,11 +98,23 @@ func (c *conn) serve() {
 			}
 			return
 		}
-		_ = c.nc.SetReadDeadline(time.Time{})
+		if req.Body != http.NoBody {
+			// The body is read at the handler's pace. Without one, nothing reads the connection
+			// while the handler runs but the client watch, which lifts the deadline itself: one
+			// deadline update per request instead of three.
+			_ = c.nc.SetReadDeadline(time.Time{})
+		}
 		if !c.handle(req) {
 			return
 		}
 	}
+}
+
+// headersBuffered reports whether the buffer already holds a whole request head (the usual case: it
+// came in one packet), which then needs no header deadline.
+func (c *conn) headersBuffered() bool {
+	buf, _ := c.br.Peek(c.br.Buffered())
+	return bytes.Contains(buf, []byte("\r\n\r\n")) || bytes.Contains(buf, []byte("\n\n"))
 }
 
 // fail answers a request that could not be read and closes the connection.
@@ -159,7 +178,7 @@ func (c *conn) readRequest() (*http.Request, int, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	req := (&http.Request{}).WithContext(ctx)
 	c.cancel = cancel
-	req.Method, req.RequestURI, req.RemoteAddr = string(method), string(target), c.remote
+	req.Method, req.RequestURI, req.RemoteAddr = methodString(method), string(target), c.remote
 	switch string(proto) {
 	case "HTTP/1.1":
 		req.Proto, req.ProtoMajor, req.ProtoMinor = "HTTP/1.1", 1, 1
@@ -220,6 +239,27 @@ func (c *conn) readRequest() (*http.Request, int, error) {
 	return req, 0, nil
 }
 
+// methodString returns the method's name, without allocating for the common ones.
+func methodString(m []byte) string {
+	switch string(m) { // compared without a conversion
+	case http.MethodGet:
+		return http.MethodGet
+	case http.MethodPost:
+		return http.MethodPost
+	case http.MethodHead:
+		return http.MethodHead
+	case http.MethodPut:
+		return http.MethodPut
+	case http.MethodDelete:
+		return http.MethodDelete
+	case http.MethodOptions:
+		return http.MethodOptions
+	case http.MethodPatch:
+		return http.MethodPatch
+	}
+	return string(m)
+}
+
 // parseTarget parses the request target: origin-form, absolute-form, or * for OPTIONS.
 func parseTarget(method, target string) (*url.URL, error) {
 	if target == "*" {
@@ -240,21 +280,10 @@ func parseTarget(method, target string) (*url.URL, error) {
 
 // wantsClose reports whether the connection ends after this request.
 func wantsClose(req *http.Request) bool {
-	conn := req.Header["Connection"]
-	has := func(token string) bool {
-		for _, v := range conn {
-			for _, t := range strings.Split(v, ",") {
-				if strings.EqualFold(strings.TrimSpace(t), token) {
-					return true
-				}
-			}
-		}
-		return false
-	}
 	if req.ProtoMinor == 0 {
-		return !has("keep-alive")
+		return !httpsyntax.HasToken(req.Header["Connection"], "keep-alive")
 	}
-	return has("close")
+	return httpsyntax.HasToken(req.Header["Connection"], "close")
 }
 
 // setBody frames the request body from Content-Length or Transfer-Encoding, refusing ambiguous
@@ -493,6 +522,9 @@ func (w *watcher) start(b *body) {
 		return // the handler is still reading the body: the reader must stay its own
 	}
 	w.started, w.done = true, make(chan struct{})
+	// The idle deadline may still be set (a request without a body keeps it): lift it, or a handler
+	// running past it would end the watch. stop sets its own deadline only after stopped is set.
+	_ = w.c.nc.SetReadDeadline(time.Time{})
 	go func() {
 		defer close(w.done)
 		if _, err := w.c.br.Peek(1); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {

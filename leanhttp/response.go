@@ -42,9 +42,19 @@ var (
 	_ http.Hijacker       = (*response)(nil)
 )
 
+// newResponse readies the connection's response for req. One response, header map included, serves
+// every request of a connection in turn: a handler may not use its ResponseWriter after returning.
 func newResponse(c *conn, req *http.Request) *response {
-	return &response{c: c, req: req, header: make(http.Header, 8), contentLength: -1,
+	w := &c.resp
+	h := w.header
+	if h == nil {
+		h = make(http.Header, 8)
+	} else {
+		clear(h)
+	}
+	*w = response{c: c, req: req, header: h, contentLength: -1,
 		head: req.Method == http.MethodHead, closeAfter: req.Close || c.s.shutdown.Load()}
+	return w
 }
 
 func (w *response) Header() http.Header { return w.header }
@@ -211,8 +221,11 @@ func (w *response) writev(pieces ...[]byte) error {
 	if w.err != nil {
 		return w.err
 	}
-	bufs := net.Buffers(pieces)
-	if _, err := bufs.WriteTo(w.c.nc); err != nil {
+	c := w.c
+	c.bufs = append(c.vec[:0], pieces...) // the connection's own vector: nothing allocated per write
+	_, err := c.bufs.WriteTo(c.nc)
+	clear(c.vec[:])
+	if err != nil {
 		w.err = err
 		return err
 	}
@@ -268,7 +281,8 @@ func (w *response) trailerKeys() []string {
 
 // headerBytes renders the status line and headers.
 func (w *response) headerBytes() []byte {
-	b := make([]byte, 0, 256)
+	b := w.c.head[:0] // the connection's buffer: the bytes are written before the next request
+	defer func() { w.c.head = b[:0] }()
 	b = appendStatus(b, w.status)
 	if w.c.s.shutdown.Load() {
 		w.closeAfter = true

@@ -232,6 +232,44 @@ func TestClientGoneCancelsContext(t *testing.T) {
 	}
 }
 
+// A request without a body keeps the idle deadline while its handler runs; a handler that outlasts
+// it must still notice the client leaving (the watch lifts the deadline).
+func TestClientGoneAfterIdleTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	started, cancelled := make(chan struct{}), make(chan struct{})
+	s := &Server{IdleTimeout: 50 * time.Millisecond, ReadHeaderTimeout: time.Second,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			close(started)
+			select {
+			case <-r.Context().Done():
+				close(cancelled)
+			case <-time.After(10 * time.Second):
+			}
+		})}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ln) }()
+	defer func() {
+		_ = s.Shutdown(context.Background())
+		<-done
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	<-started
+	time.Sleep(200 * time.Millisecond) // the premise: four idle timeouts pass while the handler runs
+	c.Close()
+	select {
+	case <-cancelled:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the handler's context was not cancelled when the client left after the idle timeout")
+	}
+}
+
 // A slow handler with a pipelined request behind it: the watch must not lose the second request.
 func TestWatchKeepsPipelinedRequest(t *testing.T) {
 	var n atomic.Int32
