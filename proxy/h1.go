@@ -40,9 +40,16 @@ type h1Conn struct {
 	nc        net.Conn
 	br        *bufio.Reader
 	bw        *bufio.Writer
+	rc        syscall.RawConn // for system calls tried without waiting; nil: always the usual way
 	key       string
 	idleSince time.Time
-	armed     bool // a read deadline is set (left from the last exchange, whose body needed no reads)
+
+	// The running exchange (see exchange and connIO); zero between exchanges.
+	ctx      context.Context // the request's; nil: no exchange runs
+	stop     func() bool     // removes the context watch; nil: not registered
+	deadline time.Time       // the header deadline to set when a read must wait; zero: none
+	blocked  bool            // a call had to wait: the exchange is armed, calls go the usual way
+	armed    bool            // the read deadline is set on the socket
 }
 
 // aLongTimeAgo is a deadline in the past: setting it makes blocked reads and writes return at once.
@@ -99,47 +106,54 @@ func (t *h1Transport) roundTrip(req *http.Request, lim *tryLimits) (*http.Respon
 var errStale = errors.New("kept-alive connection closed by the target")
 
 // exchange writes req on c and reads the response headers; the body is read later through h1Body.
+//
+// Cancellation and the header deadline are armed only when a read or write would block (see
+// connIO): usually the request goes out in one write and, after a yield, the response is already
+// there, and then the exchange costs no context registration and no timer update.
 func (t *h1Transport) exchange(ctx context.Context, c *h1Conn, req *http.Request, lim *tryLimits) (*http.Response, error) {
-	stop := context.AfterFunc(ctx, func() { _ = c.nc.SetDeadline(aLongTimeAgo) })
+	if err := ctx.Err(); err != nil {
+		return nil, err // nothing was sent, and nobody waits for the answer
+	}
+	c.ctx, c.deadline, c.blocked = ctx, time.Time{}, false
+	if c.rc == nil {
+		c.block(false) // no optimistic system calls on this kind of connection: arm now
+	}
 	if err := writeRequest(c.bw, req); err != nil {
-		return t.failed(ctx, stop, err, true)
+		return t.failed(c, err, true)
 	}
 	// The header deadline covers the wait for the answer, not the upload of the request body.
 	lim.sent = time.Now()
-	switch {
-	case lim.wait > 0:
-		_ = c.nc.SetReadDeadline(lim.sent.Add(lim.wait))
-		c.armed = true
-	case c.armed:
-		_ = c.nc.SetReadDeadline(time.Time{})
-		c.armed = false
+	if lim.wait > 0 {
+		c.deadline = lim.sent.Add(lim.wait)
+		if c.blocked {
+			c.block(true)
+		}
 	}
 	// The target needs a moment to answer: let other requests run first, so that the read below
 	// usually finds the response instead of an empty socket (a wasted read and a netpoll round).
 	runtime.Gosched()
 	resp, err := readResponse(c.br, req)
 	if err != nil {
-		return t.failed(ctx, stop, err, c.br.Buffered() == 0 && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || isReset(err)))
+		return t.failed(c, err, c.br.Buffered() == 0 && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || isReset(err)))
 	}
-	if n := bodyLength(resp); c.armed && (n < 0 || int64(c.br.Buffered()) < n) {
-		// The body is still to be read and may take its time: lift the header deadline. A body
-		// already buffered whole needs no more reads, so the deadline may stay until the next
-		// exchange sets its own (one timer update per request instead of two). Clearing could
-		// undo a cancellation that fired meanwhile, so look again after.
+	c.deadline = time.Time{} // the body may take its time
+	if c.armed {
+		// Clearing could undo a cancellation that fired meanwhile, so look again after.
 		_ = c.nc.SetReadDeadline(time.Time{})
 		c.armed = false
 		if ctx.Err() != nil {
 			_ = c.nc.SetDeadline(aLongTimeAgo)
 		}
 	}
-	t.setBody(resp, c, lim.target, stop)
+	t.setBody(resp, c, lim.target)
 	return resp, nil
 }
 
 // failed ends an exchange that got no response, saying why: the context, the header deadline, or a
 // kept-alive connection found closed (stale).
-func (t *h1Transport) failed(ctx context.Context, stop func() bool, err error, stale bool) (*http.Response, error) {
-	stop()
+func (t *h1Transport) failed(c *h1Conn, err error, stale bool) (*http.Response, error) {
+	ctx := c.ctx
+	c.release()
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return nil, ctxErr
 	}
@@ -150,6 +164,94 @@ func (t *h1Transport) failed(ctx context.Context, stop func() bool, err error, s
 		return nil, fmt.Errorf("%w: %w", errStale, err)
 	}
 	return nil, err
+}
+
+// block readies c for a read or write that may wait: the context's cancellation closes it at once,
+// and a read past the header deadline fails. Calling it again adds only what is missing.
+func (c *h1Conn) block(read bool) {
+	c.blocked = true
+	if c.stop == nil && c.ctx != nil {
+		c.stop = context.AfterFunc(c.ctx, func() { _ = c.nc.SetDeadline(aLongTimeAgo) })
+	}
+	if read && !c.armed && !c.deadline.IsZero() {
+		_ = c.nc.SetReadDeadline(c.deadline)
+		c.armed = true
+	}
+}
+
+// release ends the exchange's hold on c: the context watch is removed and the context forgotten (a
+// pooled connection must not keep a finished request alive). It reports whether the watch had not
+// fired, that is whether the connection was not cut by a cancellation.
+func (c *h1Conn) release() bool {
+	ok := true
+	if c.stop != nil {
+		ok = c.stop()
+		c.stop = nil
+	}
+	c.ctx, c.deadline, c.blocked = nil, time.Time{}, false
+	return ok
+}
+
+// connIO is what a connection's bufio reader and writer use. While an exchange runs, each system call
+// is first tried without waiting; only when the socket would block is the exchange armed (see block)
+// and the call made the usual way, parking in the netpoller.
+type connIO struct{ c *h1Conn }
+
+func (x connIO) Read(p []byte) (int, error) {
+	c := x.c
+	if c.ctx != nil && !c.blocked && len(p) > 0 {
+		var n int
+		var serr error
+		err := c.rc.Read(func(fd uintptr) bool {
+			n, serr = syscall.Read(int(fd), p)
+			return true
+		})
+		switch {
+		case err != nil:
+			return 0, err // closed, or a deadline passed
+		case serr == nil && n > 0:
+			return n, nil
+		case serr == nil:
+			return 0, io.EOF
+		case serr != syscall.EAGAIN && serr != syscall.EINTR:
+			return 0, &net.OpError{Op: "read", Net: "tcp", Addr: c.nc.RemoteAddr(), Err: os.NewSyscallError("read", serr)}
+		}
+	}
+	if c.ctx != nil {
+		c.block(true)
+	}
+	return c.nc.Read(p)
+}
+
+func (x connIO) Write(p []byte) (int, error) {
+	c := x.c
+	written := 0
+	if c.ctx != nil && !c.blocked {
+		var serr error
+		err := c.rc.Write(func(fd uintptr) bool {
+			for written < len(p) {
+				n, werr := syscall.Write(int(fd), p[written:])
+				if werr != nil {
+					serr = werr
+					break
+				}
+				written += n
+			}
+			return true
+		})
+		if err != nil {
+			return written, err
+		}
+		if serr == nil {
+			return written, nil
+		}
+		// Would block, or failed: the usual write waits, or reports the error as net.Conn does.
+	}
+	if c.ctx != nil {
+		c.block(false)
+	}
+	n, err := c.nc.Write(p[written:])
+	return written + n, err
 }
 
 func isReset(err error) bool {
@@ -294,7 +396,12 @@ func (t *h1Transport) conn(ctx context.Context, hostport string, dialTimeout tim
 	if err != nil {
 		return nil, false, err
 	}
-	return &h1Conn{nc: nc, br: bufio.NewReaderSize(nc, 16<<10), bw: bufio.NewWriterSize(nc, 16<<10), key: hostport}, false, nil
+	c := &h1Conn{nc: nc, key: hostport}
+	if sc, ok := nc.(syscall.Conn); ok {
+		c.rc, _ = sc.SyscallConn()
+	}
+	c.br, c.bw = bufio.NewReaderSize(connIO{c}, 16<<10), bufio.NewWriterSize(connIO{c}, 16<<10)
+	return c, false, nil
 }
 
 // peekAfter is how long a connection sits idle before reuse checks that the target has not closed it.

@@ -270,7 +270,6 @@ type h1Body struct {
 	c      *h1Conn
 	resp   *http.Response // for trailers
 	target *Upstream      // in-flight count to drop on Close; nil: none
-	stop   func() bool    // unregisters the context watch; false if it already fired
 	n      int64          // bytes left of a Content-Length body; -1: r reads it
 	r      io.Reader      // chunked or close-delimited body
 	keep   bool           // the response allows reuse
@@ -358,7 +357,7 @@ func (b *h1Body) Close() error {
 	}
 	// Reuse needs the body read to its end (an unread rest would be taken for the next response),
 	// the watch not fired, and nothing unasked buffered after the response.
-	if b.stop() && b.keep && b.eof && b.c.br.Buffered() == 0 {
+	if b.c.release() && b.keep && b.eof && b.c.br.Buffered() == 0 {
 		b.t.put(b.c)
 	} else {
 		b.c.nc.Close()
@@ -367,8 +366,8 @@ func (b *h1Body) Close() error {
 }
 
 // setBody gives resp a body reading from c.
-func (t *h1Transport) setBody(resp *http.Response, c *h1Conn, target *Upstream, stop func() bool) {
-	b := &h1Body{t: t, c: c, resp: resp, target: target, stop: stop, keep: !resp.Close, n: bodyLength(resp)}
+func (t *h1Transport) setBody(resp *http.Response, c *h1Conn, target *Upstream) {
+	b := &h1Body{t: t, c: c, resp: resp, target: target, keep: !resp.Close, n: bodyLength(resp)}
 	switch {
 	case b.n >= 0:
 	case resp.TransferEncoding != nil:
