@@ -41,6 +41,7 @@ type h1Conn struct {
 	br        *bufio.Reader
 	bw        *bufio.Writer
 	rc        syscall.RawConn // for system calls tried without waiting; nil: always the usual way
+	io        *rawIO          // rc's callbacks and their outcome
 	key       string
 	idleSince time.Time
 
@@ -200,12 +201,10 @@ type connIO struct{ c *h1Conn }
 func (x connIO) Read(p []byte) (int, error) {
 	c := x.c
 	if c.ctx != nil && !c.blocked && len(p) > 0 {
-		var n int
-		var serr error
-		err := c.rc.Read(func(fd uintptr) bool {
-			n, serr = syscall.Read(int(fd), p)
-			return true
-		})
+		c.io.buf = p
+		err := c.rc.Read(c.io.read)
+		n, serr := c.io.n, c.io.err
+		c.io.buf, c.io.err = nil, nil
 		switch {
 		case err != nil:
 			return 0, err // closed, or a deadline passed
@@ -227,18 +226,10 @@ func (x connIO) Write(p []byte) (int, error) {
 	c := x.c
 	written := 0
 	if c.ctx != nil && !c.blocked {
-		var serr error
-		err := c.rc.Write(func(fd uintptr) bool {
-			for written < len(p) {
-				n, werr := syscall.Write(int(fd), p[written:])
-				if werr != nil {
-					serr = werr
-					break
-				}
-				written += n
-			}
-			return true
-		})
+		c.io.buf = p
+		err := c.rc.Write(c.io.write)
+		written, serr := c.io.n, c.io.err
+		c.io.buf, c.io.err = nil, nil
 		if err != nil {
 			return written, err
 		}
@@ -246,17 +237,48 @@ func (x connIO) Write(p []byte) (int, error) {
 			return written, nil
 		}
 		// Would block, or failed: the usual write waits, or reports the error as net.Conn does.
+		p = p[written:]
 	}
 	if c.ctx != nil {
 		c.block(false)
 	}
-	n, err := c.nc.Write(p[written:])
+	n, err := c.nc.Write(p)
 	return written + n, err
 }
 
 func isReset(err error) bool {
 	var op *net.OpError
 	return errors.As(err, &op) && (op.Op == "read" || op.Op == "write")
+}
+
+// rawIO holds one optimistic system call's buffer and outcome, with the callbacks RawConn runs,
+// made once per connection so that a call allocates nothing.
+type rawIO struct {
+	buf         []byte
+	n           int
+	err         error
+	read, write func(fd uintptr) bool
+}
+
+func newRawIO() *rawIO {
+	r := &rawIO{}
+	r.read = func(fd uintptr) bool {
+		r.n, r.err = syscall.Read(int(fd), r.buf)
+		return true
+	}
+	r.write = func(fd uintptr) bool {
+		r.n, r.err = 0, nil
+		for r.n < len(r.buf) {
+			n, err := syscall.Write(int(fd), r.buf[r.n:])
+			if err != nil {
+				r.err = err
+				break
+			}
+			r.n += n
+		}
+		return true
+	}
+	return r
 }
 
 // writeRequest sends the request line, headers and body. ReverseProxy has removed hop-by-hop headers;
@@ -398,7 +420,9 @@ func (t *h1Transport) conn(ctx context.Context, hostport string, dialTimeout tim
 	}
 	c := &h1Conn{nc: nc, key: hostport}
 	if sc, ok := nc.(syscall.Conn); ok {
-		c.rc, _ = sc.SyscallConn()
+		if c.rc, _ = sc.SyscallConn(); c.rc != nil {
+			c.io = newRawIO()
+		}
 	}
 	c.br, c.bw = bufio.NewReaderSize(connIO{c}, 16<<10), bufio.NewWriterSize(connIO{c}, 16<<10)
 	return c, false, nil

@@ -200,12 +200,14 @@ func TestLeanClientRefusesMalformedResponses(t *testing.T) {
 }
 
 // A 103 Early Hints before the final response reaches the client with its Link header, and the
-// final response's headers (one of them repeated, one in lower case) arrive whole.
+// final response's headers (one of them repeated, one in lower case) arrive whole, but for the
+// hop-by-hop ones: Connection and the field it names (and never the framing it names).
 func TestLeanClientForwardsEarlyHintsAndHeaders(t *testing.T) {
 	up, _ := rawUpstream(t, func(c net.Conn, br *bufio.Reader) {
 		if _, _, err := readRequest(br); err == nil {
 			_, _ = io.WriteString(c, "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"+
-				"HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nset-cookie: b=2\r\nx-lower: yes\r\nContent-Length: 2\r\n\r\nok")
+				"HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nset-cookie: b=2\r\nx-lower: yes\r\nConnection: keep-alive, x-hop, Content-Length\r\n"+
+				"X-Hop: for the gateway only\r\nContent-Length: 2\r\n\r\nok")
 		}
 	})
 	front := newFrontPool(t, newPool(t, specs(up), PoolOptions{}), Options{})
@@ -221,7 +223,8 @@ func TestLeanClientForwardsEarlyHintsAndHeaders(t *testing.T) {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if string(b) != "ok" || fmt.Sprint(resp.Header["Set-Cookie"]) != "[a=1 b=2]" || resp.Header.Get("X-Lower") != "yes" {
+	if string(b) != "ok" || fmt.Sprint(resp.Header["Set-Cookie"]) != "[a=1 b=2]" || resp.Header.Get("X-Lower") != "yes" ||
+		resp.Header.Get("X-Hop") != "" || resp.Header.Get("Connection") != "" {
 		t.Errorf("got %q, headers %v", b, resp.Header)
 	}
 	if len(hints) != 1 || hints[0] != "103 </a.css>; rel=preload" {

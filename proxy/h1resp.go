@@ -186,6 +186,26 @@ func frame(resp *http.Response, req *http.Request) error {
 	h := resp.Header
 	resp.Close = httpsyntax.HasToken(h["Connection"], "close") ||
 		resp.ProtoMinor == 0 && !httpsyntax.HasToken(h["Connection"], "keep-alive")
+	if conn := h["Connection"]; len(conn) > 0 {
+		// Hop-by-hop (RFC 9110 7.6.1): the connection's options, and the fields they name, end
+		// here. ReverseProxy would remove them as well, but by splitting the list and canonicalizing
+		// each name, which allocates on every response saying keep-alive.
+		for _, v := range conn {
+			for v != "" {
+				var name string
+				name, v, _ = strings.Cut(v, ",")
+				name = strings.TrimSpace(name)
+				if name == "" || strings.EqualFold(name, "keep-alive") || strings.EqualFold(name, "close") {
+					continue
+				}
+				// The framing fields stay: they are needed below, and the listener writes its own.
+				if k := textproto.CanonicalMIMEHeaderKey(name); k != "Content-Length" && k != "Transfer-Encoding" {
+					delete(h, k)
+				}
+			}
+		}
+		delete(h, "Connection")
+	}
 	cl := h["Content-Length"]
 	length := int64(-1)
 	if len(cl) > 0 {
