@@ -228,7 +228,8 @@ func (x connIO) Write(p []byte) (int, error) {
 	if c.ctx != nil && !c.blocked {
 		c.io.buf = p
 		err := c.rc.Write(c.io.write)
-		written, serr := c.io.n, c.io.err
+		written = c.io.n
+		serr := c.io.err
 		c.io.buf, c.io.err = nil, nil
 		if err != nil {
 			return written, err

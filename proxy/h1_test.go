@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -229,5 +230,55 @@ func TestLeanClientForwardsEarlyHintsAndHeaders(t *testing.T) {
 	}
 	if len(hints) != 1 || hints[0] != "103 </a.css>; rel=preload" {
 		t.Errorf("informational responses seen by the client: %q", hints)
+	}
+}
+
+// With small socket buffers, a large write through connIO must go partly out without waiting, then
+// wait for the rest (the connection arms itself), and every byte must arrive once, in order.
+func TestConnIOWriteThatBlocks(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	payload := make([]byte, 8<<20)
+	for i := range payload {
+		payload[i] = byte(i * 7 / 5)
+	}
+	received := make(chan []byte, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			received <- nil
+			return
+		}
+		defer c.Close()
+		_ = c.(*net.TCPConn).SetReadBuffer(64 << 10)
+		b, _ := io.ReadAll(c)
+		received <- b
+	}()
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = nc.(*net.TCPConn).SetWriteBuffer(64 << 10)
+	c := &h1Conn{nc: nc}
+	c.rc, _ = nc.(*net.TCPConn).SyscallConn()
+	c.io = newRawIO()
+	c.ctx = context.Background()
+	bw := bufio.NewWriterSize(connIO{c}, 16<<10)
+	if _, err := bw.Write(payload); err != nil {
+		t.Fatal(err)
+	}
+	if err := bw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if !c.blocked {
+		t.Error("8 MiB went out through 64 KiB buffers without waiting: the test's premise failed")
+	}
+	c.release()
+	nc.Close()
+	if got := <-received; !bytes.Equal(got, payload) {
+		t.Errorf("received %d bytes, not the %d written in order", len(got), len(payload))
 	}
 }
