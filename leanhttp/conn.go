@@ -114,7 +114,7 @@ func (c *conn) serve() {
 // came in one packet), which then needs no header deadline.
 func (c *conn) headersBuffered() bool {
 	buf, _ := c.br.Peek(c.br.Buffered())
-	return bytes.Contains(buf, []byte("\r\n\r\n")) || bytes.Contains(buf, []byte("\n\n"))
+	return httpsyntax.HeadLength(buf) >= 0
 }
 
 // fail answers a request that could not be read and closes the connection.
@@ -150,26 +150,81 @@ func (c *conn) readLine(budget *int) ([]byte, error) {
 	return line, nil
 }
 
+// readHead returns the request's head (request line through the empty line) as one string, which
+// the method, target and header values then slice: one allocation for all of them. Up to four empty
+// lines before the request line are skipped (RFC 9112 2.2). A head over MaxHeaderBytes is refused
+// with 414 when its request line alone is too long, else 431.
+func (c *conn) readHead() (string, int, error) {
+	budget := c.s.MaxHeaderBytes
+	for skipped := 0; skipped < 4; skipped++ {
+		b, err := c.br.Peek(1)
+		if err != nil {
+			return "", 0, err
+		}
+		if b[0] != '\r' && b[0] != '\n' {
+			break
+		}
+		line, err := c.readLine(&budget)
+		if err != nil {
+			return "", 0, err
+		}
+		if len(line) > 0 {
+			return "", http.StatusBadRequest, fmt.Errorf("malformed request line %q", line)
+		}
+	}
+	tooLarge := func(head []byte) (string, int, error) {
+		if bytes.IndexByte(head[:min(len(head), budget)], '\n') < 0 {
+			return "", http.StatusRequestURITooLong, errTooLarge
+		}
+		return "", http.StatusRequestHeaderFieldsTooLarge, errTooLarge
+	}
+	// Usually the whole head came with one read and is in the buffer.
+	buf, _ := c.br.Peek(c.br.Buffered())
+	if n := httpsyntax.HeadLength(buf); n >= 0 {
+		if n > budget {
+			return tooLarge(buf)
+		}
+		head := string(buf[:n])
+		_, _ = c.br.Discard(n)
+		return head, 0, nil
+	}
+	// Else gather it, which also allows lines longer than the buffer.
+	var acc []byte
+	for {
+		buf, _ := c.br.Peek(c.br.Buffered())
+		from, base := max(len(acc)-3, 0), len(acc)
+		acc = append(acc, buf...)
+		if n := httpsyntax.HeadLength(acc[from:]); n >= 0 {
+			end := from + n
+			if end > budget {
+				return tooLarge(acc)
+			}
+			_, _ = c.br.Discard(end - base)
+			return string(acc[:end]), 0, nil
+		}
+		if len(acc) > budget {
+			return tooLarge(acc)
+		}
+		_, _ = c.br.Discard(len(buf))
+		if _, err := c.br.Peek(1); err != nil {
+			if len(acc) == 0 {
+				return "", 0, err // the connection ended between requests
+			}
+			return "", http.StatusBadRequest, fmt.Errorf("reading headers: %w", err)
+		}
+	}
+}
+
 // readRequest parses the request line and headers. A non-zero status is the answer to a request that
 // is malformed; zero with an error means the connection simply ended.
 func (c *conn) readRequest() (*http.Request, int, error) {
-	budget := c.s.MaxHeaderBytes
-	var line []byte
-	var err error
-	for empty := 0; ; empty++ {
-		line, err = c.readLine(&budget)
-		if err != nil {
-			if errors.Is(err, errTooLarge) {
-				return nil, http.StatusRequestURITooLong, err
-			}
-			return nil, 0, err
-		}
-		if len(line) > 0 || empty == 4 {
-			break // RFC 9112 2.2: ignore an empty line or a few before the request line
-		}
+	head, status, err := c.readHead()
+	if err != nil {
+		return nil, status, err
 	}
-	method, rest, ok1 := bytes.Cut(line, []byte{' '})
-	target, proto, ok2 := bytes.Cut(rest, []byte{' '})
+	line, rest := httpsyntax.CutLine(head)
+	method, after, ok1 := strings.Cut(line, " ")
+	target, proto, ok2 := strings.Cut(after, " ")
 	if !ok1 || !ok2 || !httpsyntax.Token(method) || len(target) == 0 {
 		return nil, http.StatusBadRequest, fmt.Errorf("malformed request line %q", line)
 	}
@@ -178,8 +233,8 @@ func (c *conn) readRequest() (*http.Request, int, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	req := (&http.Request{}).WithContext(ctx)
 	c.cancel = cancel
-	req.Method, req.RequestURI, req.RemoteAddr = methodString(method), string(target), c.remote
-	switch string(proto) {
+	req.Method, req.RequestURI, req.RemoteAddr = method, target, c.remote
+	switch proto {
 	case "HTTP/1.1":
 		req.Proto, req.ProtoMajor, req.ProtoMinor = "HTTP/1.1", 1, 1
 	case "HTTP/1.0":
@@ -191,31 +246,33 @@ func (c *conn) readRequest() (*http.Request, int, error) {
 		return nil, http.StatusBadRequest, err
 	}
 
-	h := make(http.Header, 8)
+	// Size the map and the values' shared backing array from the number of lines.
+	lines := strings.Count(rest, "\n") - 1
+	h := make(http.Header, max(lines, 1))
+	vals := make([]string, 0, max(lines, 0))
 	for {
-		line, err := c.readLine(&budget)
-		if err != nil {
-			if errors.Is(err, errTooLarge) {
-				return nil, http.StatusRequestHeaderFieldsTooLarge, err
-			}
-			return nil, http.StatusBadRequest, fmt.Errorf("reading headers: %w", err)
-		}
-		if len(line) == 0 {
+		line, rest = httpsyntax.CutLine(rest)
+		if line == "" {
 			break
 		}
 		if line[0] == ' ' || line[0] == '\t' {
 			return nil, http.StatusBadRequest, errors.New("obsolete line folding")
 		}
-		k, v, ok := bytes.Cut(line, []byte{':'})
+		k, v, ok := strings.Cut(line, ":")
 		if !ok || !httpsyntax.Token(k) {
 			return nil, http.StatusBadRequest, fmt.Errorf("malformed header line %q", line)
 		}
-		v = bytes.Trim(v, " \t")
+		v = strings.Trim(v, " \t")
 		if !httpsyntax.Value(v) {
 			return nil, http.StatusBadRequest, fmt.Errorf("invalid value in header %q", k)
 		}
 		key := canonicalKey(k)
-		h[key] = append(h[key], string(v))
+		if old, ok := h[key]; ok {
+			h[key] = append(old, v)
+			continue
+		}
+		vals = append(vals, v)
+		h[key] = vals[len(vals)-1 : len(vals) : len(vals)] // capped: an Add copies, never overwrites
 	}
 	req.Header = h
 
@@ -237,27 +294,6 @@ func (c *conn) readRequest() (*http.Request, int, error) {
 		return nil, status, err
 	}
 	return req, 0, nil
-}
-
-// methodString returns the method's name, without allocating for the common ones.
-func methodString(m []byte) string {
-	switch string(m) { // compared without a conversion
-	case http.MethodGet:
-		return http.MethodGet
-	case http.MethodPost:
-		return http.MethodPost
-	case http.MethodHead:
-		return http.MethodHead
-	case http.MethodPut:
-		return http.MethodPut
-	case http.MethodDelete:
-		return http.MethodDelete
-	case http.MethodOptions:
-		return http.MethodOptions
-	case http.MethodPatch:
-		return http.MethodPatch
-	}
-	return string(m)
 }
 
 // parseTarget parses the request target: origin-form, absolute-form, or * for OPTIONS.
@@ -429,11 +465,11 @@ func (b *body) drain() bool {
 }
 
 // canonicalKey is textproto's canonical form, without allocating for the common header names.
-func canonicalKey(k []byte) string {
-	if s, ok := commonKeys[string(k)]; ok { // no allocation: the compiler keeps the lookup string-free
+func canonicalKey(k string) string {
+	if s, ok := commonKeys[k]; ok {
 		return s
 	}
-	return textproto.CanonicalMIMEHeaderKey(string(k))
+	return textproto.CanonicalMIMEHeaderKey(k)
 }
 
 var commonKeys = func() map[string]string {

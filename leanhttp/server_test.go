@@ -184,6 +184,11 @@ func TestRawRequests(t *testing.T) {
 		{"bad header name", "GET /hello HTTP/1.1\r\nHost: a\r\nBad Name: x\r\n\r\n", []string{"400 Bad Request"}, "200 OK"},
 		{"NUL in value", "GET /hello HTTP/1.1\r\nHost: a\r\nX: a\x00b\r\n\r\n", []string{"400 Bad Request"}, "200 OK"},
 		{"huge headers", "GET /hello HTTP/1.1\r\nHost: a\r\nX: " + strings.Repeat("x", 70000) + "\r\n\r\n", []string{"431 Request Header Fields Too Large"}, "200 OK"},
+		{"huge request line", "GET /" + strings.Repeat("x", 70000) + " HTTP/1.1\r\nHost: a\r\n\r\n", []string{"414 Request URI Too Long"}, "200 OK"},
+		{"header longer than the read buffer", "GET /echo HTTP/1.1\r\nHost: a\r\nCookie: " + strings.Repeat("c", 9000) +
+			"\r\nConnection: close\r\n\r\n", []string{"200 OK", "GET /echo 0"}, "431"},
+		{"LF line ends", "GET /hello HTTP/1.1\nHost: a\nConnection: close\n\n", []string{"200 OK", "hello"}, ""},
+		{"several empty lines before request", "\r\n\n\r\nGET /hello HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", []string{"200 OK", "hello"}, ""},
 		{"replaced body drained", "POST /limited HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\n\r\nabcdefGET /hello HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
 			[]string{"read ab", "HTTP/1.1 200 OK", "hello"}, "400"},
 		{"short body declared", "GET /short HTTP/1.1\r\nHost: a\r\n\r\nGET /hello HTTP/1.1\r\nHost: a\r\n\r\n", []string{"Content-Length: 10", "abc"}, "hello"},
@@ -204,6 +209,38 @@ func TestRawRequests(t *testing.T) {
 				t.Errorf("answer has %q:\n%s", tt.not, got)
 			}
 		})
+	}
+}
+
+// A head that arrives in pieces, split inside a line and inside the final CRLF CRLF, is gathered.
+func TestHeadInPieces(t *testing.T) {
+	_, addr := serve(t, testHandler())
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(c)
+	for _, piece := range []string{"GET /echo?q=1 HT", "TP/1.1\r\nHost: pie", "ces\r\nConnection: close\r\n\r", "\n"} {
+		if _, err := io.WriteString(c, piece); err != nil {
+			t.Fatal(err)
+		}
+		// No answer may come before the head is whole; looking for one a moment also lets each
+		// piece arrive on its own.
+		_ = c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		if _, err := br.Peek(1); err == nil && piece != "\n" {
+			t.Fatalf("answered after %q", piece)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || string(b) != `GET /echo?q=1 0 "" host=pieces` {
+		t.Errorf("%d %q", resp.StatusCode, b)
 	}
 }
 

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -50,7 +49,7 @@ func readResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
 func headerBlock(br *bufio.Reader) ([]byte, error) {
 	for {
 		buf, _ := br.Peek(br.Buffered()) // what is buffered, without reading
-		if i := endOfHeaders(buf); i >= 0 {
+		if i := httpsyntax.HeadLength(buf); i >= 0 {
 			return buf[:i], nil
 		}
 		if len(buf) >= maxResponseHeader {
@@ -69,23 +68,6 @@ func headerBlock(br *bufio.Reader) ([]byte, error) {
 	}
 }
 
-// endOfHeaders is the length of the header block in b (through its blank line), or -1.
-func endOfHeaders(b []byte) int {
-	for i := 0; ; {
-		j := bytes.IndexByte(b[i:], '\n')
-		if j < 0 {
-			return -1
-		}
-		i += j + 1
-		switch {
-		case i < len(b) && b[i] == '\n':
-			return i + 1
-		case i+1 < len(b) && b[i] == '\r' && b[i+1] == '\n':
-			return i + 2
-		}
-	}
-}
-
 // readResponseHead reads one response's head and frames its body.
 func readResponseHead(br *bufio.Reader, req *http.Request) (*http.Response, error) {
 	blk, err := headerBlock(br)
@@ -96,7 +78,7 @@ func readResponseHead(br *bufio.Reader, req *http.Request) (*http.Response, erro
 	if _, err := br.Discard(len(blk)); err != nil {
 		return nil, err
 	}
-	line, rest := cutLine(text)
+	line, rest := httpsyntax.CutLine(text)
 	resp := &http.Response{Request: req}
 	if err := parseStatusLine(resp, line); err != nil {
 		return nil, err
@@ -110,7 +92,7 @@ func readResponseHead(br *bufio.Reader, req *http.Request) (*http.Response, erro
 	h := make(http.Header, lines)
 	vals := make([]string, 0, lines)
 	for {
-		line, rest = cutLine(rest)
+		line, rest = httpsyntax.CutLine(rest)
 		if line == "" {
 			break
 		}
@@ -137,19 +119,6 @@ func readResponseHead(br *bufio.Reader, req *http.Request) (*http.Response, erro
 	}
 	resp.Header = h
 	return resp, frame(resp, req)
-}
-
-// cutLine splits s after its first line, dropping the line's CRLF (or LF).
-func cutLine(s string) (line, rest string) {
-	i := strings.IndexByte(s, '\n')
-	if i < 0 {
-		return s, ""
-	}
-	line, rest = s[:i], s[i+1:]
-	if n := len(line); n > 0 && line[n-1] == '\r' {
-		line = line[:n-1]
-	}
-	return line, rest
 }
 
 // parseStatusLine reads "HTTP/1.1 200 OK" into resp.
@@ -351,7 +320,7 @@ func (b *h1Body) readTrailers() error {
 	if _, err := b.c.br.Discard(len(blk)); err != nil {
 		return err
 	}
-	for line, rest := cutLine(text); line != ""; line, rest = cutLine(rest) {
+	for line, rest := httpsyntax.CutLine(text); line != ""; line, rest = httpsyntax.CutLine(rest) {
 		k, v, ok := strings.Cut(line, ":")
 		if !ok || !httpsyntax.Token(k) {
 			return fmt.Errorf("malformed trailer line %q", line)

@@ -2,6 +2,11 @@
 // the upstream client, which parse requests and responses themselves.
 package httpsyntax
 
+import (
+	"bytes"
+	"strings"
+)
+
 // Token reports whether s is a non-empty token: a method or a header name.
 func Token[T string | []byte](s T) bool {
 	if len(s) == 0 {
@@ -45,22 +50,13 @@ func HasToken(values []string, token string) bool {
 	for _, v := range values {
 		for v != "" {
 			var t string
-			t, v, _ = cut(v, ',')
+			t, v, _ = strings.Cut(v, ",")
 			if equalFoldTrim(t, token) {
 				return true
 			}
 		}
 	}
 	return false
-}
-
-func cut(s string, sep byte) (before, after string, found bool) {
-	for i := 0; i < len(s); i++ {
-		if s[i] == sep {
-			return s[:i], s[i+1:], true
-		}
-	}
-	return s, "", false
 }
 
 // equalFoldTrim compares s, without surrounding spaces and tabs, to the ASCII token t.
@@ -87,4 +83,31 @@ func equalFoldTrim(s, t string) bool {
 		}
 	}
 	return true
+}
+
+// HeadLength is the length of the message head at the start of b, through the empty line that ends
+// it (CRLF or a bare LF), or -1 when b does not hold a whole head.
+func HeadLength(b []byte) int {
+	for i := 0; ; {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			return -1
+		}
+		i += j + 1
+		switch {
+		case i < len(b) && b[i] == '\n':
+			return i + 1
+		case i+1 < len(b) && b[i] == '\r' && b[i+1] == '\n':
+			return i + 2
+		}
+	}
+}
+
+// CutLine splits s after its first line, dropping the line's CRLF (or LF).
+func CutLine(s string) (line, rest string) {
+	line, rest, _ = strings.Cut(s, "\n")
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	return line, rest
 }

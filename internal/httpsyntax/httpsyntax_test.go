@@ -1,6 +1,9 @@
 package httpsyntax
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+)
 
 func TestTokenAndValue(t *testing.T) {
 	tests := []struct {
@@ -50,5 +53,34 @@ func TestHasToken(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { HasToken([]string{"keep-alive, Upgrade"}, "upgrade") }); n != 0 {
 		t.Errorf("%v allocations", n)
+	}
+}
+
+func TestHeadLengthAndCutLine(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int
+	}{
+		{"GET / HTTP/1.1\r\nHost: a\r\n\r\nbody", 27},
+		{"GET / HTTP/1.1\nHost: a\n\nbody", 24},
+		{"HTTP/1.1 204 No Content\r\n\r\n", 27},
+		{"GET / HTTP/1.1\r\nHost: a\r\n", -1},
+		{"GET / HTTP/1.1\r\nHost: a\r\n\r", -1},
+		{"", -1},
+	}
+	for _, tt := range tests {
+		if got := HeadLength([]byte(tt.in)); got != tt.want {
+			t.Errorf("HeadLength(%q) = %d, want %d", tt.in, got, tt.want)
+		}
+	}
+	var lines []string
+	for line, rest := CutLine("a\r\nb\nc\r\n\r\n"); ; line, rest = CutLine(rest) {
+		lines = append(lines, line)
+		if rest == "" {
+			break
+		}
+	}
+	if fmt.Sprint(lines) != "[a b c ]" {
+		t.Errorf("lines %q", lines)
 	}
 }
