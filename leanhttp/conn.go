@@ -296,6 +296,42 @@ func (c *conn) readRequest() (*http.Request, int, error) {
 	return req, 0, nil
 }
 
+// simpleTarget is the URL of an origin-form target whose path needs no unescaping and whose query
+// holds only visible characters, the usual kind, built without url.ParseRequestURI's general parse
+// (it gives the same URL for these); nil for any other target.
+func simpleTarget(target string) *url.URL {
+	if target[0] != '/' {
+		return nil
+	}
+	path, query, hasQuery := strings.Cut(target, "?")
+	for i := 0; i < len(path); i++ {
+		if c := path[i]; c >= 0x80 || !pathChar[c] {
+			return nil
+		}
+	}
+	for i := 0; i < len(query); i++ {
+		if c := query[i]; c <= ' ' || c >= 0x7f || c == '#' {
+			return nil
+		}
+	}
+	return &url.URL{Path: path, RawQuery: query, ForceQuery: hasQuery && query == ""}
+}
+
+// pathChar: the path characters that net/url leaves as they are when it escapes a path (so that
+// RawPath stays empty).
+var pathChar = func() (t [128]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-32] = true, true
+	}
+	for _, c := range "-._~$&+,;=:@/" {
+		t[c] = true
+	}
+	return t
+}()
+
 // parseTarget parses the request target: origin-form, absolute-form, or * for OPTIONS.
 func parseTarget(method, target string) (*url.URL, error) {
 	if target == "*" {
@@ -303,6 +339,9 @@ func parseTarget(method, target string) (*url.URL, error) {
 			return nil, errors.New("* is only for OPTIONS")
 		}
 		return &url.URL{Path: "*"}, nil
+	}
+	if u := simpleTarget(target); u != nil {
+		return u, nil
 	}
 	if target[0] != '/' && !strings.HasPrefix(target, "http://") && !strings.HasPrefix(target, "https://") {
 		return nil, fmt.Errorf("malformed request target %q", target)
