@@ -48,6 +48,9 @@ func parsePrefixOrAddr(s string) (netip.Prefix, error) {
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
+// Empty reports whether no network is trusted (the zero value).
+func (tp TrustedProxies) Empty() bool { return len(tp.prefixes) == 0 }
+
 // Contains reports whether a is inside one of the trusted networks. The zero value contains nothing.
 func (tp TrustedProxies) Contains(a netip.Addr) bool {
 	a = a.Unmap().WithZone("")

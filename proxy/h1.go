@@ -62,7 +62,8 @@ type tryLimits struct {
 	wait   time.Duration // how long to wait for the response headers once the request is sent; zero: no limit
 	target *Upstream     // whose in-flight count the response body's Close drops; nil: none
 
-	sent time.Time // set by the transport: when the request was written
+	start time.Time // when the try began, standing in for the send time of a request written at once
+	sent  time.Time // set by the transport: when the request was written
 }
 
 // errDeadline is a try that hit tryLimits.headers.
@@ -87,6 +88,9 @@ func (t *h1Transport) roundTrip(req *http.Request, lim *tryLimits) (*http.Respon
 		if err != nil {
 			closeBody(req)
 			return nil, err
+		}
+		if !reused {
+			lim.start = time.Time{} // dialing took time: the send is timed on its own
 		}
 		resp, err := t.exchange(ctx, c, req, lim)
 		if err == nil {
@@ -123,7 +127,10 @@ func (t *h1Transport) exchange(ctx context.Context, c *h1Conn, req *http.Request
 		return t.failed(c, err, true)
 	}
 	// The header deadline covers the wait for the answer, not the upload of the request body.
-	lim.sent = time.Now()
+	// A request written without waiting went out at the try's start, as far as timing goes.
+	if lim.sent = lim.start; c.blocked || lim.sent.IsZero() {
+		lim.sent = time.Now()
+	}
 	if lim.wait > 0 {
 		c.deadline = lim.sent.Add(lim.wait)
 		if c.blocked {

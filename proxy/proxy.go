@@ -349,7 +349,7 @@ func (h *handler) try(out *http.Request, target *Upstream, path, rawPath string,
 		// The lean client takes the limits directly (no context, no timer per try), and its body
 		// drops the in-flight count itself when closed.
 		lean = true
-		lim := tryLimits{dial: h.opts.DialTimeout, wait: limit, target: target}
+		lim := tryLimits{dial: h.opts.DialTimeout, wait: limit, target: target, start: start}
 		resp, err = h1.roundTrip(out, &lim)
 		if !lim.sent.IsZero() {
 			sent = lim.sent
@@ -391,9 +391,10 @@ func (h *handler) try(out *http.Request, target *Upstream, path, rawPath string,
 			err = c
 		}
 	}
-	waited := time.Since(sent)
+	end := time.Now()
+	waited := end.Sub(sent)
 	if h.opts.Observe != nil {
-		h.opts.Observe(out, target.Name, time.Since(start))
+		h.opts.Observe(out, target.Name, end.Sub(start))
 	}
 	if err != nil {
 		target.inflight.Add(-1)

@@ -88,6 +88,10 @@ func buildGateway(cfg *config.Config, log, access *zap.Logger, obs observer) (gw
 		pools[name] = p
 	}
 	proxyLog := log.Named("proxy")
+	var trustedPeer func(netip.Addr) bool // nil when nobody is trusted: the proxy skips parsing the peer
+	if !trusted.Empty() {
+		trustedPeer = trusted.Contains
+	}
 	for _, rt := range cfg.Routes {
 		h := proxy.New(pools[rt.Upstream], proxy.Options{
 			StripPrefix:           stripFor(rt),
@@ -98,7 +102,7 @@ func buildGateway(cfg *config.Config, log, access *zap.Logger, obs observer) (gw
 			Timeout:               rt.Timeout,
 			Retries:               *rt.Retries,
 			RetryBodyMax:          int64(rt.RetryBodyMax),
-			TrustedPeer:           trusted.Contains,
+			TrustedPeer:           trustedPeer,
 			Logger:                proxyLog.With(zap.String("route", rt.Name)),
 			Observe:               middleware.SetUpstream,
 		})
