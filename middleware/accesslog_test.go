@@ -92,3 +92,12 @@ func BenchmarkAccessEncoder(b *testing.B) {
 		})
 	}
 }
+
+func TestAppendMillis3(t *testing.T) {
+	for d, want := range map[time.Duration]string{0: "0.000", 499: "0.000", 500: "0.001", 1234567: "1.235", 2 * time.Second: "2000.000",
+		999_999_500: "1000.000", -3: "0.000"} {
+		if got := string(appendMillis3(nil, d)); got != want {
+			t.Errorf("appendMillis3(%d) = %q, want %q", d, got, want)
+		}
+	}
+}

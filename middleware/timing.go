@@ -257,9 +257,9 @@ func (w *responseWriter) WriteHeader(code int) {
 		handler := time.Duration(e.since()) - recv
 		var arr [64]byte
 		b := append(arr[:0], "recv;dur="...)
-		b = strconv.AppendFloat(b, ms(recv), 'f', 3, 64)
+		b = appendMillis3(b, recv)
 		b = append(b, ", handler;dur="...)
-		b = strconv.AppendFloat(b, ms(handler), 'f', 3, 64)
+		b = appendMillis3(b, handler)
 		h := e.w.Header()
 		e.serverTiming[0] = string(b)
 		// Appended to any value the handler set; else the exchange's own slice, capped so that an
@@ -317,6 +317,18 @@ func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 // Unwrap returns the underlying writer, for http.ResponseController.
 func (w *responseWriter) Unwrap() http.ResponseWriter { return w.e.w }
+
+// appendMillis3 writes d in milliseconds with three decimals, rounded to the nearest microsecond,
+// from integers (strconv's float formatting was a visible part of WriteHeader's cost).
+func appendMillis3(b []byte, d time.Duration) []byte {
+	if d < 0 {
+		d = 0
+	}
+	us := int64((d + 500) / time.Microsecond)
+	b = strconv.AppendInt(b, us/1000, 10)
+	frac := us % 1000
+	return append(b, '.', byte('0'+frac/100), byte('0'+frac/10%10), byte('0'+frac%10))
+}
 
 // idSource makes request ids: a random per-process prefix and a counter, unique and cheap.
 type idSource struct {
