@@ -41,7 +41,8 @@ type conn struct {
 	remote string
 	idle   atomic.Bool // waiting for the next request (Shutdown may wake it)
 	hijack bool        // the handler took the connection (set on the handler's goroutine)
-	watch  *watcher    // the running request's client watch
+	watch  watcher     // the running request's client watch, reset for each request
+	timer  *time.Timer // starts the watch watchAfter into a request; made once, then Reset
 	cancel func()      // cancels the running request's context
 
 	resp response    // the running request's ResponseWriter, reused for the next
@@ -66,6 +67,9 @@ func (c *conn) wakeIfIdle() {
 func (c *conn) serve() {
 	defer c.s.forget(c)
 	defer func() {
+		if c.timer != nil {
+			c.timer.Stop()
+		}
 		if !c.hijack {
 			c.nc.Close()
 			c.br.Reset(nil)
@@ -529,11 +533,15 @@ func (c *conn) handle(req *http.Request) bool {
 	defer cancel()
 	b, _ := req.Body.(*body) // kept here: handlers may replace req.Body (http.MaxBytesReader)
 	w := newResponse(c, req)
-	watch := &watcher{c: c, cancel: cancel}
-	c.watch = watch
-	timer := time.AfterFunc(watchAfter, func() { watch.start(b) })
+	watch := &c.watch
+	watch.reset(c, cancel, b)
+	if c.timer == nil {
+		c.timer = time.AfterFunc(watchAfter, c.watch.start)
+	} else {
+		c.timer.Reset(watchAfter)
+	}
 	ok := c.run(w, req)
-	timer.Stop()
+	c.timer.Stop()
 	watch.stop()
 	if c.hijack {
 		return false
@@ -577,34 +585,49 @@ func (c *conn) run(w *response, req *http.Request) (ok bool) {
 
 // watcher reads from the connection in the background while a slow handler runs, to notice a client
 // that went away (its context is cancelled). A byte that arrives (a pipelined request) stays buffered.
+//
+// One watcher serves a connection's requests in turn. The timer that starts it is stopped when the
+// handler returns, but a start already under way may still run, even into the next request; that
+// only starts the next request's watch early, which is harmless: the watch never reads while the
+// handler may still read the body.
 type watcher struct {
+	mu      sync.Mutex // guards everything below but gone (set by the watch, read after stop)
 	c       *conn
 	cancel  context.CancelFunc
-	mu      sync.Mutex // guards started and stopped
+	body    *body // the request's body; nil: none
 	started bool
 	stopped bool
 	done    chan struct{}
 	gone    atomic.Bool
 }
 
-func (w *watcher) start(b *body) {
+// reset readies the watcher for the next request.
+func (w *watcher) reset(c *conn, cancel context.CancelFunc, b *body) {
+	w.mu.Lock()
+	w.c, w.cancel, w.body, w.started, w.stopped, w.done = c, cancel, b, false, false, nil
+	w.gone.Store(false)
+	w.mu.Unlock()
+}
+
+func (w *watcher) start() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.stopped {
+	if w.stopped || w.started || w.c == nil {
 		return
 	}
-	if b != nil && !b.finished() {
+	if b := w.body; b != nil && !b.finished() {
 		return // the handler is still reading the body: the reader must stay its own
 	}
 	w.started, w.done = true, make(chan struct{})
 	// The idle deadline may still be set (a request without a body keeps it): lift it, or a handler
 	// running past it would end the watch. stop sets its own deadline only after stopped is set.
 	_ = w.c.nc.SetReadDeadline(time.Time{})
+	c, cancel, done := w.c, w.cancel, w.done
 	go func() {
-		defer close(w.done)
-		if _, err := w.c.br.Peek(1); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+		defer close(done)
+		if _, err := c.br.Peek(1); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 			w.gone.Store(true)
-			w.cancel()
+			cancel()
 		}
 	}()
 }
@@ -617,11 +640,11 @@ func (w *watcher) stop() {
 		return
 	}
 	w.stopped = true
-	started := w.started
+	started, c, done := w.started, w.c, w.done
 	w.mu.Unlock()
 	if started {
-		_ = w.c.nc.SetReadDeadline(aLongTimeAgo)
-		<-w.done
-		_ = w.c.nc.SetReadDeadline(time.Time{})
+		_ = c.nc.SetReadDeadline(aLongTimeAgo)
+		<-done
+		_ = c.nc.SetReadDeadline(time.Time{})
 	}
 }

@@ -162,9 +162,7 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if w.sent {
 		return nil, nil, errors.New("leanhttp: hijack after the response started")
 	}
-	if w.c.watch != nil {
-		w.c.watch.stop()
-	}
+	w.c.watch.stop()
 	w.c.hijack = true
 	_ = w.c.nc.SetDeadline(time.Time{})
 	return w.c.nc, bufio.NewReadWriter(w.c.br, bufio.NewWriter(w.c.nc)), nil
