@@ -81,7 +81,7 @@ func (w *response) WriteHeader(code int) {
 	}
 	w.wroteHeader, w.status = true, code
 	w.noBody = code == http.StatusNoContent || code == http.StatusNotModified || code < 200
-	if v := w.header.Get("Content-Length"); v != "" {
+	if v := headerValue(w.header, "Content-Length"); v != "" {
 		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n >= 0 {
 			w.contentLength = n
 		} else {
@@ -105,7 +105,7 @@ func (w *response) Write(p []byte) (int, error) {
 		return 0, http.ErrHijacked
 	}
 	if !w.wroteHeader {
-		if w.header.Get("Content-Type") == "" && w.header.Get("Transfer-Encoding") == "" {
+		if headerValue(w.header, "Content-Type") == "" && headerValue(w.header, "Transfer-Encoding") == "" {
 			w.header.Set("Content-Type", http.DetectContentType(p))
 		}
 		w.WriteHeader(http.StatusOK)
@@ -312,6 +312,14 @@ func (w *response) headerBytes() []byte {
 		b = append(b, "Connection: keep-alive\r\n"...)
 	}
 	return append(b, "\r\n"...)
+}
+
+// headerValue is h.Get(key) for a key already in canonical form, without canonicalizing it again.
+func headerValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 func appendStatus(b []byte, code int) []byte {

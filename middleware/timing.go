@@ -151,7 +151,10 @@ func (b *timedBody) Close() error { return b.rc.Close() }
 
 func (t *timing) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e := &exchange{start: t.now(), now: t.now, w: w, bodyLen: r.ContentLength}
-	id := r.Header.Get(RequestIDHeader)
+	var id string
+	if v := r.Header[RequestIDHeader]; len(v) > 0 { // the key is canonical: no Get
+		id = v[0]
+	}
 	if t.keepID == nil || !validID(id) || !t.keepID(r) {
 		id = t.ids.next()
 	}

@@ -43,6 +43,7 @@ type h1Conn struct {
 	rc        syscall.RawConn // for system calls tried without waiting; nil: always the usual way
 	io        *rawIO          // rc's callbacks and their outcome
 	key       string
+	used      time.Time // when the running (or last) exchange began
 	idleSince time.Time
 
 	// The running exchange (see exchange and connIO); zero between exchanges.
@@ -71,7 +72,7 @@ var errDeadline = errors.New("response header deadline exceeded")
 
 // handles reports whether roundTrip serves req itself (else RoundTrip hands it to the fallback).
 func (t *h1Transport) handles(req *http.Request) bool {
-	return req.URL.Scheme == "http" && req.Header.Get("Upgrade") == ""
+	return req.URL.Scheme == "http" && len(req.Header["Upgrade"]) == 0 // the key is canonical: no Get
 }
 
 func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -84,7 +85,11 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 func (t *h1Transport) roundTrip(req *http.Request, lim *tryLimits) (*http.Response, error) {
 	ctx := req.Context()
 	for attempt := 0; ; attempt++ {
-		c, reused, err := t.conn(ctx, req.URL.Host, lim.dial)
+		now := lim.start
+		if now.IsZero() {
+			now = time.Now()
+		}
+		c, reused, err := t.conn(ctx, req.URL.Host, lim.dial, now)
 		if err != nil {
 			closeBody(req)
 			return nil, err
@@ -92,6 +97,7 @@ func (t *h1Transport) roundTrip(req *http.Request, lim *tryLimits) (*http.Respon
 		if !reused {
 			lim.start = time.Time{} // dialing took time: the send is timed on its own
 		}
+		c.used = now
 		resp, err := t.exchange(ctx, c, req, lim)
 		if err == nil {
 			return resp, nil
@@ -396,9 +402,8 @@ func closeBody(req *http.Request) {
 	}
 }
 
-// conn returns an idle connection to hostport or dials one.
-func (t *h1Transport) conn(ctx context.Context, hostport string, dialTimeout time.Duration) (*h1Conn, bool, error) {
-	now := time.Now()
+// conn returns an idle connection to hostport or dials one; now is the current time.
+func (t *h1Transport) conn(ctx context.Context, hostport string, dialTimeout time.Duration, now time.Time) (*h1Conn, bool, error) {
 	t.mu.Lock()
 	for list := t.idle[hostport]; len(list) > 0; list = t.idle[hostport] {
 		c := list[len(list)-1]
@@ -464,9 +469,11 @@ func alive(c *h1Conn) bool {
 	return err == nil && ok
 }
 
-// put returns c to the idle pool, or closes it when the pool is full.
+// put returns c to the idle pool, or closes it when the pool is full. Its idle time is counted from
+// when the exchange began, not ended (one clock read fewer per request): it can only look idle a
+// little longer than it is, which at worst makes reuse peek at it.
 func (t *h1Transport) put(c *h1Conn) {
-	c.idleSince = time.Now()
+	c.idleSince = c.used
 	t.mu.Lock()
 	list := t.idle[c.key]
 	if t.idle != nil && len(list) < t.maxIdle {
