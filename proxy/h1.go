@@ -314,6 +314,9 @@ func writeRequest(bw *bufio.Writer, req *http.Request) error {
 			continue
 		}
 		for _, v := range vs {
+			if v == "" && k == "User-Agent" {
+				continue // an empty User-Agent means none, as for net/http's transports
+			}
 			bw.WriteString(k)
 			bw.WriteString(": ")
 			bw.WriteString(headerValue(v))

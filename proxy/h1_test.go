@@ -282,3 +282,34 @@ func TestConnIOWriteThatBlocks(t *testing.T) {
 		t.Errorf("received %d bytes, not the %d written in order", len(got), len(payload))
 	}
 }
+
+// A client's User-Agent goes upstream as it is; a client without one makes the gateway send none
+// (not an empty header line, and not Go's default).
+func TestUserAgentPassesOrStaysAbsent(t *testing.T) {
+	seen := make(chan []string, 2)
+	up, _ := rawUpstream(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			req, _, err := readRequest(br)
+			if err != nil {
+				return
+			}
+			ua, ok := req.Header["User-Agent"]
+			if !ok {
+				ua = []string{"<absent>"}
+			}
+			seen <- ua
+			fmt.Fprint(c, "HTTP/1.1 204 No Content\r\n\r\n")
+		}
+	})
+	front := newFrontPool(t, newPool(t, specs(up), PoolOptions{}), Options{})
+	for _, tt := range []struct{ sent, want string }{{"curl/8.0", "[curl/8.0]"}, {"", "[<absent>]"}} {
+		req, _ := http.NewRequest(http.MethodGet, front.URL+"/ua", nil)
+		req.Header.Set("User-Agent", tt.sent) // "" makes Go's client send none
+		if status, _ := fetch(t, req); status != http.StatusNoContent {
+			t.Fatalf("status %d", status)
+		}
+		if got := fmt.Sprint(<-seen); got != tt.want {
+			t.Errorf("client sent %q: upstream saw User-Agent %s, want %s", tt.sent, got, tt.want)
+		}
+	}
+}

@@ -123,7 +123,7 @@ func (h *handler) rewrite(pr *httputil.ProxyRequest) {
 			pr.Out.Header["X-Forwarded-For"] = v
 		}
 	}
-	pr.SetXForwarded()
+	setXForwarded(pr)
 	if trusted {
 		for _, k := range []string{"X-Forwarded-Host", "X-Forwarded-Proto"} {
 			if v := pr.In.Header.Get(k); v != "" {
@@ -138,6 +138,35 @@ func (h *handler) rewrite(pr *httputil.ProxyRequest) {
 		pr.Out.Host = pr.In.Host
 	} else {
 		pr.Out.Host = ""
+	}
+}
+
+// setXForwarded is ProxyRequest.SetXForwarded (X-Forwarded-For extended with the peer, or set to
+// it; X-Forwarded-Host and -Proto from the inbound request) writing the map directly: the keys are
+// canonical constants, and the three values share one backing array. It also marks User-Agent as
+// present but empty when the client sent none, so that ReverseProxy does not set it (net/http's
+// transports send no User-Agent for an empty one, and neither does the lean client).
+func setXForwarded(pr *httputil.ProxyRequest) {
+	h := pr.Out.Header
+	vals := make([]string, 3)
+	if ip, _, err := net.SplitHostPort(pr.In.RemoteAddr); err == nil {
+		if prior := h["X-Forwarded-For"]; len(prior) > 0 {
+			ip = strings.Join(prior, ", ") + ", " + ip
+		}
+		vals[0] = ip
+		h["X-Forwarded-For"] = vals[0:1:1]
+	} else {
+		delete(h, "X-Forwarded-For")
+	}
+	vals[1] = pr.In.Host
+	h["X-Forwarded-Host"] = vals[1:2:2]
+	vals[2] = "http"
+	if pr.In.TLS != nil {
+		vals[2] = "https"
+	}
+	h["X-Forwarded-Proto"] = vals[2:3:3]
+	if _, ok := h["User-Agent"]; !ok {
+		h["User-Agent"] = nil
 	}
 }
 
