@@ -75,16 +75,20 @@ func (g *generation) retire() {
 
 // ServeHTTP runs r on the current generation.
 func (rt *runtime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g := rt.acquire()
+	defer g.release() // outside any loop: a defer in a loop is allocated on the heap
+	g.gw.handler.ServeHTTP(w, r)
+}
+
+// acquire counts a request in on the current generation.
+func (rt *runtime) acquire() *generation {
 	for {
 		g := rt.current.Load()
 		g.active.Add(1)
-		if g.retired.Load() { // swapped out meanwhile: take the new one
-			g.release()
-			continue
+		if !g.retired.Load() {
+			return g
 		}
-		defer g.release()
-		g.gw.handler.ServeHTTP(w, r)
-		return
+		g.release() // swapped out meanwhile: take the new one
 	}
 }
 
