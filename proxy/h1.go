@@ -40,6 +40,7 @@ type h1Conn struct {
 	nc        net.Conn
 	br        *bufio.Reader
 	bw        *bufio.Writer
+	headers   headerSpace     // the header map of this connection's responses, reused
 	rc        syscall.RawConn // for system calls tried without waiting; nil: always the usual way
 	io        *rawIO          // rc's callbacks and their outcome
 	key       string
@@ -146,7 +147,7 @@ func (t *h1Transport) exchange(ctx context.Context, c *h1Conn, req *http.Request
 	// The target needs a moment to answer: let other requests run first, so that the read below
 	// usually finds the response instead of an empty socket (a wasted read and a netpoll round).
 	runtime.Gosched()
-	resp, err := readResponse(c.br, req)
+	resp, err := readResponse(c.br, req, &c.headers)
 	if err != nil {
 		return t.failed(c, err, c.br.Buffered() == 0 && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || isReset(err)))
 	}

@@ -313,3 +313,43 @@ func TestUserAgentPassesOrStaysAbsent(t *testing.T) {
 		}
 	}
 }
+
+// Responses on one upstream connection share its header map in turn: none may carry a header of the
+// one before.
+func TestReusedHeaderMapLeaksNothing(t *testing.T) {
+	up, conns := rawUpstream(t, func(c net.Conn, br *bufio.Reader) {
+		for i := 0; ; i++ {
+			if _, _, err := readRequest(br); err != nil {
+				return
+			}
+			extra := ""
+			for j := 0; j < i%3; j++ { // 0, 1 or 2 more headers than the response before or after
+				extra += fmt.Sprintf("X-Extra-%d: %d\r\n", j, i)
+			}
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nX-Only-%d: yes\r\nX-Shared: %d\r\n%sContent-Length: 1\r\n\r\n%d", i, i, extra, i%10)
+		}
+	})
+	front := newFrontPool(t, newPool(t, specs(up), PoolOptions{}), Options{})
+	for i := 0; i < 7; i++ {
+		resp, err := http.Get(front.URL + "/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		for k := range resp.Header {
+			if strings.HasPrefix(k, "X-Only-") && k != fmt.Sprintf("X-Only-%d", i) {
+				t.Errorf("response %d carries %s", i, k)
+			}
+			if strings.HasPrefix(k, "X-Extra-") && resp.Header.Get(k) != fmt.Sprint(i) {
+				t.Errorf("response %d carries %s: %s", i, k, resp.Header.Get(k))
+			}
+		}
+		if resp.Header.Get(fmt.Sprintf("X-Only-%d", i)) != "yes" || resp.Header.Get("X-Shared") != fmt.Sprint(i) || len(resp.Header["X-Shared"]) != 1 {
+			t.Errorf("response %d: headers %v", i, resp.Header)
+		}
+	}
+	if conns.Load() != 1 {
+		t.Errorf("%d upstream connections; the test needs one, reused", conns.Load())
+	}
+}

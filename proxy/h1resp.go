@@ -27,9 +27,9 @@ var errHeaderTooLarge = errors.New("response headers larger than 16 KiB")
 //
 // Informational responses (1xx but 101) are handed to the request's client trace (ReverseProxy sets
 // Got1xxResponse to forward 103 Early Hints) and skipped.
-func readResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
+func readResponse(br *bufio.Reader, req *http.Request, reuse *headerSpace) (*http.Response, error) {
 	for {
-		resp, err := readResponseHead(br, req)
+		resp, err := readResponseHead(br, req, reuse)
 		if err != nil {
 			return nil, err
 		}
@@ -69,7 +69,7 @@ func headerBlock(br *bufio.Reader) ([]byte, error) {
 }
 
 // readResponseHead reads one response's head and frames its body.
-func readResponseHead(br *bufio.Reader, req *http.Request) (*http.Response, error) {
+func readResponseHead(br *bufio.Reader, req *http.Request, reuse *headerSpace) (*http.Response, error) {
 	blk, err := headerBlock(br)
 	if err != nil {
 		return nil, err
@@ -89,8 +89,7 @@ func readResponseHead(br *bufio.Reader, req *http.Request) (*http.Response, erro
 	if lines < 0 {
 		lines = 0
 	}
-	h := make(http.Header, lines)
-	vals := make([]string, 0, lines)
+	h, vals := reuse.take(lines)
 	for {
 		line, rest = httpsyntax.CutLine(rest)
 		if line == "" {
@@ -118,7 +117,35 @@ func readResponseHead(br *bufio.Reader, req *http.Request) (*http.Response, erro
 		h[k] = vals[len(vals)-1 : len(vals) : len(vals)] // capped: an Add elsewhere copies, never overwrites
 	}
 	resp.Header = h
+	reuse.vals = vals
 	return resp, frame(resp, req)
+}
+
+// headerSpace is a connection's response header map and the backing array of its values, used again
+// for the connection's next response. That is safe because a connection serves its next exchange only
+// after the previous response's body was closed, and ReverseProxy is done with the header map by
+// then: it copies the headers out before it reads the body (the values it copies are strings, which
+// the array's reuse does not touch). A nil *headerSpace makes fresh ones every time.
+type headerSpace struct {
+	header http.Header
+	vals   []string
+}
+
+// take returns an empty header map and values array for n header lines.
+func (s *headerSpace) take(n int) (http.Header, []string) {
+	if s == nil {
+		return make(http.Header, n), make([]string, 0, n)
+	}
+	if s.header == nil {
+		s.header = make(http.Header, n)
+	} else {
+		clear(s.header)
+	}
+	if cap(s.vals) < n {
+		s.vals = make([]string, 0, n)
+	}
+	clear(s.vals[:cap(s.vals)]) // drop the last response's strings
+	return s.header, s.vals[:0]
 }
 
 // parseStatusLine reads "HTTP/1.1 200 OK" into resp.
