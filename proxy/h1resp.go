@@ -83,13 +83,10 @@ func readResponseHead(br *bufio.Reader, req *http.Request, reuse *headerSpace) (
 	if err := parseStatusLine(resp, line); err != nil {
 		return nil, err
 	}
-
-	// Count the header lines to size the map and the values' backing array.
-	lines := strings.Count(rest, "\n") - 1
-	if lines < 0 {
-		lines = 0
-	}
-	h, vals := reuse.take(lines)
+	// The fields are collected first, so that framing reads them without map lookups and the map is
+	// written once per field, leaving out what ends at this hop.
+	var arr [24]field
+	fields := arr[:0]
 	for {
 		line, rest = httpsyntax.CutLine(rest)
 		if line == "" {
@@ -109,16 +106,52 @@ func readResponseHead(br *bufio.Reader, req *http.Request, reuse *headerSpace) (
 		if !isCanonical(k) {
 			k = textproto.CanonicalMIMEHeaderKey(k)
 		}
-		if old, ok := h[k]; ok {
-			h[k] = append(old, v)
+		fields = append(fields, field{k: k, v: v})
+	}
+	if err := frame(resp, req, fields); err != nil {
+		return nil, err
+	}
+	h, vals := reuse.take(len(fields))
+	for i := range fields {
+		f := &fields[i]
+		if f.skip {
 			continue
 		}
-		vals = append(vals, v)
-		h[k] = vals[len(vals)-1 : len(vals) : len(vals)] // capped: an Add elsewhere copies, never overwrites
+		if seen(fields[:i], f.k) {
+			h[f.k] = append(h[f.k], f.v)
+			continue
+		}
+		vals = append(vals, f.v)
+		h[f.k] = vals[len(vals)-1 : len(vals) : len(vals)] // capped: an Add elsewhere copies, never overwrites
 	}
 	resp.Header = h
 	reuse.vals = vals
-	return resp, frame(resp, req)
+	return resp, nil
+}
+
+// field is one header line of a response head; skip marks one that ends at this hop.
+type field struct {
+	k, v string
+	skip bool
+}
+
+// seen reports whether a field before these, not skipped, has key k.
+func seen(before []field, k string) bool {
+	for i := range before {
+		if !before[i].skip && before[i].k == k {
+			return true
+		}
+	}
+	return false
+}
+
+// skipAll marks every field with key k as ending here.
+func skipAll(fields []field, k string) {
+	for i := range fields {
+		if fields[i].k == k {
+			fields[i].skip = true
+		}
+	}
 }
 
 // headerSpace is a connection's response header map and the backing array of its values, used again
@@ -176,80 +209,92 @@ func parseStatusLine(resp *http.Response, line string) error {
 }
 
 // frame decides how the body is delimited (RFC 9112 6.3) and sets ContentLength, Close,
-// TransferEncoding and Trailer the way net/http's ReadResponse would. The body itself is set by the
-// transport, which owns the connection.
-func frame(resp *http.Response, req *http.Request) error {
-	h := resp.Header
-	resp.Close = httpsyntax.HasToken(h["Connection"], "close") ||
-		resp.ProtoMinor == 0 && !httpsyntax.HasToken(h["Connection"], "keep-alive")
-	if conn := h["Connection"]; len(conn) > 0 {
-		// Hop-by-hop (RFC 9110 7.6.1): the connection's options, and the fields they name, end
-		// here. ReverseProxy would remove them as well, but by splitting the list and canonicalizing
-		// each name, which allocates on every response saying keep-alive.
-		for _, v := range conn {
-			for v != "" {
+// TransferEncoding and Trailer the way net/http's ReadResponse would, marking the fields that do not
+// go on: Connection and the fields it names (never the framing ones: they are needed here, and the
+// listener writes its own), and for a chunked body Transfer-Encoding, Content-Length and Trailer.
+// ReverseProxy would remove the Connection-named ones too, but by splitting the list and
+// canonicalizing each name, which allocates on every response saying keep-alive.
+func frame(resp *http.Response, req *http.Request, fields []field) error {
+	closeConn, keepAlive := false, false
+	var length, te, trailers string
+	lengths, tes := 0, 0
+	for i := range fields {
+		f := &fields[i]
+		switch f.k {
+		case "Connection":
+			f.skip = true
+			for v := f.v; v != ""; {
 				var name string
 				name, v, _ = strings.Cut(v, ",")
-				name = strings.TrimSpace(name)
-				if name == "" || strings.EqualFold(name, "keep-alive") || strings.EqualFold(name, "close") {
-					continue
-				}
-				// The framing fields stay: they are needed below, and the listener writes its own.
-				if k := textproto.CanonicalMIMEHeaderKey(name); k != "Content-Length" && k != "Transfer-Encoding" {
-					delete(h, k)
+				switch name = strings.TrimSpace(name); {
+				case name == "":
+				case strings.EqualFold(name, "close"):
+					closeConn = true
+				case strings.EqualFold(name, "keep-alive"):
+					keepAlive = true
+				default:
+					if k := textproto.CanonicalMIMEHeaderKey(name); k != "Content-Length" && k != "Transfer-Encoding" {
+						skipAll(fields, k)
+					}
 				}
 			}
-		}
-		delete(h, "Connection")
-	}
-	cl := h["Content-Length"]
-	length := int64(-1)
-	if len(cl) > 0 {
-		for _, v := range cl[1:] {
-			if v != cl[0] {
+		case "Content-Length":
+			if lengths++; lengths > 1 && f.v != length {
 				return errors.New("malformed response: conflicting Content-Length headers")
 			}
+			length = f.v
+		case "Transfer-Encoding":
+			tes++
+			te = f.v // the last one holds the final coding
+		case "Trailer":
+			if trailers == "" {
+				trailers = f.v
+			} else {
+				trailers += "," + f.v
+			}
 		}
-		n, err := strconv.ParseInt(cl[0], 10, 64)
-		if err != nil || n < 0 || cl[0][0] == '+' {
-			return fmt.Errorf("malformed response: Content-Length %q", cl[0])
+	}
+	resp.Close = closeConn || resp.ProtoMinor == 0 && !keepAlive
+	n := int64(-1)
+	if lengths > 0 {
+		v, err := strconv.ParseInt(length, 10, 64)
+		if err != nil || v < 0 || length == "" || length[0] == '+' {
+			return fmt.Errorf("malformed response: Content-Length %q", length)
 		}
-		length = n
+		n = v
 	}
 	noBody := req.Method == http.MethodHead || resp.StatusCode < 200 ||
 		resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusNotModified
-	if te := h["Transfer-Encoding"]; len(te) > 0 && !noBody {
-		delete(h, "Content-Length") // a Transfer-Encoding overrides it
-		delete(h, "Transfer-Encoding")
+	if tes > 0 && !noBody {
+		skipAll(fields, "Content-Length") // a Transfer-Encoding overrides it
+		skipAll(fields, "Transfer-Encoding")
 		resp.ContentLength = -1
-		if !strings.EqualFold(strings.TrimSpace(te[len(te)-1]), "chunked") || resp.ProtoMinor == 0 {
+		if !strings.EqualFold(strings.TrimSpace(te), "chunked") || resp.ProtoMinor == 0 {
 			resp.Close = true // some other coding: the body lasts until the connection closes
 			return nil
 		}
 		resp.TransferEncoding = []string{"chunked"}
-		for _, v := range h["Trailer"] {
-			for _, k := range strings.Split(v, ",") {
-				if k = textproto.CanonicalMIMEHeaderKey(strings.TrimSpace(k)); k != "" {
-					if resp.Trailer == nil {
-						resp.Trailer = make(http.Header)
-					}
-					resp.Trailer[k] = nil
+		for _, k := range strings.Split(trailers, ",") {
+			if k = textproto.CanonicalMIMEHeaderKey(strings.TrimSpace(k)); k != "" {
+				if resp.Trailer == nil {
+					resp.Trailer = make(http.Header)
 				}
+				resp.Trailer[k] = nil
 			}
 		}
-		delete(h, "Trailer")
+		skipAll(fields, "Trailer")
 		return nil
 	}
 	switch {
-	case noBody && req.Method == http.MethodHead && length >= 0:
-		resp.ContentLength = length // what a GET would bring; no body follows
+	case noBody && req.Method == http.MethodHead && n >= 0:
+		resp.ContentLength = n // what a GET would bring; no body follows
 	case noBody:
 		resp.ContentLength = 0
-	case length < 0:
+	case n < 0:
 		resp.ContentLength = -1
 		resp.Close = true // delimited by the close
 	default:
-		resp.ContentLength = length
+		resp.ContentLength = n
 	}
 	return nil
 }
