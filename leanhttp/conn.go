@@ -45,10 +45,11 @@ type conn struct {
 	timer  *time.Timer // starts the watch watchAfter into a request; made once, then Reset
 	cancel func()      // cancels the running request's context
 
-	resp response    // the running request's ResponseWriter, reused for the next
-	head []byte      // status line and headers being written, reused
-	vec  [4][]byte   // pieces of one writev
-	bufs net.Buffers // vec as consumed by WriteTo
+	readDeadline time.Time   // the read deadline set on nc (zero: none), as far as this goroutine knows
+	resp         response    // the running request's ResponseWriter, reused for the next
+	head         []byte      // status line and headers being written, reused
+	vec          [4][]byte   // pieces of one writev
+	bufs         net.Buffers // vec as consumed by WriteTo
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -78,19 +79,20 @@ func (c *conn) serve() {
 	}()
 	for !c.s.shutdown.Load() {
 		// Wait for the next request's first byte within the idle timeout, then read it all within
-		// the header timeout.
+		// the header timeout. The deadline is set before the connection counts as idle, so that
+		// Shutdown's wake (a deadline in the past) is never overwritten.
+		c.idleDeadline()
 		c.idle.Store(true)
 		if c.s.shutdown.Load() {
 			return
 		}
-		_ = c.nc.SetReadDeadline(time.Now().Add(c.s.IdleTimeout))
 		if _, err := c.br.Peek(1); err != nil {
 			c.idle.Store(false)
 			return
 		}
 		c.idle.Store(false)
 		if !c.headersBuffered() {
-			_ = c.nc.SetReadDeadline(time.Now().Add(c.s.ReadHeaderTimeout))
+			c.setReadDeadline(time.Now().Add(c.s.ReadHeaderTimeout))
 		}
 		req, status, err := c.readRequest()
 		if err != nil {
@@ -106,12 +108,30 @@ func (c *conn) serve() {
 			// The body is read at the handler's pace. Without one, nothing reads the connection
 			// while the handler runs but the client watch, which lifts the deadline itself: one
 			// deadline update per request instead of three.
-			_ = c.nc.SetReadDeadline(time.Time{})
+			c.setReadDeadline(time.Time{})
 		}
 		if !c.handle(req) {
 			return
 		}
 	}
+}
+
+// idleDeadline arms the read deadline for the wait for the next request: IdleTimeout from now. A
+// deadline set by an earlier request that ends at most an eighth of IdleTimeout (and at most a
+// second) sooner is kept: a busy connection updates its timer about once a second instead of on
+// every request, and an idle one is closed that little early at worst.
+func (c *conn) idleDeadline() {
+	want := time.Now().Add(c.s.IdleTimeout)
+	slack := min(c.s.IdleTimeout/8, time.Second)
+	if c.readDeadline.IsZero() || c.readDeadline.Before(want.Add(-slack)) {
+		c.setReadDeadline(want)
+	}
+}
+
+// setReadDeadline sets the connection's read deadline and remembers it (zero: none).
+func (c *conn) setReadDeadline(t time.Time) {
+	_ = c.nc.SetReadDeadline(t)
+	c.readDeadline = t
 }
 
 // headersBuffered reports whether the buffer already holds a whole request head (the usual case: it
@@ -542,7 +562,9 @@ func (c *conn) handle(req *http.Request) bool {
 	}
 	ok := c.run(w, req)
 	c.timer.Stop()
-	watch.stop()
+	if watch.stop() {
+		c.readDeadline = time.Time{} // the watch lifted the deadline
+	}
 	if c.hijack {
 		return false
 	}
@@ -632,12 +654,14 @@ func (w *watcher) start() {
 	}()
 }
 
-// stop ends the watch and waits for its read; calling it again does nothing.
-func (w *watcher) stop() {
+// stop ends the watch and waits for its read; calling it again does nothing. It reports whether the
+// watch had started (and so left the connection without a read deadline).
+func (w *watcher) stop() bool {
 	w.mu.Lock()
 	if w.stopped {
+		started := w.started
 		w.mu.Unlock()
-		return
+		return started
 	}
 	w.stopped = true
 	started, c, done := w.started, w.c, w.done
@@ -647,4 +671,5 @@ func (w *watcher) stop() {
 		<-done
 		_ = c.nc.SetReadDeadline(time.Time{})
 	}
+	return started
 }

@@ -428,3 +428,52 @@ func TestSimpleTargetMatchesParseRequestURI(t *testing.T) {
 		}
 	}
 }
+
+// A kept-alive connection stays open while requests keep coming, each within the idle timeout of
+// the one before, however long that goes on; left idle, it is closed after about the idle timeout.
+func TestIdleTimeoutClosesOnlyIdleConnections(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const idle = 150 * time.Millisecond
+	s := &Server{IdleTimeout: idle, ReadHeaderTimeout: time.Second, Handler: testHandler()}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ln) }()
+	defer func() {
+		_ = s.Shutdown(context.Background())
+		<-done
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	get := func() error {
+		if _, err := io.WriteString(c, "GET /hello HTTP/1.1\r\nHost: a\r\n\r\n"); err != nil {
+			return err
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(io.Discard, resp.Body)
+		return err
+	}
+	start := time.Now()
+	for time.Since(start) < 3*idle { // busy for three idle timeouts, a request every 30ms
+		if err := get(); err != nil {
+			t.Fatalf("request after %v on a busy connection: %v", time.Since(start), err)
+		}
+		time.Sleep(30 * time.Millisecond) // the client's pace
+	}
+	last := time.Now()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("idle connection: read %v, want EOF", err)
+	}
+	if waited := time.Since(last); waited < idle-idle/8-30*time.Millisecond || waited > 2*time.Second {
+		t.Errorf("idle connection closed after %v; idle timeout %v", waited, idle)
+	}
+}
