@@ -18,11 +18,17 @@ import (
 // serve runs h on a fresh loopback listener until the test ends.
 func serve(t *testing.T, h http.Handler) (*Server, string) {
 	t.Helper()
+	s := &Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	return s, serveWith(t, s)
+}
+
+// serveWith runs s on a fresh loopback listener until the test ends and returns its address.
+func serveWith(t *testing.T, s *Server) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ln) }()
 	t.Cleanup(func() {
@@ -33,7 +39,7 @@ func serve(t *testing.T, h http.Handler) (*Server, string) {
 			t.Errorf("Serve returned %v", err)
 		}
 	})
-	return s, ln.Addr().String()
+	return ln.Addr().String()
 }
 
 // raw sends the request bytes as written and returns everything the server answered until it closed
@@ -272,12 +278,8 @@ func TestClientGoneCancelsContext(t *testing.T) {
 // A request without a body keeps the idle deadline while its handler runs; a handler that outlasts
 // it must still notice the client leaving (the watch lifts the deadline).
 func TestClientGoneAfterIdleTimeout(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	started, cancelled := make(chan struct{}), make(chan struct{})
-	s := &Server{IdleTimeout: 50 * time.Millisecond, ReadHeaderTimeout: time.Second,
+	addr := serveWith(t, &Server{IdleTimeout: 50 * time.Millisecond, ReadHeaderTimeout: time.Second,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			close(started)
 			select {
@@ -285,14 +287,8 @@ func TestClientGoneAfterIdleTimeout(t *testing.T) {
 				close(cancelled)
 			case <-time.After(10 * time.Second):
 			}
-		})}
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ln) }()
-	defer func() {
-		_ = s.Shutdown(context.Background())
-		<-done
-	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
+		})})
+	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -432,19 +428,9 @@ func TestSimpleTargetMatchesParseRequestURI(t *testing.T) {
 // A kept-alive connection stays open while requests keep coming, each within the idle timeout of
 // the one before, however long that goes on; left idle, it is closed after about the idle timeout.
 func TestIdleTimeoutClosesOnlyIdleConnections(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	const idle = 150 * time.Millisecond
-	s := &Server{IdleTimeout: idle, ReadHeaderTimeout: time.Second, Handler: testHandler()}
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ln) }()
-	defer func() {
-		_ = s.Shutdown(context.Background())
-		<-done
-	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
+	addr := serveWith(t, &Server{IdleTimeout: idle, ReadHeaderTimeout: time.Second, Handler: testHandler()})
+	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
