@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # User-space instructions per request of one frontgate build, counted by valgrind (cachegrind, no
-# cache simulation): the same binary and load give the same count within about 1%, whatever else the
+# cache simulation): the same binary and load give the same count within about 2%, whatever else the
 # machine is doing, so a small step that peers.sh's noise hides still shows. System calls and time
 # spent waiting are not counted; use peers.sh for the whole cost.
 #

@@ -342,11 +342,15 @@ func appendHeaders(b []byte, h http.Header, keys []string) []byte {
 		for _, v := range vs {
 			b = append(b, name...)
 			b = append(b, ": "...)
-			for i := 0; i < len(v); i++ {
-				if ch := v[i]; ch == '\r' || ch == '\n' {
-					b = append(b, ' ')
-				} else {
-					b = append(b, ch)
+			if strings.IndexByte(v, '\r') < 0 && strings.IndexByte(v, '\n') < 0 {
+				b = append(b, v...) // the usual case, copied whole
+			} else {
+				for i := 0; i < len(v); i++ {
+					if ch := v[i]; ch == '\r' || ch == '\n' {
+						b = append(b, ' ')
+					} else {
+						b = append(b, ch)
+					}
 				}
 			}
 			b = append(b, "\r\n"...)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -368,6 +369,9 @@ func methodWantsLength(m string) bool {
 
 // headerValue drops CR and LF, which would split the header (net/http's server already refuses them).
 func headerValue(v string) string {
+	if strings.IndexByte(v, '\r') < 0 && strings.IndexByte(v, '\n') < 0 {
+		return v
+	}
 	for i := 0; i < len(v); i++ {
 		if v[i] == '\r' || v[i] == '\n' {
 			b := []byte(v)
