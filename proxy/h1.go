@@ -69,7 +69,7 @@ type tryLimits struct {
 	sent  time.Time // set by the transport: when the request was written
 }
 
-// errDeadline is a try that hit tryLimits.headers.
+// errDeadline is a try whose wait for response headers passed tryLimits.wait.
 var errDeadline = errors.New("response header deadline exceeded")
 
 // handles reports whether roundTrip serves req itself (else RoundTrip hands it to the fallback).
