@@ -89,9 +89,10 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) int {
 		return code
 	}
 	if os.Getenv("GOGC") == "" {
-		// The gateway's live heap is small (a few MiB); collecting at 4x rather than 2x of it halves
-		// GC work per request for a few MiB more. GOGC in the environment still wins.
-		debug.SetGCPercent(400)
+		// The gateway's live heap is small (about 3 MiB under load); collecting at 8x rather than 2x
+		// of it cuts GC work per request for a few tens of MiB at most. GOGC in the environment
+		// still wins.
+		debug.SetGCPercent(800)
 	}
 	if *cpuProfile != "" {
 		stop, err := startCPUProfile(*cpuProfile)
