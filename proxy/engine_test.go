@@ -389,11 +389,11 @@ func TestSlowUploadDoesNotUseHeaderTimeout(t *testing.T) {
 	for _, h2c := range []bool{false, true} {
 		t.Run(fmt.Sprint("h2c=", h2c), func(t *testing.T) {
 			front := newFrontPool(t, newPool(t, specs(up.URL), PoolOptions{H2C: h2c}),
-				Options{ResponseHeaderTimeout: 150 * time.Millisecond})
+				Options{ResponseHeaderTimeout: 300 * time.Millisecond})
 			pr, pw := io.Pipe()
 			go func() {
 				for i := 0; i < 5; i++ {
-					time.Sleep(100 * time.Millisecond) // the client's pace: 500ms in all, past the timeout
+					time.Sleep(150 * time.Millisecond) // the client's pace: 750ms in all, past the timeout
 					if _, err := pw.Write([]byte("chunk")); err != nil {
 						return
 					}
