@@ -53,7 +53,7 @@ type h1Conn struct {
 	stop     func() bool     // removes the context watch; nil: not registered
 	deadline time.Time       // the header deadline to set when a read must wait; zero: none
 	blocked  bool            // a call had to wait: the exchange is armed, calls go the usual way
-	armed    bool            // the read deadline is set on the socket
+	armed    bool            // the read deadline is set on the socket (never past the response head)
 }
 
 // aLongTimeAgo is a deadline in the past: setting it makes blocked reads and writes return at once.
@@ -455,21 +455,12 @@ const peekAfter = 500 * time.Millisecond
 // alive peeks at an idle connection without blocking: a target that closed it (or sent something
 // unasked, like a 408 before closing) makes it unusable.
 func alive(c *h1Conn) bool {
-	if c.armed { // a past deadline would fail the peek
-		_ = c.nc.SetReadDeadline(time.Time{})
-		c.armed = false
-	}
-	sc, ok := c.nc.(syscall.Conn)
-	if !ok {
+	if c.rc == nil {
 		return true
 	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
-	ok = false
+	ok := false
 	var b [1]byte
-	err = rc.Read(func(fd uintptr) bool {
+	err := c.rc.Read(func(fd uintptr) bool {
 		_, _, rerr := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 		ok = rerr == syscall.EAGAIN
 		return true
