@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
-	"net/textproto"
 	"net/url"
 	"os"
 	"strconv"
@@ -290,7 +289,7 @@ func (c *conn) readRequest() (*http.Request, int, error) {
 		if !httpsyntax.Value(v) {
 			return nil, http.StatusBadRequest, fmt.Errorf("invalid value in header %q", k)
 		}
-		key := canonicalKey(k)
+		key := httpsyntax.CanonicalKey(k)
 		if old, ok := h[key]; ok {
 			h[key] = append(old, v)
 			continue
@@ -526,26 +525,6 @@ func (b *body) drain() bool {
 	// Chunked: ended within the bound, and its trailer section read too.
 	return err == nil && n < 256<<10 && b.skipTrailers() == nil
 }
-
-// canonicalKey is textproto's canonical form, without allocating for the common header names.
-func canonicalKey(k string) string {
-	if s, ok := commonKeys[k]; ok {
-		return s
-	}
-	return textproto.CanonicalMIMEHeaderKey(k)
-}
-
-var commonKeys = func() map[string]string {
-	m := map[string]string{}
-	for _, k := range []string{"Host", "User-Agent", "Accept", "Accept-Encoding", "Accept-Language", "Connection",
-		"Content-Length", "Content-Type", "Cookie", "Referer", "Cache-Control", "Transfer-Encoding", "Expect",
-		"Upgrade", "Authorization", "Origin", "If-None-Match", "If-Modified-Since", "Range", "X-Forwarded-For",
-		"X-Forwarded-Host", "X-Forwarded-Proto", "X-Request-Id", "Forwarded", "Pragma", "Te", "Keep-Alive"} {
-		m[k] = k
-		m[strings.ToLower(k)] = k
-	}
-	return m
-}()
 
 // handle runs the handler for req and sends its response; false means the connection must close.
 func (c *conn) handle(req *http.Request) bool {

@@ -103,9 +103,7 @@ func readResponseHead(br *bufio.Reader, req *http.Request, reuse *headerSpace) (
 		if !httpsyntax.Value(v) {
 			return nil, fmt.Errorf("malformed response: invalid value in header %q", k)
 		}
-		if !isCanonical(k) {
-			k = textproto.CanonicalMIMEHeaderKey(k)
-		}
+		k = httpsyntax.CanonicalKey(k)
 		fields = append(fields, field{k: k, v: v})
 	}
 	if err := frame(resp, req, fields); err != nil {
@@ -306,21 +304,6 @@ func bodyLength(resp *http.Response) int64 {
 		return 0
 	}
 	return resp.ContentLength
-}
-
-// isCanonical reports whether k is already in textproto's canonical form (Content-Type), as upstreams
-// almost always send it: then the key can stay a slice of the header block.
-func isCanonical(k string) bool {
-	upper := true
-	for i := 0; i < len(k); i++ {
-		c := k[i]
-		switch {
-		case upper && 'a' <= c && c <= 'z', !upper && 'A' <= c && c <= 'Z':
-			return false
-		}
-		upper = c == '-'
-	}
-	return true
 }
 
 // h1Body is a response body read from its pooled connection. Once read to its end and closed, the

@@ -4,6 +4,7 @@ package httpsyntax
 
 import (
 	"bytes"
+	"net/textproto"
 	"strings"
 )
 
@@ -111,3 +112,43 @@ func CutLine(s string) (line, rest string) {
 	}
 	return line, rest
 }
+
+// CanonicalKey is textproto.CanonicalMIMEHeaderKey for a header name already checked by Token,
+// without allocating for a name already in canonical form (it comes back as it is, so a key that
+// slices a parsed head stays a slice of it) or for a common name sent in lower case.
+func CanonicalKey(k string) string {
+	if isCanonical(k) {
+		return k
+	}
+	if s, ok := lowerKeys[k]; ok {
+		return s
+	}
+	return textproto.CanonicalMIMEHeaderKey(k)
+}
+
+// isCanonical reports whether k is in textproto's canonical form (Content-Type): a letter is upper
+// case at the start and after a hyphen, lower case elsewhere.
+func isCanonical(k string) bool {
+	upper := true
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		switch {
+		case upper && 'a' <= c && c <= 'z', !upper && 'A' <= c && c <= 'Z':
+			return false
+		}
+		upper = c == '-'
+	}
+	return true
+}
+
+// lowerKeys maps common header names in lower case to their canonical form.
+var lowerKeys = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{"Host", "User-Agent", "Accept", "Accept-Encoding", "Accept-Language", "Connection",
+		"Content-Length", "Content-Type", "Cookie", "Referer", "Cache-Control", "Transfer-Encoding", "Expect",
+		"Upgrade", "Authorization", "Origin", "If-None-Match", "If-Modified-Since", "Range", "X-Forwarded-For",
+		"X-Forwarded-Host", "X-Forwarded-Proto", "X-Request-Id", "Forwarded", "Pragma", "Te", "Keep-Alive"} {
+		m[strings.ToLower(k)] = k
+	}
+	return m
+}()

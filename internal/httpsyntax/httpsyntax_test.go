@@ -2,6 +2,7 @@ package httpsyntax
 
 import (
 	"fmt"
+	"net/textproto"
 	"testing"
 )
 
@@ -82,5 +83,18 @@ func TestHeadLengthAndCutLine(t *testing.T) {
 	}
 	if fmt.Sprint(lines) != "[a b c ]" {
 		t.Errorf("lines %q", lines)
+	}
+}
+
+// CanonicalKey gives what textproto gives, and allocates nothing for canonical or common lower-case names.
+func TestCanonicalKey(t *testing.T) {
+	for _, k := range []string{"Content-Type", "content-type", "CONTENT-TYPE", "x-request-id", "X-Custom-Thing", "x-custom-thing",
+		"Www-Authenticate", "a", "X_Y", "x1-2b", "Te", "te", "Etag", "ETag"} {
+		if got, want := CanonicalKey(k), textproto.CanonicalMIMEHeaderKey(k); got != want {
+			t.Errorf("CanonicalKey(%q) = %q, want %q", k, got, want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = CanonicalKey("X-Forwarded-Proto"); _ = CanonicalKey("user-agent") }); n != 0 {
+		t.Errorf("%v allocations", n)
 	}
 }
