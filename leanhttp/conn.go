@@ -90,9 +90,6 @@ func (c *conn) serve() {
 			return
 		}
 		c.idle.Store(false)
-		if !c.headersBuffered() {
-			c.setReadDeadline(time.Now().Add(c.s.ReadHeaderTimeout))
-		}
 		req, status, err := c.readRequest()
 		if err != nil {
 			if c.cancel != nil {
@@ -133,13 +130,6 @@ func (c *conn) setReadDeadline(t time.Time) {
 	c.readDeadline = t
 }
 
-// headersBuffered reports whether the buffer already holds a whole request head (the usual case: it
-// came in one packet), which then needs no header deadline.
-func (c *conn) headersBuffered() bool {
-	buf, _ := c.br.Peek(c.br.Buffered())
-	return httpsyntax.HeadLength(buf) >= 0
-}
-
 // fail answers a request that could not be read and closes the connection.
 func (c *conn) fail(status int, err error) {
 	if c.s.Logger != nil {
@@ -173,12 +163,49 @@ func (c *conn) readLine(budget *int) ([]byte, error) {
 	return line, nil
 }
 
+// emptyLines is the length of the empty lines (CRLF or LF), at most max of them, that b starts with.
+func emptyLines(b []byte, max int) int {
+	n := 0
+	for i := 0; i < max; i++ {
+		switch {
+		case n < len(b) && b[n] == '\n':
+			n++
+		case n+1 < len(b) && b[n] == '\r' && b[n+1] == '\n':
+			n += 2
+		default:
+			return n
+		}
+	}
+	return n
+}
+
 // readHead returns the request's head (request line through the empty line) as one string, which
 // the method, target and header values then slice: one allocation for all of them. Up to four empty
 // lines before the request line are skipped (RFC 9112 2.2). A head over MaxHeaderBytes is refused
-// with 414 when its request line alone is too long, else 431.
+// with 414 when its request line alone is too long, else 431. A head not already whole in the buffer
+// must arrive within ReadHeaderTimeout.
 func (c *conn) readHead() (string, int, error) {
 	budget := c.s.MaxHeaderBytes
+	tooLarge := func(head []byte) (string, int, error) {
+		if bytes.IndexByte(head[:min(len(head), budget)], '\n') < 0 {
+			return "", http.StatusRequestURITooLong, errTooLarge
+		}
+		return "", http.StatusRequestHeaderFieldsTooLarge, errTooLarge
+	}
+	// Usually the whole head came with one read and is in the buffer (after an empty line or two,
+	// perhaps), and then it needs no header deadline.
+	buf, _ := c.br.Peek(c.br.Buffered())
+	skip := emptyLines(buf, 4)
+	if n := httpsyntax.HeadLength(buf[skip:]); n >= 0 {
+		if skip+n > budget {
+			return tooLarge(buf[skip:])
+		}
+		head := string(buf[skip : skip+n])
+		_, _ = c.br.Discard(skip + n)
+		return head, 0, nil
+	}
+	// Else the rest must arrive within the header timeout.
+	c.setReadDeadline(time.Now().Add(c.s.ReadHeaderTimeout))
 	for skipped := 0; skipped < 4; skipped++ {
 		b, err := c.br.Peek(1)
 		if err != nil {
@@ -194,22 +221,6 @@ func (c *conn) readHead() (string, int, error) {
 		if len(line) > 0 {
 			return "", http.StatusBadRequest, fmt.Errorf("malformed request line %q", line)
 		}
-	}
-	tooLarge := func(head []byte) (string, int, error) {
-		if bytes.IndexByte(head[:min(len(head), budget)], '\n') < 0 {
-			return "", http.StatusRequestURITooLong, errTooLarge
-		}
-		return "", http.StatusRequestHeaderFieldsTooLarge, errTooLarge
-	}
-	// Usually the whole head came with one read and is in the buffer.
-	buf, _ := c.br.Peek(c.br.Buffered())
-	if n := httpsyntax.HeadLength(buf); n >= 0 {
-		if n > budget {
-			return tooLarge(buf)
-		}
-		head := string(buf[:n])
-		_, _ = c.br.Discard(n)
-		return head, 0, nil
 	}
 	// Else gather it, which also allows lines longer than the buffer.
 	var acc []byte

@@ -463,3 +463,28 @@ func TestIdleTimeoutClosesOnlyIdleConnections(t *testing.T) {
 		t.Errorf("idle connection closed after %v; idle timeout %v", waited, idle)
 	}
 }
+
+// A head that stops coming (slowloris) is cut after the header timeout, not the much longer idle one.
+func TestHeadMustArriveWithinHeaderTimeout(t *testing.T) {
+	addr := serveWith(t, &Server{IdleTimeout: 30 * time.Second, ReadHeaderTimeout: 100 * time.Millisecond, Handler: testHandler()})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	if _, err := io.WriteString(c, "GET /hello HTTP/1.1\r\nHost: a\r\n"); err != nil { // no end of head
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	b, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	if waited := time.Since(start); waited > 5*time.Second {
+		t.Errorf("connection held %v with half a head; header timeout 100ms", waited)
+	}
+	if strings.Contains(string(b), "200 OK") {
+		t.Errorf("answered a request whose head never ended: %q", b)
+	}
+}
