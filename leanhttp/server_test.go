@@ -250,56 +250,44 @@ func TestHeadInPieces(t *testing.T) {
 	}
 }
 
-// A client that leaves while its (slow) handler runs cancels the request's context.
+// A client that leaves while its (slow) handler runs cancels the request's context: at once, and
+// also after the handler has outlasted the idle timeout. (A request without a body keeps the idle
+// deadline while its handler runs; the watch must lift it, or it would stop watching.)
 func TestClientGoneCancelsContext(t *testing.T) {
-	started, cancelled := make(chan struct{}), make(chan struct{})
-	_, addr := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		close(started)
-		select {
-		case <-r.Context().Done():
-			close(cancelled)
-		case <-time.After(10 * time.Second):
-		}
-	}))
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name  string
+		idle  time.Duration
+		pause time.Duration // how long the client waits after its handler started before leaving
+	}{
+		{"at once", 0, 0},
+		{"after the idle timeout", 50 * time.Millisecond, 200 * time.Millisecond}, // four idle timeouts
 	}
-	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-	<-started
-	c.Close()
-	select {
-	case <-cancelled:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the handler's context was not cancelled when the client left")
-	}
-}
-
-// A request without a body keeps the idle deadline while its handler runs; a handler that outlasts
-// it must still notice the client leaving (the watch lifts the deadline).
-func TestClientGoneAfterIdleTimeout(t *testing.T) {
-	started, cancelled := make(chan struct{}), make(chan struct{})
-	addr := serveWith(t, &Server{IdleTimeout: 50 * time.Millisecond, ReadHeaderTimeout: time.Second,
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			close(started)
-			select {
-			case <-r.Context().Done():
-				close(cancelled)
-			case <-time.After(10 * time.Second):
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			started, cancelled := make(chan struct{}), make(chan struct{})
+			addr := serveWith(t, &Server{IdleTimeout: tt.idle, ReadHeaderTimeout: time.Second,
+				Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					close(started)
+					select {
+					case <-r.Context().Done():
+						close(cancelled)
+					case <-time.After(10 * time.Second):
+					}
+				})})
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
 			}
-		})})
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-	<-started
-	time.Sleep(200 * time.Millisecond) // the premise: four idle timeouts pass while the handler runs
-	c.Close()
-	select {
-	case <-cancelled:
-	case <-time.After(5 * time.Second):
-		t.Fatal("the handler's context was not cancelled when the client left after the idle timeout")
+			io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+			<-started
+			time.Sleep(tt.pause) // the premise of the case, not a wait for the server
+			c.Close()
+			select {
+			case <-cancelled:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the handler's context was not cancelled when the client left")
+			}
+		})
 	}
 }
 
