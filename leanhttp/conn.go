@@ -289,18 +289,10 @@ func (c *conn) readRequest() (*http.Request, int, error) {
 		if line == "" {
 			break
 		}
-		if line[0] == ' ' || line[0] == '\t' {
-			return nil, http.StatusBadRequest, errors.New("obsolete line folding")
+		key, v, err := httpsyntax.ParseField(line)
+		if err != nil {
+			return nil, http.StatusBadRequest, err
 		}
-		k, v, ok := strings.Cut(line, ":")
-		if !ok || !httpsyntax.Token(k) {
-			return nil, http.StatusBadRequest, fmt.Errorf("malformed header line %q", line)
-		}
-		v = strings.Trim(v, " \t")
-		if !httpsyntax.Value(v) {
-			return nil, http.StatusBadRequest, fmt.Errorf("invalid value in header %q", k)
-		}
-		key := httpsyntax.CanonicalKey(k)
 		if old, ok := h[key]; ok {
 			h[key] = append(old, v)
 			continue

@@ -92,18 +92,10 @@ func readResponseHead(br *bufio.Reader, req *http.Request, reuse *headerSpace) (
 		if line == "" {
 			break
 		}
-		if line[0] == ' ' || line[0] == '\t' {
-			return nil, errors.New("malformed response: obsolete header line folding")
+		k, v, err := httpsyntax.ParseField(line)
+		if err != nil {
+			return nil, fmt.Errorf("malformed response: %w", err)
 		}
-		k, v, ok := strings.Cut(line, ":")
-		if !ok || !httpsyntax.Token(k) {
-			return nil, fmt.Errorf("malformed response header line %q", line)
-		}
-		v = strings.Trim(v, " \t")
-		if !httpsyntax.Value(v) {
-			return nil, fmt.Errorf("malformed response: invalid value in header %q", k)
-		}
-		k = httpsyntax.CanonicalKey(k)
 		fields = append(fields, field{k: k, v: v})
 	}
 	if err := frame(resp, req, fields); err != nil {
@@ -376,12 +368,9 @@ func (b *h1Body) readTrailers() error {
 		return err
 	}
 	for line, rest := httpsyntax.CutLine(text); line != ""; line, rest = httpsyntax.CutLine(rest) {
-		k, v, ok := strings.Cut(line, ":")
-		if !ok || !httpsyntax.Token(k) {
-			return fmt.Errorf("malformed trailer line %q", line)
-		}
-		if v = strings.Trim(v, " \t"); !httpsyntax.Value(v) {
-			return fmt.Errorf("invalid value in trailer %q", k)
+		k, v, err := httpsyntax.ParseField(line)
+		if err != nil {
+			return fmt.Errorf("malformed trailer: %w", err)
 		}
 		if b.resp.Trailer == nil {
 			b.resp.Trailer = make(http.Header)

@@ -4,6 +4,8 @@ package httpsyntax
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"net/textproto"
 	"strings"
 )
@@ -152,3 +154,21 @@ var lowerKeys = func() map[string]string {
 	}
 	return m
 }()
+
+// ParseField splits one header (or trailer) line into its canonical name and its value without the
+// surrounding spaces. It refuses obsolete line folding (a line that starts with a space or tab), a
+// line without a colon or whose name is not a token, and a value with a control character.
+func ParseField(line string) (name, value string, err error) {
+	if line != "" && (line[0] == ' ' || line[0] == '\t') {
+		return "", "", errors.New("obsolete line folding")
+	}
+	k, v, ok := strings.Cut(line, ":")
+	if !ok || !Token(k) {
+		return "", "", fmt.Errorf("malformed header line %q", line)
+	}
+	v = strings.Trim(v, " \t")
+	if !Value(v) {
+		return "", "", fmt.Errorf("invalid value in header %q", k)
+	}
+	return CanonicalKey(k), v, nil
+}

@@ -98,3 +98,31 @@ func TestCanonicalKey(t *testing.T) {
 		t.Errorf("%v allocations", n)
 	}
 }
+
+func TestParseField(t *testing.T) {
+	tests := []struct{ line, name, value string }{
+		{"Content-Type: text/plain", "Content-Type", "text/plain"},
+		{"x-id:\t  42 \t", "X-Id", "42"},
+		{"Empty:", "Empty", ""},
+		{"Caf: caf\xc3\xa9", "Caf", "caf\xc3\xa9"},
+		{" folded: x", "", ""},
+		{"\tfolded: x", "", ""},
+		{"no colon", "", ""},
+		{"bad name: x", "", ""},
+		{": no name", "", ""},
+		{"X: a\x00b", "", ""},
+		{"X: a\rb", "", ""},
+	}
+	for _, tt := range tests {
+		name, value, err := ParseField(tt.line)
+		if tt.name == "" {
+			if err == nil {
+				t.Errorf("ParseField(%q) = %q, %q; want an error", tt.line, name, value)
+			}
+			continue
+		}
+		if err != nil || name != tt.name || value != tt.value {
+			t.Errorf("ParseField(%q) = %q, %q, %v; want %q, %q", tt.line, name, value, err, tt.name, tt.value)
+		}
+	}
+}
