@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/frontgate/frontgate/internal/httpsyntax"
 )
 
 // bufferLimit is how much of a body is held back so that a handler's whole response goes out in one
@@ -342,17 +344,7 @@ func appendHeaders(b []byte, h http.Header, keys []string) []byte {
 		for _, v := range vs {
 			b = append(b, name...)
 			b = append(b, ": "...)
-			if strings.IndexByte(v, '\r') < 0 && strings.IndexByte(v, '\n') < 0 {
-				b = append(b, v...) // the usual case, copied whole
-			} else {
-				for i := 0; i < len(v); i++ {
-					if ch := v[i]; ch == '\r' || ch == '\n' {
-						b = append(b, ' ')
-					} else {
-						b = append(b, ch)
-					}
-				}
-			}
+			b = append(b, httpsyntax.SafeValue(v)...)
 			b = append(b, "\r\n"...)
 		}
 	}

@@ -12,10 +12,11 @@ import (
 	"os"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/frontgate/frontgate/internal/httpsyntax"
 )
 
 // h1Transport is a lean HTTP/1.1 client for plain-http targets. net/http's Transport hands every
@@ -321,7 +322,7 @@ func writeRequest(bw *bufio.Writer, req *http.Request) error {
 			}
 			bw.WriteString(k)
 			bw.WriteString(": ")
-			bw.WriteString(headerValue(v))
+			bw.WriteString(httpsyntax.SafeValue(v)) // net/http's server refuses CR and LF; other handlers may not
 			bw.WriteString("\r\n")
 		}
 	}
@@ -365,25 +366,6 @@ func writeRequest(bw *bufio.Writer, req *http.Request) error {
 // methodWantsLength: an empty POST, PUT or PATCH still says Content-Length: 0.
 func methodWantsLength(m string) bool {
 	return m == http.MethodPost || m == http.MethodPut || m == http.MethodPatch
-}
-
-// headerValue drops CR and LF, which would split the header (net/http's server already refuses them).
-func headerValue(v string) string {
-	if strings.IndexByte(v, '\r') < 0 && strings.IndexByte(v, '\n') < 0 {
-		return v
-	}
-	for i := 0; i < len(v); i++ {
-		if v[i] == '\r' || v[i] == '\n' {
-			b := []byte(v)
-			for j := range b {
-				if b[j] == '\r' || b[j] == '\n' {
-					b[j] = ' '
-				}
-			}
-			return string(b)
-		}
-	}
-	return v
 }
 
 // copyBody copies with a pooled buffer, marking read errors of the source apart from write errors.

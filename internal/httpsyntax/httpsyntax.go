@@ -172,3 +172,18 @@ func ParseField(line string) (name, value string, err error) {
 	}
 	return CanonicalKey(k), v, nil
 }
+
+// SafeValue is v with CR and LF replaced by spaces, so that it cannot split a header line when it is
+// written; v itself, copied nowhere, when it holds neither (always, but for a hostile value).
+func SafeValue(v string) string {
+	if strings.IndexByte(v, '\r') < 0 && strings.IndexByte(v, '\n') < 0 {
+		return v
+	}
+	b := []byte(v)
+	for i, c := range b {
+		if c == '\r' || c == '\n' {
+			b[i] = ' '
+		}
+	}
+	return string(b)
+}

@@ -126,3 +126,14 @@ func TestParseField(t *testing.T) {
 		}
 	}
 }
+
+func TestSafeValue(t *testing.T) {
+	for v, want := range map[string]string{"plain": "plain", "": "", "a\r\nSet-Cookie: x": "a  Set-Cookie: x", "\n": " ", "tab\tok": "tab\tok"} {
+		if got := SafeValue(v); got != want {
+			t.Errorf("SafeValue(%q) = %q, want %q", v, got, want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = SafeValue("text/plain; charset=utf-8") }); n != 0 {
+		t.Errorf("%v allocations for a clean value", n)
+	}
+}
