@@ -39,15 +39,14 @@ type h1Transport struct {
 var _ http.RoundTripper = (*h1Transport)(nil)
 
 type h1Conn struct {
-	nc        net.Conn
-	br        *bufio.Reader
-	bw        *bufio.Writer
-	headers   headerSpace     // the header map of this connection's responses, reused
-	rc        syscall.RawConn // for system calls tried without waiting; nil: always the usual way
-	io        *rawIO          // rc's callbacks and their outcome
-	key       string
-	used      time.Time // when the running (or last) exchange began
-	idleSince time.Time
+	nc      net.Conn
+	br      *bufio.Reader
+	bw      *bufio.Writer
+	headers headerSpace     // the header map of this connection's responses, reused
+	rc      syscall.RawConn // for system calls tried without waiting; nil: always the usual way
+	io      *rawIO          // rc's callbacks and their outcome
+	key     string
+	used    time.Time // when the running (or last) exchange began: a pooled connection's idle time counts from it
 
 	// The running exchange (see exchange and connIO); zero between exchanges.
 	ctx      context.Context // the request's; nil: no exchange runs
@@ -398,7 +397,7 @@ func (t *h1Transport) conn(ctx context.Context, hostport string, dialTimeout tim
 	for list := t.idle[hostport]; len(list) > 0; list = t.idle[hostport] {
 		c := list[len(list)-1]
 		t.idle[hostport] = list[:len(list)-1]
-		idle := now.Sub(c.idleSince)
+		idle := now.Sub(c.used)
 		// A connection idle for a while may have been closed by the target: peek (one cheap
 		// syscall) rather than fail the request on it. Busy connections skip the check.
 		if idle > t.idleTimeout || idle >= t.peekAfter && !alive(c) {
@@ -454,7 +453,6 @@ func alive(c *h1Conn) bool {
 // when the exchange began, not ended (one clock read fewer per request): it can only look idle a
 // little longer than it is, which at worst makes reuse peek at it.
 func (t *h1Transport) put(c *h1Conn) {
-	c.idleSince = c.used
 	t.mu.Lock()
 	list := t.idle[c.key]
 	if t.idle != nil && len(list) < t.maxIdle {
