@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -212,27 +213,11 @@ func TestErrors(t *testing.T) {
 
 // newResetServer accepts connections, reads the request and resets the connection (RST, no answer).
 func newResetServer(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			buf := make([]byte, 4096)
-			_, _ = c.Read(buf)
-			_ = c.(*net.TCPConn).SetLinger(0)
-			c.Close()
-		}
-	}()
-	return "http://" + ln.Addr().String()
+	url, _ := rawUpstream(t, func(c net.Conn, br *bufio.Reader) {
+		_, _ = br.Peek(1)                 // one read of the request, as it comes
+		_ = c.(*net.TCPConn).SetLinger(0) // the close that follows sends RST
+	})
+	return url
 }
 
 // A client that goes away cancels the upstream request at once.
