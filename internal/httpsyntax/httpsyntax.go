@@ -187,3 +187,156 @@ func SafeValue(v string) string {
 	}
 	return string(b)
 }
+
+// ContentLength parses a Content-Length value: 1*DIGIT (RFC 9110 8.6), no sign, no spaces, no list,
+// at most math.MaxInt64. ok is false for anything else.
+func ContentLength(v string) (n int64, ok bool) {
+	if v == "" || len(v) > 19 {
+		return 0, false
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := int64(c - '0')
+		if n > (1<<63-1-d)/10 {
+			return 0, false
+		}
+		n = n*10 + d
+	}
+	return n, true
+}
+
+// Coding is what a message's Transfer-Encoding says of its body's framing.
+type Coding int
+
+const (
+	// NotChunked: no usable chunked framing; for a request, refuse it (400).
+	NotChunked Coding = iota
+	// Chunked: exactly the chunked coding.
+	Chunked
+	// ChunkedOverOther: chunked is final but other codings come before it (gzip, chunked): the
+	// framing is clear but the content coding is one this hop does not undo (a server answers 501).
+	ChunkedOverOther
+)
+
+// TransferCoding reads the Transfer-Encoding field values (all of its lines): whether the final
+// coding is chunked, and whether anything comes before it. Names are compared case-insensitively
+// and separated by commas with optional spaces and tabs only: any other byte around or inside a
+// name (a Unicode space, a NUL, quotes, a parameter) makes it another coding, never chunked.
+func TransferCoding(values []string) Coding {
+	var last string
+	n := 0
+	for _, v := range values {
+		for v != "" {
+			var c string
+			c, v, _ = strings.Cut(v, ",")
+			c = strings.Trim(c, " \t")
+			if c == "" {
+				continue // empty list elements are allowed (RFC 9110 5.6.1)
+			}
+			last = c
+			n++
+		}
+	}
+	switch {
+	case n == 0 || !equalFoldTrim(last, "chunked"):
+		return NotChunked
+	case n == 1:
+		return Chunked
+	}
+	return ChunkedOverOther
+}
+
+// ValidHost reports whether v may be a Host header's value: uri-host [ ":" port ] (RFC 9110 7.2,
+// RFC 3986 3.2.2): a reg-name of unreserved characters, percent-escapes and sub-delims, an IPv4
+// address (a reg-name already), or an IP literal in brackets; the port all digits. An empty value is
+// valid (a target URI without authority).
+func ValidHost(v string) bool {
+	host, port := v, ""
+	if strings.HasPrefix(v, "[") {
+		end := strings.IndexByte(v, ']')
+		if end < 0 {
+			return false
+		}
+		host, port = v[:end+1], v[end+1:]
+		if !ipLiteral(host[1 : len(host)-1]) {
+			return false
+		}
+		if port != "" {
+			if port[0] != ':' {
+				return false
+			}
+			port = port[1:]
+		}
+	} else {
+		if i := strings.LastIndexByte(v, ':'); i >= 0 {
+			host, port = v[:i], v[i+1:]
+		}
+		for i := 0; i < len(host); i++ {
+			c := host[i]
+			switch {
+			case c == '%':
+				if i+2 >= len(host) || unhex(host[i+1]) < 0 || unhex(host[i+2]) < 0 {
+					return false
+				}
+				i += 2
+			case c >= 0x80 || !regNameChar[c]:
+				return false
+			}
+		}
+	}
+	for i := 0; i < len(port); i++ {
+		if port[i] < '0' || port[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// ipLiteral checks the inside of brackets loosely but safely: hex digits, colons and dots (an IPv6
+// address, perhaps ending in IPv4, perhaps with a zone), or an IPvFuture.
+func ipLiteral(s string) bool {
+	if s == "" {
+		return false
+	}
+	if s[0] == 'v' || s[0] == 'V' {
+		for i := 1; i < len(s); i++ {
+			if c := s[i]; c >= 0x80 || !regNameChar[c] && c != ':' {
+				return false
+			}
+		}
+		return true
+	}
+	addr, zone, hasZone := strings.Cut(s, "%25") // RFC 6874: [fe80::1%25eth0]
+	for i := 0; i < len(addr); i++ {
+		if c := addr[i]; c != ':' && c != '.' && unhex(c) < 0 {
+			return false
+		}
+	}
+	if hasZone {
+		for i := 0; i < len(zone); i++ {
+			if c := zone[i]; c >= 0x80 || !regNameChar[c] && c != '%' {
+				return false
+			}
+		}
+		return zone != ""
+	}
+	return addr != ""
+}
+
+// regNameChar: unreserved and sub-delims (RFC 3986 2.2, 2.3), the characters a reg-name may hold
+// besides percent-escapes.
+var regNameChar = func() (t [128]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-32] = true, true
+	}
+	for _, c := range "-._~!$&'()*+,;=" {
+		t[c] = true
+	}
+	return t
+}()

@@ -137,3 +137,61 @@ func TestSafeValue(t *testing.T) {
 		t.Errorf("%v allocations for a clean value", n)
 	}
 }
+
+func TestContentLength(t *testing.T) {
+	for v, want := range map[string]int64{"0": 0, "5": 5, "007": 7, "9223372036854775807": 1<<63 - 1} {
+		if n, ok := ContentLength(v); !ok || n != want {
+			t.Errorf("%q: %d %v, want %d", v, n, ok, want)
+		}
+	}
+	for _, v := range []string{"", "-0", "-1", "+1", "0x1", " 1", "1 ", "1 1", "1,1", "1.0", "9223372036854775808", "99999999999999999999", "１"} {
+		if n, ok := ContentLength(v); ok {
+			t.Errorf("%q: accepted as %d", v, n)
+		}
+	}
+}
+
+func TestTransferCoding(t *testing.T) {
+	for _, tt := range []struct {
+		values []string
+		want   Coding
+	}{
+		{[]string{"chunked"}, Chunked},
+		{[]string{"Chunked"}, Chunked},
+		{[]string{" chunked\t"}, Chunked},
+		{[]string{"chunked", ""}, Chunked},
+		{[]string{"gzip, chunked"}, ChunkedOverOther},
+		{[]string{"gzip", "chunked"}, ChunkedOverOther},
+		{[]string{"chunked, chunked"}, ChunkedOverOther},
+		{[]string{"chunked, gzip"}, NotChunked},
+		{[]string{"identity"}, NotChunked},
+		{[]string{""}, NotChunked},
+		{[]string{"\u00a0chunked"}, NotChunked},
+		{[]string{"chunked\x00"}, NotChunked},
+		{[]string{"xchunked"}, NotChunked},
+		{[]string{"chunk"}, NotChunked},
+		{[]string{`"chunked"`}, NotChunked},
+		{[]string{"chunked;q=1"}, NotChunked},
+		{[]string{"chun ked"}, NotChunked},
+		{[]string{"\vchunked"}, NotChunked},
+	} {
+		if got := TransferCoding(tt.values); got != tt.want {
+			t.Errorf("%q: %v, want %v", tt.values, got, tt.want)
+		}
+	}
+}
+
+func TestValidHost(t *testing.T) {
+	for _, v := range []string{"", "example.com", "example.com:8080", "127.0.0.1", "127.0.0.1:80", "[::1]", "[::1]:443",
+		"[fe80::1%25eth0]", "xn--bcher-kva.example", "a-b_c~d", "a%20b", "localhost:", "a,b", "[v1.x]"} {
+		if !ValidHost(v) {
+			t.Errorf("%q refused", v)
+		}
+	}
+	for _, v := range []string{"a b", "{", "\xff", "a, b", "a@b", "a/b", "a?b", "a#b", "[::1", "[::1]x", "[::g]", "a:b:c",
+		"a:8o", "%zz", "a%2", "a\tb", "a\x00", "[]", "a\"b", "a\\b"} {
+		if ValidHost(v) {
+			t.Errorf("%q accepted", v)
+		}
+	}
+}
