@@ -9,10 +9,8 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -44,17 +42,19 @@ type conn struct {
 	timer  *time.Timer // starts the watch watchAfter into a request; made once, then Reset
 	cancel func()      // cancels the running request's context
 
-	readDeadline time.Time   // the read deadline set on nc (zero: none), as far as this goroutine knows
-	resp         response    // the running request's ResponseWriter, reused for the next
-	head         []byte      // status line and headers being written, reused
-	vec          [4][]byte   // pieces of one writev
-	bufs         net.Buffers // vec as consumed by WriteTo
+	base         context.Context // every request's context derives from it: the server and local address
+	readDeadline time.Time       // the read deadline set on nc (zero: none), as far as this goroutine knows
+	resp         response        // the running request's ResponseWriter, reused for the next
+	head         []byte          // status line and headers being written, reused
+	vec          [4][]byte       // pieces of one writev
+	bufs         net.Buffers     // vec as consumed by WriteTo
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
 	br := readerPool.Get().(*bufio.Reader)
 	br.Reset(nc)
-	return &conn{s: s, nc: nc, br: br, remote: nc.RemoteAddr().String()}
+	base := context.WithValue(s.base, http.LocalAddrContextKey, nc.LocalAddr())
+	return &conn{s: s, nc: nc, br: br, remote: nc.RemoteAddr().String(), base: base}
 }
 
 // wakeIfIdle closes a connection that sits between requests (for Shutdown). s.mu is held.
@@ -264,17 +264,19 @@ func (c *conn) readRequest() (*http.Request, int, error) {
 	}
 	// The request is made with its context in one allocation (WithContext on a value that does not
 	// escape), instead of built and then copied by WithContext.
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(c.base)
 	req := (&http.Request{}).WithContext(ctx)
 	c.cancel = cancel
 	req.Method, req.RequestURI, req.RemoteAddr = method, target, c.remote
-	switch proto {
-	case "HTTP/1.1":
+	switch {
+	case proto == "HTTP/1.1":
 		req.Proto, req.ProtoMajor, req.ProtoMinor = "HTTP/1.1", 1, 1
-	case "HTTP/1.0":
+	case proto == "HTTP/1.0":
 		req.Proto, req.ProtoMajor, req.ProtoMinor = "HTTP/1.0", 1, 0
-	default:
+	case len(proto) == 8 && strings.HasPrefix(proto, "HTTP/") && isDigit(proto[5]) && proto[6] == '.' && isDigit(proto[7]):
 		return nil, http.StatusHTTPVersionNotSupported, fmt.Errorf("unsupported protocol %q", proto)
+	default:
+		return nil, http.StatusBadRequest, fmt.Errorf("malformed request line %q", line)
 	}
 	if req.URL, err = parseTarget(req.Method, req.RequestURI); err != nil {
 		return nil, http.StatusBadRequest, err
@@ -313,6 +315,9 @@ func (c *conn) readRequest() (*http.Request, int, error) {
 	}
 	if req.URL.Host != "" {
 		req.Host = req.URL.Host // absolute-form wins (RFC 9112 3.2.2)
+	}
+	if !httpsyntax.ValidHost(req.Host) {
+		return nil, http.StatusBadRequest, fmt.Errorf("invalid host %q", req.Host)
 	}
 	delete(h, "Host")
 	req.Close = wantsClose(req)
@@ -369,6 +374,11 @@ func parseTarget(method, target string) (*url.URL, error) {
 	if u := simpleTarget(target); u != nil {
 		return u, nil
 	}
+	for i := 0; i < len(target); i++ {
+		if c := target[i]; c <= ' ' || c >= 0x7f || c == '#' {
+			return nil, fmt.Errorf("malformed request target %q", target)
+		}
+	}
 	if target[0] != '/' && !strings.HasPrefix(target, "http://") && !strings.HasPrefix(target, "https://") {
 		return nil, fmt.Errorf("malformed request target %q", target)
 	}
@@ -387,24 +397,35 @@ func wantsClose(req *http.Request) bool {
 	return httpsyntax.HasToken(req.Header["Connection"], "close")
 }
 
-// setBody frames the request body from Content-Length or Transfer-Encoding, refusing ambiguous
-// framing (the ground of request smuggling).
+// setBody frames the request body from Content-Length or Transfer-Encoding, refusing whatever
+// another parser might read differently (the ground of request smuggling): both fields together,
+// Transfer-Encoding on HTTP/1.0, a coding list that does not end in a plain "chunked", and a
+// Content-Length that is not all digits or disagrees with another.
 func (c *conn) setBody(req *http.Request) (int, error) {
 	te, cl := req.Header["Transfer-Encoding"], req.Header["Content-Length"]
 	switch {
+	case len(te) > 0 && req.ProtoMinor == 0:
+		return http.StatusBadRequest, errors.New("transfer-encoding in an HTTP/1.0 request")
 	case len(te) > 0 && len(cl) > 0:
 		return http.StatusBadRequest, errors.New("both Transfer-Encoding and Content-Length")
 	case len(te) > 0:
-		if len(te) != 1 || !strings.EqualFold(strings.TrimSpace(te[0]), "chunked") || req.ProtoMinor == 0 {
-			return http.StatusNotImplemented, fmt.Errorf("unsupported Transfer-Encoding %q", te)
+		switch httpsyntax.TransferCoding(te) {
+		case httpsyntax.Chunked:
+		case httpsyntax.ChunkedOverOther:
+			return http.StatusNotImplemented, fmt.Errorf("unsupported transfer coding %q", te)
+		default:
+			return http.StatusBadRequest, fmt.Errorf("transfer-encoding %q does not end in chunked", te)
 		}
 		req.TransferEncoding = []string{"chunked"}
 		req.ContentLength = -1
 		delete(req.Header, "Transfer-Encoding")
-		req.Body = &body{c: c, r: httputil.NewChunkedReader(c.br), expect: expects100(req)}
+		b := &body{c: c, expect: expects100(req)}
+		b.chunked.Reset(c.br, c.s.MaxHeaderBytes, nil)
+		b.r = &b.chunked
+		req.Body = b
 	case len(cl) > 0:
-		n, err := strconv.ParseInt(cl[0], 10, 64)
-		if err != nil || n < 0 || cl[0][0] == '+' {
+		n, ok := httpsyntax.ContentLength(cl[0])
+		if !ok {
 			return http.StatusBadRequest, fmt.Errorf("invalid Content-Length %q", cl[0])
 		}
 		for _, v := range cl[1:] {
@@ -424,6 +445,8 @@ func (c *conn) setBody(req *http.Request) (int, error) {
 	return 0, nil
 }
 
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
 func expects100(req *http.Request) bool {
 	return req.ProtoMinor == 1 && strings.EqualFold(req.Header.Get("Expect"), "100-continue")
 }
@@ -431,13 +454,14 @@ func expects100(req *http.Request) bool {
 // body is a request body read from the connection. Reads and Close come from the handler's goroutine
 // (or a proxy transport's); done is read by the connection loop after the handler returned.
 type body struct {
-	c      *conn
-	r      io.Reader
-	expect bool // send 100 Continue before the first read
-	mu     sync.Mutex
-	done   bool // read to its end
-	closed bool
-	err    error
+	c       *conn
+	r       io.Reader                // the body's framing: a LimitedReader or chunked
+	chunked httpsyntax.ChunkedReader // r, for a chunked body: trailers are read and dropped
+	expect  bool                     // send 100 Continue before the first read
+	mu      sync.Mutex
+	done    bool // read to its end
+	closed  bool
+	err     error
 }
 
 func (b *body) Read(p []byte) (int, error) {
@@ -467,32 +491,12 @@ func (b *body) Read(p []byte) (int, error) {
 			err = io.ErrUnexpectedEOF // the client sent less than it announced
 		}
 	} else if err == io.EOF {
-		// The chunked reader stops after the last chunk's size line; the trailer section (usually
-		// just its closing empty line) is still on the wire, ahead of the next request.
-		if terr := b.skipTrailers(); terr != nil {
-			b.err = terr
-			return n, terr
-		}
-		b.done = true
+		b.done = true // the chunked reader has read the trailer section too
 	}
 	if err != nil && err != io.EOF {
 		b.err = err
 	}
 	return n, err
-}
-
-// skipTrailers reads the chunked body's trailer lines up to the empty line that ends them.
-func (b *body) skipTrailers() error {
-	budget := b.c.s.MaxHeaderBytes
-	for {
-		line, err := b.c.readLine(&budget)
-		if err != nil {
-			return fmt.Errorf("reading trailers: %w", err)
-		}
-		if len(line) == 0 {
-			return nil
-		}
-	}
 }
 
 func (b *body) Close() error {
@@ -525,8 +529,8 @@ func (b *body) drain() bool {
 	if lr, ok := b.r.(*io.LimitedReader); ok {
 		return err == nil && lr.N == 0
 	}
-	// Chunked: ended within the bound, and its trailer section read too.
-	return err == nil && n < 256<<10 && b.skipTrailers() == nil
+	// Chunked: ended within the bound, trailer section included.
+	return err == nil && n < 256<<10 && b.chunked.Done()
 }
 
 // handle runs the handler for req and sends its response; false means the connection must close.

@@ -95,7 +95,7 @@ func (w *response) WriteHeader(code int) {
 // informational sends a 1xx response (103 Early Hints) at once.
 func (w *response) informational(code int) {
 	b := appendStatus(nil, code)
-	b = appendHeaders(b, w.header, nil)
+	b = appendHeaders(b, w.header)
 	b = append(b, "\r\n"...)
 	if _, err := w.c.nc.Write(b); err != nil {
 		w.err = err
@@ -249,7 +249,7 @@ func (w *response) finish() error {
 		}
 	} else if w.chunked {
 		b := []byte("0\r\n")
-		b = appendHeaders(b, w.header, w.trailerKeys())
+		b = appendTrailers(b, w.header, w.trailerKeys())
 		b = append(b, "\r\n"...)
 		if err := w.writev(b); err != nil {
 			return err
@@ -294,7 +294,7 @@ func (w *response) headerBytes() []byte {
 			}
 		}
 	}
-	b = appendHeaders(b, w.header, nil)
+	b = appendHeaders(b, w.header)
 	if _, ok := w.header["Date"]; !ok {
 		b = append(b, "Date: "...)
 		b = append(b, httpDate()...)
@@ -336,24 +336,9 @@ func appendStatus(b []byte, code int) []byte {
 	return append(b, "\r\n"...)
 }
 
-// appendHeaders renders h (only the given keys when keys is not nil), leaving out the framing headers
-// this server writes itself and trailer declarations' values. CR and LF in values become spaces.
-func appendHeaders(b []byte, h http.Header, keys []string) []byte {
-	write := func(k string, vs []string) {
-		name := strings.TrimPrefix(k, http.TrailerPrefix)
-		for _, v := range vs {
-			b = append(b, name...)
-			b = append(b, ": "...)
-			b = append(b, httpsyntax.SafeValue(v)...)
-			b = append(b, "\r\n"...)
-		}
-	}
-	if keys != nil {
-		for _, k := range keys {
-			write(k, h[k])
-		}
-		return b
-	}
+// appendHeaders renders h, leaving out the framing headers this server writes itself and the values
+// of trailers (keys with http.TrailerPrefix). CR and LF in values become spaces.
+func appendHeaders(b []byte, h http.Header) []byte {
 	for k, vs := range h {
 		switch k {
 		case "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive":
@@ -362,7 +347,26 @@ func appendHeaders(b []byte, h http.Header, keys []string) []byte {
 		if strings.HasPrefix(k, http.TrailerPrefix) {
 			continue
 		}
-		write(k, vs)
+		b = appendField(b, k, vs)
+	}
+	return b
+}
+
+// appendTrailers renders the trailer fields named by keys (see trailerKeys), and nothing else.
+func appendTrailers(b []byte, h http.Header, keys []string) []byte {
+	for _, k := range keys {
+		b = appendField(b, strings.TrimPrefix(k, http.TrailerPrefix), h[k])
+	}
+	return b
+}
+
+// appendField renders one field line per value. CR and LF in values become spaces.
+func appendField(b []byte, name string, vs []string) []byte {
+	for _, v := range vs {
+		b = append(b, name...)
+		b = append(b, ": "...)
+		b = append(b, httpsyntax.SafeValue(v)...)
+		b = append(b, "\r\n"...)
 	}
 	return b
 }

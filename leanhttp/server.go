@@ -31,7 +31,8 @@ type Server struct {
 	// Logger receives connection-level errors; nil: none.
 	Logger *zap.Logger
 
-	mu        sync.Mutex // guards listeners, conns and closing: changed on accept, close and shutdown
+	base      context.Context // the root of every request's context (see defaults)
+	mu        sync.Mutex      // guards listeners, conns and closing: changed on accept, close and shutdown
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
 	closing   bool
@@ -51,6 +52,15 @@ func (s *Server) defaults() {
 	}
 	if s.MaxHeaderBytes <= 0 {
 		s.MaxHeaderBytes = 64 << 10
+	}
+	if s.base == nil {
+		// Handlers find a server under http.ServerContextKey, as under net/http. ReverseProxy relies
+		// on it: only then does it abort a response whose upstream body failed (a panic with
+		// http.ErrAbortHandler, which cuts the connection) instead of ending it as if complete. The
+		// stand-in carries this server's settings and serves nothing.
+		s.base = context.WithValue(context.Background(), http.ServerContextKey, &http.Server{
+			Handler: s.Handler, ReadHeaderTimeout: s.ReadHeaderTimeout, IdleTimeout: s.IdleTimeout, MaxHeaderBytes: s.MaxHeaderBytes,
+		})
 	}
 }
 
