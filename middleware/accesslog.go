@@ -138,6 +138,9 @@ func (a *accessEntry) appendJSON(b []byte) []byte {
 		b = append(b, `,"upstream_ms":`...)
 		b = appendMillis(b, e.upstreamD)
 	}
+	if e.aborted {
+		b = append(b, `,"aborted":true`...)
+	}
 	return b
 }
 

@@ -52,6 +52,9 @@ func MaxBody(next http.Handler, max int64, onReject func(*http.Request)) http.Ha
 		}
 		// A Content-Length within max is already enforced by net/http; the body is still counted, as
 		// an inner layer of an in-process chain may have set it.
+		// The body is replaced on a copy of the request, never on the server's own: net/http looks
+		// at that one's body after the handler (a body cut by an error closes the connection).
+		r = r.WithContext(r.Context())
 		g := &bodyGuard{w: w, r: r, limit: max, remaining: max}
 		g.body = limitedBody{rc: r.Body, g: g}
 		r.Body = &g.body

@@ -82,6 +82,10 @@ func validID(id string) bool {
 
 type ctxKey struct{}
 
+// statusClientClosed is nginx's 499, logged for a request whose client went away before any answer
+// (the handler aborted it). It is never sent.
+const statusClientClosed = 499
+
 // exchange is one request's measurements. Body fields are atomics: a proxy's transport may still be
 // reading the body on its own goroutine while the handler finishes.
 type exchange struct {
@@ -107,6 +111,7 @@ type exchange struct {
 	serverTiming [1]string      // Server-Timing's value
 	status       int
 	wroteHeader  bool
+	aborted      bool // the response was cut (http.ErrAbortHandler): the client did not get it whole
 	bytesOut     int64
 }
 
@@ -163,17 +168,39 @@ func (t *timing) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ids := e.ids[:1:1] // one slice for both headers, capped: an Add copies instead of sharing
 	r.Header[RequestIDHeader] = ids
 	w.Header()[RequestIDHeader] = ids
+	// The body is replaced on the copy WithContext makes, never on the server's own request: net/http
+	// looks at that one's body after the handler to decide whether the connection may serve another.
+	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, e))
 	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
 		e.hasBody = true
 		e.body = timedBody{rc: r.Body, e: e}
 		r.Body = &e.body
 	}
-	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, e))
 	rw := &e.rw
 	rw.e = e
+	defer t.onPanic(e, r)
 	t.next.ServeHTTP(rw, r)
-	if !e.wroteHeader {
-		rw.WriteHeader(http.StatusOK) // what net/http sends for a handler that wrote nothing
+	t.finish(e, r)
+}
+
+// onPanic records an exchange whose handler panicked, and passes the panic on. A panic that reaches
+// Timing is http.ErrAbortHandler (Recover answers the others): the response is being cut, so the
+// line says aborted and no status is written.
+func (t *timing) onPanic(e *exchange, r *http.Request) {
+	if p := recover(); p != nil {
+		e.aborted = true
+		t.finish(e, r)
+		panic(p)
+	}
+}
+
+// finish logs and reports the exchange once the handler is done.
+func (t *timing) finish(e *exchange, r *http.Request) {
+	switch {
+	case !e.wroteHeader && !e.aborted:
+		e.rw.WriteHeader(http.StatusOK) // what net/http sends for a handler that wrote nothing
+	case !e.wroteHeader && r.Context().Err() != nil:
+		e.status = statusClientClosed // cut before any answer because the client had gone
 	}
 	total := t.now().Sub(e.start)
 	recv, _ := e.recv()
@@ -181,7 +208,7 @@ func (t *timing) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		total = recv // the clock's granularity: an instant body end counts as 1ns
 	}
 	if t.log != nil {
-		t.logExchange(e, r, id, total, recv)
+		t.logExchange(e, r, e.ids[0], total, recv)
 	}
 	if t.observe != nil {
 		t.observe(Record{Route: e.routeName, Status: e.status, Total: total, Recv: recv, Upstream: e.upstreamD,
@@ -223,6 +250,9 @@ func (a *accessEntry) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	if e.hasUp {
 		enc.AddString("upstream", e.upstream)
 		enc.AddFloat64("upstream_ms", ms(e.upstreamD))
+	}
+	if e.aborted {
+		enc.AddBool("aborted", true)
 	}
 	return nil
 }
