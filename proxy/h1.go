@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/frontgate/frontgate/internal/httpsyntax"
 )
 
@@ -29,8 +31,8 @@ type h1Transport struct {
 	dialTimeout time.Duration
 	maxIdle     int
 	idleTimeout time.Duration
-	peekAfter   time.Duration // idle time after which reuse peeks for a close; see alive
 	fallback    *http.Transport
+	log         *zap.Logger // bodies cut short; nil: none
 
 	mu   sync.Mutex           // guards idle and closed: taken once per request to get and once to put a conn
 	idle map[string][]*h1Conn // per host:port, most recently used last
@@ -397,10 +399,11 @@ func (t *h1Transport) conn(ctx context.Context, hostport string, dialTimeout tim
 	for list := t.idle[hostport]; len(list) > 0; list = t.idle[hostport] {
 		c := list[len(list)-1]
 		t.idle[hostport] = list[:len(list)-1]
-		idle := now.Sub(c.used)
-		// A connection idle for a while may have been closed by the target: peek (one cheap
-		// syscall) rather than fail the request on it. Busy connections skip the check.
-		if idle > t.idleTimeout || idle >= t.peekAfter && !alive(c) {
+		// A pooled connection is used again only if the target has not closed it nor written
+		// anything on it since its last answer ended: a byte there would be taken for the answer
+		// to the next request, which would then reach the wrong client. So every reuse peeks, one
+		// system call that does not wait.
+		if now.Sub(c.used) > t.idleTimeout || !alive(c) {
 			t.mu.Unlock()
 			c.nc.Close()
 			t.mu.Lock()
@@ -430,11 +433,9 @@ func (t *h1Transport) conn(ctx context.Context, hostport string, dialTimeout tim
 	return c, false, nil
 }
 
-// peekAfter is how long a connection sits idle before reuse checks that the target has not closed it.
-const peekAfter = 500 * time.Millisecond
-
-// alive peeks at an idle connection without blocking: a target that closed it (or sent something
-// unasked, like a 408 before closing) makes it unusable.
+// alive peeks at an idle connection without blocking: a target that closed it, or wrote anything
+// unasked on it (a 408 before closing, a stray second answer, a body after a HEAD's or a 204's
+// head), makes it unusable.
 func alive(c *h1Conn) bool {
 	if c.rc == nil {
 		return true

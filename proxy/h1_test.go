@@ -90,7 +90,6 @@ func TestIdlePeekSkipsClosedConnections(t *testing.T) {
 		closed <- struct{}{}
 	})
 	pool := newPool(t, specs(up), PoolOptions{MaxFails: -1})
-	pool.transport.(*h1Transport).peekAfter = 0
 	front := newFrontPool(t, pool, Options{})
 	for i := 0; i < 5; i++ {
 		req, _ := http.NewRequest(http.MethodPost, front.URL+"/x", strings.NewReader("once"))

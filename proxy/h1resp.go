@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptrace"
-	"net/http/httputil"
 	"net/textproto"
 	"strconv"
 	"strings"
@@ -206,8 +205,9 @@ func parseStatusLine(resp *http.Response, line string) error {
 // canonicalizing each name, which allocates on every response saying keep-alive.
 func frame(resp *http.Response, req *http.Request, fields []field) error {
 	closeConn, keepAlive := false, false
-	var length, te, trailers string
-	lengths, tes := 0, 0
+	var length, trailers string
+	var tes []string // Transfer-Encoding's values: rare, so a slice allocated when there are some
+	lengths := 0
 	for i := range fields {
 		f := &fields[i]
 		switch f.k {
@@ -234,8 +234,7 @@ func frame(resp *http.Response, req *http.Request, fields []field) error {
 			}
 			length = f.v
 		case "Transfer-Encoding":
-			tes++
-			te = f.v // the last one holds the final coding
+			tes = append(tes, f.v)
 		case "Trailer":
 			if trailers == "" {
 				trailers = f.v
@@ -247,21 +246,29 @@ func frame(resp *http.Response, req *http.Request, fields []field) error {
 	resp.Close = closeConn || resp.ProtoMinor == 0 && !keepAlive
 	n := int64(-1)
 	if lengths > 0 {
-		v, err := strconv.ParseInt(length, 10, 64)
-		if err != nil || v < 0 || length == "" || length[0] == '+' {
+		v, ok := httpsyntax.ContentLength(length)
+		if !ok {
 			return fmt.Errorf("malformed response: Content-Length %q", length)
 		}
 		n = v
 	}
 	noBody := req.Method == http.MethodHead || resp.StatusCode < 200 ||
 		resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusNotModified
-	if tes > 0 && !noBody {
+	if len(tes) > 0 && !noBody {
 		skipAll(fields, "Content-Length") // a Transfer-Encoding overrides it
 		skipAll(fields, "Transfer-Encoding")
 		resp.ContentLength = -1
-		if !strings.EqualFold(strings.TrimSpace(te), "chunked") || resp.ProtoMinor == 0 {
-			resp.Close = true // some other coding: the body lasts until the connection closes
+		if lengths > 0 {
+			resp.Close = true // both: a sign of a confused target, whose next answer is not to be trusted
+		}
+		if resp.ProtoMinor == 0 {
+			resp.Close = true // faulty framing (RFC 9112 6.1): the body lasts until the close
 			return nil
+		}
+		if httpsyntax.TransferCoding(tes) != httpsyntax.Chunked {
+			// Another coding: the body would last until the close (RFC 9112 6.3), and the coding
+			// could not be passed on. Refused, as net/http's Transport does.
+			return fmt.Errorf("malformed response: unsupported Transfer-Encoding %q", tes)
 		}
 		resp.TransferEncoding = []string{"chunked"}
 		for _, k := range strings.Split(trailers, ",") {
@@ -302,18 +309,26 @@ func bodyLength(resp *http.Response) int64 {
 // connection goes back to the pool; closing it early closes the connection. Close also ends the try:
 // the target's in-flight count drops and the context watch is removed.
 type h1Body struct {
-	t      *h1Transport
-	c      *h1Conn
-	resp   *http.Response // for trailers
-	target *Upstream      // in-flight count to drop on Close; nil: none
-	n      int64          // bytes left of a Content-Length body; -1: r reads it
-	r      io.Reader      // chunked or close-delimited body
-	keep   bool           // the response allows reuse
-	eof    bool
-	closed bool
+	t       *h1Transport
+	c       *h1Conn
+	resp    *http.Response           // for trailers
+	target  *Upstream                // in-flight count to drop on Close; nil: none
+	n       int64                    // bytes left of a Content-Length body; -1: r reads it
+	r       io.Reader                // chunked or close-delimited body
+	chunked httpsyntax.ChunkedReader // r, for a chunked body
+	cut     cutLogger
+	keep    bool // the response allows reuse
+	eof     bool
+	closed  bool
 }
 
 func (b *h1Body) Read(p []byte) (int, error) {
+	n, err := b.read(p)
+	b.cut.read(n, err)
+	return n, err
+}
+
+func (b *h1Body) read(p []byte) (int, error) {
 	if b.eof {
 		return 0, io.EOF
 	}
@@ -343,12 +358,6 @@ func (b *h1Body) Read(p []byte) (int, error) {
 		return n, err
 	}
 	n, err := b.r.Read(p)
-	if err == io.EOF && b.resp.TransferEncoding != nil {
-		if terr := b.readTrailers(); terr != nil {
-			b.keep = false
-			return n, terr
-		}
-	}
 	if err == io.EOF {
 		b.eof = true
 	} else if err != nil {
@@ -357,27 +366,16 @@ func (b *h1Body) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// readTrailers reads the trailer section after the last chunk into resp.Trailer.
-func (b *h1Body) readTrailers() error {
-	blk, err := headerBlock(b.c.br)
-	if err != nil {
-		return fmt.Errorf("reading trailers: %w", err)
+// addTrailer keeps a trailer field of the response, but the ones that would frame or route a message.
+func (b *h1Body) addTrailer(k, v string) {
+	switch k {
+	case "Content-Length", "Transfer-Encoding", "Trailer", "Connection", "Keep-Alive", "Host", "Upgrade", "Te":
+		return
 	}
-	text := string(blk)
-	if _, err := b.c.br.Discard(len(blk)); err != nil {
-		return err
+	if b.resp.Trailer == nil {
+		b.resp.Trailer = make(http.Header)
 	}
-	for line, rest := httpsyntax.CutLine(text); line != ""; line, rest = httpsyntax.CutLine(rest) {
-		k, v, err := httpsyntax.ParseField(line)
-		if err != nil {
-			return fmt.Errorf("malformed trailer: %w", err)
-		}
-		if b.resp.Trailer == nil {
-			b.resp.Trailer = make(http.Header)
-		}
-		b.resp.Trailer.Add(k, v)
-	}
-	return nil
+	b.resp.Trailer.Add(k, v)
 }
 
 func (b *h1Body) Close() error {
@@ -401,10 +399,15 @@ func (b *h1Body) Close() error {
 // setBody gives resp a body reading from c.
 func (t *h1Transport) setBody(resp *http.Response, c *h1Conn, target *Upstream) {
 	b := &h1Body{t: t, c: c, resp: resp, target: target, keep: !resp.Close, n: bodyLength(resp)}
+	b.cut = cutLogger{log: t.log, target: c.key, req: resp.Request}
+	if target != nil {
+		b.cut.target = target.Name
+	}
 	switch {
 	case b.n >= 0:
 	case resp.TransferEncoding != nil:
-		b.r = httputil.NewChunkedReader(c.br)
+		b.chunked.Reset(c.br, maxResponseHeader, b.addTrailer) // the trailer section read too
+		b.r = &b.chunked
 	default:
 		b.r = c.br // until the target closes
 	}

@@ -131,6 +131,7 @@ func NewPool(targets []TargetSpec, opts PoolOptions) (*Pool, error) {
 		}
 		p.targets = append(p.targets, &Upstream{URL: u, Name: t.URL, Weight: w, pool: p})
 	}
+	opts.Logger = p.log // for the transport too
 	p.transport = newTransport(opts)
 	p.rebuild()
 	return p, nil

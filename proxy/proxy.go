@@ -21,10 +21,13 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/frontgate/frontgate/internal/httpsyntax"
 )
 
-// StatusClientClosedRequest is nginx's 499: the client went away before the response. It is logged,
-// never sent (there is nobody to send it to).
+// StatusClientClosedRequest is nginx's 499: the client went away before the response. It is never
+// sent: the handler aborts the response (a panic with http.ErrAbortHandler, which the server takes
+// for "cut the connection") and the access log says 499.
 const StatusClientClosedRequest = 499
 
 // Options configures one route's Handler. The zero value forwards paths unchanged with the target's
@@ -97,6 +100,12 @@ type handler struct {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if up := r.Header["Upgrade"]; len(up) > 0 && httpsyntax.HasToken(up, "h2c") {
+		// An h2c upgrade would give the target a raw HTTP/2 connection, past routing, methods and
+		// limits. A server may ignore an Upgrade (RFC 9110 7.8): the request goes on as HTTP/1.1.
+		delete(r.Header, "Upgrade")
+		delete(r.Header, "Http2-Settings")
+	}
 	if h.opts.Timeout > 0 {
 		ctx, cancel := context.WithTimeout(r.Context(), h.opts.Timeout)
 		defer cancel()
@@ -254,7 +263,8 @@ func (h *handler) RoundTrip(req *http.Request) (*http.Response, error) {
 			return resp, nil
 		}
 		budget -= waited
-		if req.Context().Err() != nil || try >= h.opts.Retries || budget <= 0 {
+		var ce *clientError
+		if errors.As(err, &ce) || req.Context().Err() != nil || try >= h.opts.Retries || budget <= 0 {
 			return nil, err
 		}
 		if !isDialError(err) && (!replayable || !idempotent(req.Method)) {
@@ -308,7 +318,7 @@ func (h *handler) prepareBody(req *http.Request) (*retryBody, bool, error) {
 	if idempotent(req.Method) && req.ContentLength > 0 && req.ContentLength <= h.opts.RetryBodyMax {
 		buf := make([]byte, req.ContentLength)
 		if _, err := io.ReadFull(req.Body, buf); err != nil {
-			return nil, false, err
+			return nil, false, &clientError{err: err}
 		}
 		b.buf = buf
 		b.r = bytes.NewReader(buf)
@@ -319,10 +329,11 @@ func (h *handler) prepareBody(req *http.Request) (*retryBody, bool, error) {
 // retryBody is a request body shared by the tries of one request. Transports close bodies on errors;
 // Close is ignored here so that a later try can still read (the server closes the client's body).
 type retryBody struct {
-	src  io.ReadCloser
-	buf  []byte        // the whole body when buffered for replay
-	r    *bytes.Reader // reads buf
-	read bool          // some byte went to a try
+	src    io.ReadCloser
+	buf    []byte        // the whole body when buffered for replay
+	r      *bytes.Reader // reads buf
+	read   bool          // some byte went to a try
+	srcErr error         // reading the client's body failed: the try failed through no fault of the target
 }
 
 func (b *retryBody) Read(p []byte) (int, error) {
@@ -332,6 +343,9 @@ func (b *retryBody) Read(p []byte) (int, error) {
 		n, err = b.r.Read(p)
 	} else {
 		n, err = b.src.Read(p)
+		if err != nil && err != io.EOF {
+			b.srcErr = err
+		}
 	}
 	if n > 0 {
 		b.read = true
@@ -341,8 +355,12 @@ func (b *retryBody) Read(p []byte) (int, error) {
 
 func (b *retryBody) Close() error { return nil }
 
-// rewind readies the body for another try; false when streamed bytes are gone.
+// rewind readies the body for another try; false when streamed bytes are gone or the client's body
+// failed.
 func (b *retryBody) rewind() bool {
+	if b.srcErr != nil {
+		return false
+	}
 	if b.r != nil {
 		b.r.Reset(b.buf)
 		return true
@@ -428,6 +446,9 @@ func (h *handler) try(out *http.Request, target *Upstream, path, rawPath string,
 	if err != nil {
 		target.inflight.Add(-1)
 		cancel(nil)
+		if rb, ok := out.Body.(*retryBody); ok && rb.srcErr != nil {
+			return nil, waited, &clientError{err: rb.srcErr} // never counted against the target
+		}
 		if req.Context().Err() == nil {
 			h.pool.failed(target, err)
 		}
@@ -443,7 +464,7 @@ func (h *handler) try(out *http.Request, target *Upstream, path, rawPath string,
 	if rwc, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
 		resp.Body = &upgradedBody{ReadWriteCloser: rwc, done: done}
 	} else {
-		resp.Body = &finishBody{ReadCloser: resp.Body, done: done}
+		resp.Body = &finishBody{ReadCloser: resp.Body, done: done, cut: cutLogger{log: h.log, target: target.Name, req: out}}
 	}
 	return resp, waited, nil
 }
@@ -452,11 +473,18 @@ func singleJoin(a, b string) string {
 	return strings.TrimSuffix(a, "/") + "/" + strings.TrimPrefix(b, "/")
 }
 
-// finishBody runs done once, when the response body is closed.
+// finishBody runs done once, when the response body is closed, and logs a body cut short.
 type finishBody struct {
 	io.ReadCloser
 	once sync.Once
 	done func()
+	cut  cutLogger
+}
+
+func (b *finishBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.cut.read(n, err)
+	return n, err
 }
 
 func (b *finishBody) Close() error {
@@ -478,6 +506,38 @@ func (b *upgradedBody) Close() error {
 	return err
 }
 
+// cutLogger notes how much of a response body came and logs, once, a body the target cut short:
+// ReverseProxy then aborts the client's response (the client sees the cut too) without saying why.
+type cutLogger struct {
+	log    *zap.Logger
+	target string
+	req    *http.Request // the outbound request, whose context is the client's
+	got    int64
+	logged bool
+}
+
+func (c *cutLogger) read(n int, err error) {
+	c.got += int64(n)
+	if err == nil || err == io.EOF || c.logged || c.log == nil {
+		return
+	}
+	c.logged = true
+	fields := []zap.Field{zap.String("request_id", c.req.Header.Get("X-Request-Id")), zap.String("upstream", c.target),
+		zap.Int64("body_bytes_received", c.got), zap.Error(err)}
+	if c.req.Context().Err() != nil {
+		c.log.Debug("client went away during the response body", fields...)
+		return
+	}
+	c.log.Warn("upstream response body cut short; the client's response is cut too", fields...)
+}
+
+// clientError is a try that failed because of the client's request body (malformed, cut short, too
+// slow or too large), not the target's: it is never retried nor counted against the target.
+type clientError struct{ err error }
+
+func (e *clientError) Error() string { return "client request body: " + e.err.Error() }
+func (e *clientError) Unwrap() error { return e.err }
+
 type upstreamError struct {
 	target string
 	err    error
@@ -494,6 +554,20 @@ func isDialError(err error) bool {
 
 // classify maps a forwarding error to the status the client gets.
 func classify(r *http.Request, err error) int {
+	var ce *clientError
+	if errors.As(err, &ce) {
+		var tooLarge *http.MaxBytesError
+		var ne net.Error
+		switch {
+		case r.Context().Err() != nil:
+			return StatusClientClosedRequest
+		case errors.As(err, &tooLarge):
+			return http.StatusRequestEntityTooLarge
+		case errors.As(err, &ne) && ne.Timeout():
+			return http.StatusRequestTimeout
+		}
+		return http.StatusBadRequest // malformed or cut short
+	}
 	switch {
 	case errors.Is(err, errNoTarget):
 		return http.StatusServiceUnavailable
@@ -518,11 +592,17 @@ func (h *handler) handleError(w http.ResponseWriter, r *http.Request, err error)
 		target, err = ue.target, ue.err
 	}
 	fields := []zap.Field{zap.String("request_id", id), zap.String("upstream", target), zap.Int("status", status), zap.Error(err)}
+	var ce *clientError
 	switch {
 	case status == StatusClientClosedRequest:
+		// A status line written now could still reach a client that only half-closed; there is
+		// nobody to answer, so the connection is cut instead.
 		h.log.Debug("client went away", fields...)
-		w.WriteHeader(status) // for the access log; the client is gone
-		return
+		panic(http.ErrAbortHandler)
+	case errors.As(err, &ce):
+		// The rest of the client's body cannot be trusted or is not coming: the connection closes.
+		h.log.Info("client request body failed", fields...)
+		w.Header().Set("Connection", "close")
 	case status == http.StatusServiceUnavailable:
 		h.log.Warn("no upstream target available", fields...)
 	case errors.Is(err, syscall.ECONNREFUSED):

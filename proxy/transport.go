@@ -22,8 +22,8 @@ func newTransport(opts PoolOptions) http.RoundTripper {
 		dialTimeout: dialTimeoutOf(opts),
 		maxIdle:     std.MaxIdleConnsPerHost,
 		idleTimeout: std.IdleConnTimeout,
-		peekAfter:   peekAfter,
 		fallback:    std,
+		log:         opts.Logger,
 		idle:        map[string][]*h1Conn{},
 	}
 }
