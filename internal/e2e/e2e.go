@@ -1,0 +1,215 @@
+// Package e2e runs the real frontgate binary for end-to-end tests in any package: Build compiles it
+// once, Start runs it as a process and waits for its "listening" line, and a LogSink keeps its JSON
+// log lines for tests to wait on. It is for tests only; nothing in the product imports it.
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Build compiles the frontgate command into dir and returns the binary's path. It builds with -race
+// when the calling tests run with -race, so that the process is checked as the tests are.
+func Build(dir string) (string, error) {
+	bin := filepath.Join(dir, "frontgate")
+	args := []string{"build", "-o", bin}
+	if RaceEnabled {
+		args = append(args, "-race")
+	}
+	cmd := exec.Command("go", append(args, "github.com/frontgate/frontgate/cmd/frontgate")...)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("building frontgate: %w\n%s", err, out.String())
+	}
+	return bin, nil
+}
+
+// Main is a TestMain body for a package whose tests need the binary: it builds it into a temporary
+// folder, stores its path in *bin, runs the tests and removes the folder.
+func Main(m *testing.M, bin *string) {
+	dir, err := os.MkdirTemp("", "frontgate-e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if *bin, err = Build(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// LogSink collects a process's output line by line and lets tests wait for a line.
+type LogSink struct {
+	mu    sync.Mutex // guards lines and done; cond signals each new line
+	cond  *sync.Cond
+	lines []string
+	done  bool
+}
+
+// NewLogSink reads r until it ends, keeping every line.
+func NewLogSink(r io.Reader) *LogSink {
+	s := &LogSink{}
+	s.cond = sync.NewCond(&s.mu)
+	go func() {
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			s.mu.Lock()
+			s.lines = append(s.lines, sc.Text())
+			s.cond.Broadcast()
+			s.mu.Unlock()
+		}
+		s.mu.Lock()
+		s.done = true
+		s.cond.Broadcast()
+		s.mu.Unlock()
+	}()
+	return s
+}
+
+// WaitFor returns the first line satisfying match, waiting until it appears or the output ends. A
+// timer ends the wait after 30 s, so that a process that hangs fails the test instead of hanging it.
+func (s *LogSink) WaitFor(t testing.TB, what string, match func(string) bool) string {
+	t.Helper()
+	deadline := time.AfterFunc(30*time.Second, func() {
+		s.mu.Lock()
+		s.done = true
+		s.cond.Broadcast()
+		s.mu.Unlock()
+	})
+	defer deadline.Stop()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := 0; ; i++ {
+		for ; i < len(s.lines); i++ {
+			if match(s.lines[i]) {
+				return s.lines[i]
+			}
+		}
+		if s.done {
+			t.Fatalf("no log line %s; output:\n%s", what, strings.Join(s.lines, "\n"))
+		}
+		s.cond.Wait()
+		i--
+	}
+}
+
+// Lines returns a copy of the lines so far.
+func (s *LogSink) Lines() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.lines...)
+}
+
+// Text is the output so far, one line after another.
+func (s *LogSink) Text() string { return strings.Join(s.Lines(), "\n") }
+
+// Entry is one JSON log line.
+type Entry map[string]any
+
+// ParseEntry decodes a JSON log line; nil for a line that is not JSON.
+func ParseEntry(line string) Entry {
+	var e Entry
+	if json.Unmarshal([]byte(line), &e) != nil {
+		return nil
+	}
+	return e
+}
+
+// AccessFor waits for the access-log line of the request with the given id.
+func (s *LogSink) AccessFor(t testing.TB, requestID string) Entry {
+	t.Helper()
+	line := s.WaitFor(t, "for request "+requestID, func(l string) bool {
+		e := ParseEntry(l)
+		return e != nil && e["logger"] == "access" && e["request_id"] == requestID
+	})
+	return ParseEntry(line)
+}
+
+// Proc is a running frontgate process.
+type Proc struct {
+	Cmd     *exec.Cmd
+	Logs    *LogSink
+	Addr    string        // host:port of the public listener
+	Base    string        // http://Addr
+	Exited  chan struct{} // closed when the process has exited
+	ExitErr error         // cmd.Wait's result, set before Exited closes
+}
+
+// Start runs `bin args...`, waits for its public "listening" log line and stops the process (SIGTERM)
+// when the test ends.
+func Start(t testing.TB, bin string, args ...string) *Proc {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &Proc{Cmd: cmd, Logs: NewLogSink(pr), Exited: make(chan struct{})}
+	go func() {
+		p.ExitErr = cmd.Wait()
+		pw.Close()
+		close(p.Exited)
+	}()
+	t.Cleanup(func() { p.Stop(t) })
+	line := p.Logs.WaitFor(t, `"listening"`, func(l string) bool {
+		e := ParseEntry(l)
+		return e != nil && e["msg"] == "listening"
+	})
+	p.Addr = ParseEntry(line)["addr"].(string)
+	p.Base = "http://" + p.Addr
+	return p
+}
+
+// Serve starts `bin serve -listen 127.0.0.1:0 -config config`.
+func Serve(t testing.TB, bin, config string) *Proc {
+	t.Helper()
+	return Start(t, bin, "serve", "-listen", "127.0.0.1:0", "-config", config)
+}
+
+// Wait waits for the process to exit (after a signal the test sent), returning its exit error.
+func (p *Proc) Wait(t testing.TB) error {
+	select {
+	case <-p.Exited:
+		return p.ExitErr
+	case <-time.After(30 * time.Second):
+		_ = p.Cmd.Process.Kill()
+		t.Errorf("frontgate did not exit; output:\n%s", p.Logs.Text())
+		return fmt.Errorf("killed")
+	}
+}
+
+// Stop sends SIGTERM and waits for the process to exit, returning its exit error.
+func (p *Proc) Stop(t testing.TB) error {
+	_ = p.Cmd.Process.Signal(syscall.SIGTERM) // fails harmlessly once it has exited
+	return p.Wait(t)
+}
+
+// WriteFile writes content to dir/name, creating folders, and returns the path.
+func WriteFile(t testing.TB, dir, name, content string) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
