@@ -9,9 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -42,12 +40,13 @@ type conn struct {
 	timer  *time.Timer // starts the watch watchAfter into a request; made once, then Reset
 	cancel func()      // cancels the running request's context
 
-	base         context.Context // every request's context derives from it: the server and local address
-	readDeadline time.Time       // the read deadline set on nc (zero: none), as far as this goroutine knows
-	resp         response        // the running request's ResponseWriter, reused for the next
-	head         []byte          // status line and headers being written, reused
-	vec          [4][]byte       // pieces of one writev
-	bufs         net.Buffers     // vec as consumed by WriteTo
+	base         context.Context        // every request's context derives from it: the server and local address
+	reqHead      httpsyntax.RequestHead // the running request's head, its fields' array reused
+	readDeadline time.Time              // the read deadline set on nc (zero: none), as far as this goroutine knows
+	resp         response               // the running request's ResponseWriter, reused for the next
+	head         []byte                 // status line and headers being written, reused
+	vec          [4][]byte              // pieces of one writev
+	bufs         net.Buffers            // vec as consumed by WriteTo
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
@@ -163,22 +162,6 @@ func (c *conn) readLine(budget *int) ([]byte, error) {
 	return line, nil
 }
 
-// emptyLines is the length of the empty lines (CRLF or LF), at most max of them, that b starts with.
-func emptyLines(b []byte, max int) int {
-	n := 0
-	for i := 0; i < max; i++ {
-		switch {
-		case n < len(b) && b[n] == '\n':
-			n++
-		case n+1 < len(b) && b[n] == '\r' && b[n+1] == '\n':
-			n += 2
-		default:
-			return n
-		}
-	}
-	return n
-}
-
 // readHead returns the request's head (request line through the empty line) as one string, which
 // the method, target and header values then slice: one allocation for all of them. Up to four empty
 // lines before the request line are skipped (RFC 9112 2.2). A head over MaxHeaderBytes is refused
@@ -195,7 +178,7 @@ func (c *conn) readHead() (string, int, error) {
 	// Usually the whole head came with one read and is in the buffer (after an empty line or two,
 	// perhaps), and then it needs no header deadline.
 	buf, _ := c.br.Peek(c.br.Buffered())
-	skip := emptyLines(buf, 4)
+	skip := httpsyntax.EmptyLines(buf, 4)
 	if n := httpsyntax.HeadLength(buf[skip:]); n >= 0 {
 		if skip+n > budget {
 			return tooLarge(buf[skip:])
@@ -256,199 +239,47 @@ func (c *conn) readRequest() (*http.Request, int, error) {
 	if err != nil {
 		return nil, status, err
 	}
-	line, rest := httpsyntax.CutLine(head)
-	method, after, ok1 := strings.Cut(line, " ")
-	target, proto, ok2 := strings.Cut(after, " ")
-	if !ok1 || !ok2 || !httpsyntax.Token(method) || len(target) == 0 {
-		return nil, http.StatusBadRequest, fmt.Errorf("malformed request line %q", line)
+	h := &c.reqHead
+	if status, err := httpsyntax.ParseRequestHead(head, h); err != nil {
+		return nil, status, err
 	}
 	// The request is made with its context in one allocation (WithContext on a value that does not
 	// escape), instead of built and then copied by WithContext.
 	ctx, cancel := context.WithCancel(c.base)
 	req := (&http.Request{}).WithContext(ctx)
 	c.cancel = cancel
-	req.Method, req.RequestURI, req.RemoteAddr = method, target, c.remote
-	switch {
-	case proto == "HTTP/1.1":
-		req.Proto, req.ProtoMajor, req.ProtoMinor = "HTTP/1.1", 1, 1
-	case proto == "HTTP/1.0":
-		req.Proto, req.ProtoMajor, req.ProtoMinor = "HTTP/1.0", 1, 0
-	case len(proto) == 8 && strings.HasPrefix(proto, "HTTP/") && isDigit(proto[5]) && proto[6] == '.' && isDigit(proto[7]):
-		return nil, http.StatusHTTPVersionNotSupported, fmt.Errorf("unsupported protocol %q", proto)
-	default:
-		return nil, http.StatusBadRequest, fmt.Errorf("malformed request line %q", line)
+	req.Method, req.RequestURI, req.RemoteAddr, req.URL, req.Host = h.Method, h.Target, c.remote, h.URL, h.Host
+	req.Proto, req.ProtoMajor, req.ProtoMinor, req.Close = "HTTP/1.1", 1, 1, h.Close
+	if h.Minor == 0 {
+		req.Proto, req.ProtoMinor = "HTTP/1.0", 0
 	}
-	if req.URL, err = parseTarget(req.Method, req.RequestURI); err != nil {
-		return nil, http.StatusBadRequest, err
-	}
-
-	// Size the map and the values' shared backing array from the number of lines.
-	lines := strings.Count(rest, "\n") - 1
-	h := make(http.Header, max(lines, 1))
-	vals := make([]string, 0, max(lines, 0))
-	for {
-		line, rest = httpsyntax.CutLine(rest)
-		if line == "" {
-			break
-		}
-		key, v, err := httpsyntax.ParseField(line)
-		if err != nil {
-			return nil, http.StatusBadRequest, err
-		}
-		if old, ok := h[key]; ok {
-			h[key] = append(old, v)
+	// The map and the values' shared backing array are sized from the number of fields.
+	hdr := make(http.Header, max(len(h.Fields), 1))
+	vals := make([]string, 0, len(h.Fields))
+	for _, f := range h.Fields {
+		if old, ok := hdr[f.Name]; ok {
+			hdr[f.Name] = append(old, f.Value)
 			continue
 		}
-		vals = append(vals, v)
-		h[key] = vals[len(vals)-1 : len(vals) : len(vals)] // capped: an Add copies, never overwrites
+		vals = append(vals, f.Value)
+		hdr[f.Name] = vals[len(vals)-1 : len(vals) : len(vals)] // capped: an Add copies, never overwrites
 	}
-	req.Header = h
-
-	hosts := h["Host"]
+	req.Header = hdr
 	switch {
-	case len(hosts) > 1:
-		return nil, http.StatusBadRequest, errors.New("more than one Host header")
-	case len(hosts) == 1:
-		req.Host = hosts[0]
-	case req.ProtoMinor == 1:
-		return nil, http.StatusBadRequest, errors.New("missing Host header")
-	}
-	if req.URL.Host != "" {
-		req.Host = req.URL.Host // absolute-form wins (RFC 9112 3.2.2)
-	}
-	if !httpsyntax.ValidHost(req.Host) {
-		return nil, http.StatusBadRequest, fmt.Errorf("invalid host %q", req.Host)
-	}
-	delete(h, "Host")
-	req.Close = wantsClose(req)
-	if status, err := c.setBody(req); err != nil {
-		return nil, status, err
-	}
-	return req, 0, nil
-}
-
-// simpleTarget is the URL of an origin-form target whose path needs no unescaping and whose query
-// holds only visible characters, the usual kind, built without url.ParseRequestURI's general parse
-// (it gives the same URL for these); nil for any other target.
-func simpleTarget(target string) *url.URL {
-	if target[0] != '/' {
-		return nil
-	}
-	path, query, hasQuery := strings.Cut(target, "?")
-	for i := 0; i < len(path); i++ {
-		if c := path[i]; c >= 0x80 || !pathChar[c] {
-			return nil
-		}
-	}
-	for i := 0; i < len(query); i++ {
-		if c := query[i]; c <= ' ' || c >= 0x7f || c == '#' {
-			return nil
-		}
-	}
-	return &url.URL{Path: path, RawQuery: query, ForceQuery: hasQuery && query == ""}
-}
-
-// pathChar: the path characters that net/url leaves as they are when it escapes a path (so that
-// RawPath stays empty).
-var pathChar = func() (t [128]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c], t[c-32] = true, true
-	}
-	for _, c := range "-._~$&+,;=:@/" {
-		t[c] = true
-	}
-	return t
-}()
-
-// parseTarget parses the request target: origin-form, absolute-form, or * for OPTIONS.
-func parseTarget(method, target string) (*url.URL, error) {
-	if target == "*" {
-		if method != http.MethodOptions {
-			return nil, errors.New("* is only for OPTIONS")
-		}
-		return &url.URL{Path: "*"}, nil
-	}
-	if u := simpleTarget(target); u != nil {
-		return u, nil
-	}
-	for i := 0; i < len(target); i++ {
-		if c := target[i]; c <= ' ' || c >= 0x7f || c == '#' {
-			return nil, fmt.Errorf("malformed request target %q", target)
-		}
-	}
-	if target[0] != '/' && !strings.HasPrefix(target, "http://") && !strings.HasPrefix(target, "https://") {
-		return nil, fmt.Errorf("malformed request target %q", target)
-	}
-	u, err := url.ParseRequestURI(target)
-	if err != nil {
-		return nil, fmt.Errorf("request target: %w", err)
-	}
-	return u, nil
-}
-
-// wantsClose reports whether the connection ends after this request.
-func wantsClose(req *http.Request) bool {
-	if req.ProtoMinor == 0 {
-		return !httpsyntax.HasToken(req.Header["Connection"], "keep-alive")
-	}
-	return httpsyntax.HasToken(req.Header["Connection"], "close")
-}
-
-// setBody frames the request body from Content-Length or Transfer-Encoding, refusing whatever
-// another parser might read differently (the ground of request smuggling): both fields together,
-// Transfer-Encoding on HTTP/1.0, a coding list that does not end in a plain "chunked", and a
-// Content-Length that is not all digits or disagrees with another.
-func (c *conn) setBody(req *http.Request) (int, error) {
-	te, cl := req.Header["Transfer-Encoding"], req.Header["Content-Length"]
-	switch {
-	case len(te) > 0 && req.ProtoMinor == 0:
-		return http.StatusBadRequest, errors.New("transfer-encoding in an HTTP/1.0 request")
-	case len(te) > 0 && len(cl) > 0:
-		return http.StatusBadRequest, errors.New("both Transfer-Encoding and Content-Length")
-	case len(te) > 0:
-		switch httpsyntax.TransferCoding(te) {
-		case httpsyntax.Chunked:
-		case httpsyntax.ChunkedOverOther:
-			return http.StatusNotImplemented, fmt.Errorf("unsupported transfer coding %q", te)
-		default:
-			return http.StatusBadRequest, fmt.Errorf("transfer-encoding %q does not end in chunked", te)
-		}
+	case h.Length < 0:
 		req.TransferEncoding = []string{"chunked"}
 		req.ContentLength = -1
-		delete(req.Header, "Transfer-Encoding")
-		b := &body{c: c, expect: expects100(req)}
+		b := &body{c: c, expect: h.Continue}
 		b.chunked.Reset(c.br, c.s.MaxHeaderBytes, nil)
 		b.r = &b.chunked
 		req.Body = b
-	case len(cl) > 0:
-		n, ok := httpsyntax.ContentLength(cl[0])
-		if !ok {
-			return http.StatusBadRequest, fmt.Errorf("invalid Content-Length %q", cl[0])
-		}
-		for _, v := range cl[1:] {
-			if v != cl[0] {
-				return http.StatusBadRequest, errors.New("conflicting Content-Length headers")
-			}
-		}
-		req.ContentLength = n
-		if n == 0 {
-			req.Body = http.NoBody
-		} else {
-			req.Body = &body{c: c, r: &io.LimitedReader{R: c.br, N: n}, expect: expects100(req)}
-		}
+	case h.Length > 0:
+		req.ContentLength = h.Length
+		req.Body = &body{c: c, r: &io.LimitedReader{R: c.br, N: h.Length}, expect: h.Continue}
 	default:
 		req.Body = http.NoBody
 	}
-	return 0, nil
-}
-
-func isDigit(c byte) bool { return '0' <= c && c <= '9' }
-
-func expects100(req *http.Request) bool {
-	return req.ProtoMinor == 1 && strings.EqualFold(req.Header.Get("Expect"), "100-continue")
+	return req, 0, nil
 }
 
 // body is a request body read from the connection. Reads and Close come from the handler's goroutine
@@ -587,6 +418,11 @@ func (c *conn) run(w *response, req *http.Request) (ok bool) {
 			}
 		}
 	}()
+	if req.Method == http.MethodOptions && req.RequestURI == "*" {
+		// OPTIONS * asks about the server itself; net/http's server answers it the same way.
+		w.Header().Set("Content-Length", "0")
+		return true
+	}
 	c.s.Handler.ServeHTTP(w, req)
 	return true
 }

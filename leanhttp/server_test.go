@@ -389,30 +389,6 @@ func TestShutdownDrains(t *testing.T) {
 	}
 }
 
-// The fast path for plain targets gives the URL that url.ParseRequestURI gives.
-func TestSimpleTargetMatchesParseRequestURI(t *testing.T) {
-	for _, target := range []string{"/", "/demo2", "/a/b.c~d_e-f", "/a?x=1&y=2", "/a?", "/a??b", "/a?q=%20", "/it's(ok)*+,;=:@/",
-		"/caf%C3%A9", "/a b", "/a#frag", "/a?b#c", "/a\x01", "/a?\x7f", "//two/slashes", "/semi;colon?q=a/b?c"} {
-		want, err := url.ParseRequestURI(target)
-		got := simpleTarget(target)
-		if got == nil {
-			continue // left to ParseRequestURI
-		}
-		if err != nil {
-			t.Errorf("%q: fast path accepted what ParseRequestURI refuses (%v)", target, err)
-			continue
-		}
-		if *got != *want {
-			t.Errorf("%q: fast path %#v, ParseRequestURI %#v", target, got, want)
-		}
-	}
-	for _, target := range []string{"/demo2", "/a?x=1", "/a?"} {
-		if simpleTarget(target) == nil {
-			t.Errorf("%q: not taken by the fast path", target)
-		}
-	}
-}
-
 // A kept-alive connection stays open while requests keep coming, each within the idle timeout of
 // the one before, however long that goes on; left idle, it is closed after about the idle timeout.
 func TestIdleTimeoutClosesOnlyIdleConnections(t *testing.T) {

@@ -106,6 +106,23 @@ func HeadLength(b []byte) int {
 	}
 }
 
+// EmptyLines is the length of the empty lines (CRLF or LF), at most max of them, that b starts
+// with: a server skips a few before a request line (RFC 9112 2.2).
+func EmptyLines(b []byte, max int) int {
+	n := 0
+	for i := 0; i < max; i++ {
+		switch {
+		case n < len(b) && b[n] == '\n':
+			n++
+		case n+1 < len(b) && b[n] == '\r' && b[n+1] == '\n':
+			n += 2
+		default:
+			return n
+		}
+	}
+	return n
+}
+
 // CutLine splits s after its first line, dropping the line's CRLF (or LF).
 func CutLine(s string) (line, rest string) {
 	line, rest, _ = strings.Cut(s, "\n")

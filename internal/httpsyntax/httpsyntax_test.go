@@ -3,6 +3,7 @@ package httpsyntax
 import (
 	"fmt"
 	"net/textproto"
+	"net/url"
 	"testing"
 )
 
@@ -192,6 +193,30 @@ func TestValidHost(t *testing.T) {
 		"a:8o", "%zz", "a%2", "a\tb", "a\x00", "[]", "a\"b", "a\\b"} {
 		if ValidHost(v) {
 			t.Errorf("%q accepted", v)
+		}
+	}
+}
+
+// The fast path for plain targets gives the URL that url.ParseRequestURI gives.
+func TestSimpleTargetMatchesParseRequestURI(t *testing.T) {
+	for _, target := range []string{"/", "/demo2", "/a/b.c~d_e-f", "/a?x=1&y=2", "/a?", "/a??b", "/a?q=%20", "/it's(ok)*+,;=:@/",
+		"/caf%C3%A9", "/a b", "/a#frag", "/a?b#c", "/a\x01", "/a?\x7f", "//two/slashes", "/semi;colon?q=a/b?c"} {
+		want, err := url.ParseRequestURI(target)
+		got := simpleTarget(target)
+		if got == nil {
+			continue // left to ParseRequestURI
+		}
+		if err != nil {
+			t.Errorf("%q: fast path accepted what ParseRequestURI refuses (%v)", target, err)
+			continue
+		}
+		if *got != *want {
+			t.Errorf("%q: fast path %#v, ParseRequestURI %#v", target, got, want)
+		}
+	}
+	for _, target := range []string{"/demo2", "/a?x=1", "/a?"} {
+		if simpleTarget(target) == nil {
+			t.Errorf("%q: not taken by the fast path", target)
 		}
 	}
 }
