@@ -17,6 +17,7 @@ import (
 
 	"github.com/frontgate/frontgate/admin"
 	"github.com/frontgate/frontgate/config"
+	"github.com/frontgate/frontgate/guard"
 )
 
 // runtime runs the gateway's listeners and swaps generations of the handler tree on reload: a request
@@ -186,6 +187,11 @@ func (rt *runtime) open(spec endpointSpec, cfg *config.Config) (*endpoint, error
 			return &endpoint{addr: spec.addr, srv: startServer(newLeanServer(rt, rt.log.Named("http"), &cfg.Server), ln)}, nil
 		}
 		srv = newServer(rt, rt.log.Named("http"), &cfg.Server)
+		if !rt.tlsOn {
+			// net/http's HTTP/1 parser is held to leanhttp's rules (see package guard).
+			srv.Handler, srv.ConnContext = guard.Handler(srv.Handler), guard.ConnContext
+			ln = guard.Listener(ln, cfg.Server.MaxHeaderBytes)
+		}
 		if cfg.H2C && !rt.tlsOn {
 			var p http.Protocols
 			p.SetHTTP1(true)
