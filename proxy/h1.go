@@ -194,6 +194,11 @@ func (c *h1Conn) block(read bool) {
 	if read && !c.armed && !c.deadline.IsZero() {
 		_ = c.nc.SetReadDeadline(c.deadline)
 		c.armed = true
+		// The watch may have fired since it was registered (during a write that had to wait):
+		// the deadline just set would undo its cut, so look again.
+		if c.ctx != nil && c.ctx.Err() != nil {
+			_ = c.nc.SetDeadline(aLongTimeAgo)
+		}
 	}
 }
 

@@ -559,6 +559,8 @@ func classify(r *http.Request, err error) int {
 		var tooLarge *http.MaxBytesError
 		var ne net.Error
 		switch {
+		case errors.Is(err, httpsyntax.ErrChunked):
+			return http.StatusBadRequest // malformed, whether or not the client is still there
 		case r.Context().Err() != nil:
 			return StatusClientClosedRequest
 		case errors.As(err, &tooLarge):
