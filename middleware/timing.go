@@ -289,6 +289,11 @@ func (w *responseWriter) WriteHeader(code int) {
 		return
 	}
 	e.wroteHeader, e.status = true, code
+	h := e.w.Header()
+	if _, ok := h[RequestIDHeader]; !ok {
+		// Gone if the handler cleared the map after an informational answer (ReverseProxy does).
+		h[RequestIDHeader] = e.ids[:1:1]
+	}
 	if recv, complete := e.recv(); complete {
 		handler := time.Duration(e.since()) - recv
 		var arr [64]byte
@@ -296,7 +301,6 @@ func (w *responseWriter) WriteHeader(code int) {
 		b = appendMillis3(b, recv)
 		b = append(b, ", handler;dur="...)
 		b = appendMillis3(b, handler)
-		h := e.w.Header()
 		e.serverTiming[0] = string(b)
 		// Appended to any value the handler set; else the exchange's own slice, capped so that an
 		// Add later copies rather than writes into the exchange.

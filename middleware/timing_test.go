@@ -251,3 +251,58 @@ func TestTimingKeepsTrustedIDsAndObserves(t *testing.T) {
 		t.Errorf("observed %+v", got)
 	}
 }
+
+// Every final answer carries the request id, also after an informational one whose writer cleared
+// the header map (ReverseProxy does, forwarding a 103), and on answers without a body.
+func TestTimingRequestIDOnEveryFinalAnswer(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/hints", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</a.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		clear(w.Header())
+		_, _ = io.WriteString(w, "ok")
+	})
+	mux.HandleFunc("/204", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	mux.HandleFunc("/304", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNotModified) })
+	srv := httptest.NewServer(Timing(mux, Options{}))
+	defer srv.Close()
+	for _, p := range []string{"/hints", "/204", "/304"} {
+		resp, err := http.Get(srv.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.Header.Get(RequestIDHeader) == "" {
+			t.Errorf("%s: %d without %s: %v", p, resp.StatusCode, RequestIDHeader, resp.Header)
+		}
+	}
+}
+
+// A response cut with http.ErrAbortHandler is logged, marked aborted, and the panic goes on to the
+// server, which cuts the connection: the client sees the cut.
+func TestTimingLogsAbortedResponses(t *testing.T) {
+	core, logs := observer.New(zap.InfoLevel)
+	h := Timing(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "10")
+		_, _ = io.WriteString(w, "12345")
+		w.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler)
+	}), Options{Logger: zap.New(core)})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
+	if err == nil {
+		_, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	if err == nil {
+		t.Error("the client read a whole answer")
+	}
+	entries := logs.All()
+	if len(entries) != 1 {
+		t.Fatalf("%d log lines", len(entries))
+	}
+	if f := fieldsOf(entries[0]); f["aborted"] != true || f["status"] != int64(200) || f["bytes_out"] != int64(5) {
+		t.Errorf("logged %v", f)
+	}
+}
