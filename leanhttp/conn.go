@@ -258,7 +258,9 @@ func (c *conn) readRequest() (*http.Request, int, error) {
 	vals := make([]string, 0, len(h.Fields))
 	for _, f := range h.Fields {
 		if old, ok := hdr[f.Name]; ok {
-			hdr[f.Name] = append(old, f.Value)
+			if f.Name != "Content-Length" { // equal copies (the parser checked): one is kept, as net/http does
+				hdr[f.Name] = append(old, f.Value)
+			}
 			continue
 		}
 		vals = append(vals, f.Value)

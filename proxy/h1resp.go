@@ -114,7 +114,9 @@ func readResponseHead(br *bufio.Reader, req *http.Request, reuse *headerSpace) (
 		h[f.k] = vals[len(vals)-1 : len(vals) : len(vals)] // capped: an Add elsewhere copies, never overwrites
 	}
 	resp.Header = h
-	reuse.vals = vals
+	if reuse != nil {
+		reuse.vals = vals
+	}
 	return resp, nil
 }
 
@@ -254,21 +256,25 @@ func frame(resp *http.Response, req *http.Request, fields []field) error {
 	}
 	noBody := req.Method == http.MethodHead || resp.StatusCode < 200 ||
 		resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusNotModified
+	if len(tes) > 0 {
+		if resp.ProtoMinor == 0 {
+			// Faulty framing (RFC 9112 6.1): read one way here, another by net/http (which ignores
+			// the field); refused like any malformed answer.
+			return errors.New("malformed response: Transfer-Encoding in HTTP/1.0")
+		}
+		if httpsyntax.TransferCoding(tes) != httpsyntax.Chunked {
+			// Another coding: the body would last until the close (RFC 9112 6.3), and the coding
+			// could not be passed on. Refused, as net/http's Transport does, even where no body
+			// follows: a target that says this is confused.
+			return fmt.Errorf("malformed response: unsupported Transfer-Encoding %q", tes)
+		}
+	}
 	if len(tes) > 0 && !noBody {
 		skipAll(fields, "Content-Length") // a Transfer-Encoding overrides it
 		skipAll(fields, "Transfer-Encoding")
 		resp.ContentLength = -1
 		if lengths > 0 {
 			resp.Close = true // both: a sign of a confused target, whose next answer is not to be trusted
-		}
-		if resp.ProtoMinor == 0 {
-			resp.Close = true // faulty framing (RFC 9112 6.1): the body lasts until the close
-			return nil
-		}
-		if httpsyntax.TransferCoding(tes) != httpsyntax.Chunked {
-			// Another coding: the body would last until the close (RFC 9112 6.3), and the coding
-			// could not be passed on. Refused, as net/http's Transport does.
-			return fmt.Errorf("malformed response: unsupported Transfer-Encoding %q", tes)
 		}
 		resp.TransferEncoding = []string{"chunked"}
 		for _, k := range strings.Split(trailers, ",") {

@@ -24,8 +24,9 @@ const maxOverhead = 16 << 10
 // response bodies and net/http's listener guard all decode through it, so that they agree on where a
 // body ends. It is strict where the RFC leaves no choice and where leniency lets two parsers disagree:
 //   - a chunk size is 1 to 16 hex digits, nothing before it, and at most math.MaxInt64;
-//   - a chunk extension is `;name[=value]` (token, or token or quoted string) with optional spaces
-//     around `;` and `=`; anything else after the size is an error;
+//   - a chunk extension is `;name[=value]` (token, or token or quoted string), without the spaces
+//     RFC 9112 allows around `;` and `=` (net/http refuses a space before `;`); anything else after
+//     the size is an error;
 //   - every framing line ends in CRLF, with no CR elsewhere in it; the CRLF after chunk data is
 //     exactly that;
 //   - trailer fields are header lines by ParseField's rules, ending in CRLF, at most MaxTrailerBytes
@@ -239,14 +240,10 @@ func unhex(c byte) int {
 	return -1
 }
 
-// chunkExtensions reports whether s is *( BWS ";" BWS name [ BWS "=" BWS value ] ), value a token
-// or a quoted string: spaces only where the grammar has BWS, none at the end.
+// chunkExtensions reports whether s is *( ";" name [ "=" value ] ), value a token or a quoted
+// string. RFC 9112 allows spaces around ";" and "=" (BWS); they are refused here, as net/http's
+// reader refuses a space before ";", so that nothing is taken here that another parser refuses.
 func chunkExtensions(s []byte) bool {
-	ows := func() {
-		for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
-			s = s[1:]
-		}
-	}
 	token := func() bool {
 		i := 0
 		for i < len(s) && s[i] < 0x80 && tokenChar[s[i]] {
@@ -255,25 +252,18 @@ func chunkExtensions(s []byte) bool {
 		s = s[i:]
 		return i > 0
 	}
-	for {
-		if len(s) == 0 {
-			return true
-		}
-		ows()
-		if len(s) == 0 || s[0] != ';' {
+	for len(s) > 0 {
+		if s[0] != ';' {
 			return false
 		}
 		s = s[1:]
-		ows()
 		if !token() {
 			return false
 		}
-		ows()
 		if len(s) == 0 || s[0] != '=' {
 			continue
 		}
 		s = s[1:]
-		ows()
 		if len(s) > 0 && s[0] == '"' {
 			if !quotedString(&s) {
 				return false
@@ -282,6 +272,7 @@ func chunkExtensions(s []byte) bool {
 			return false
 		}
 	}
+	return true
 }
 
 // quotedString consumes a quoted-string (RFC 9110 5.6.4) from the start of *s.

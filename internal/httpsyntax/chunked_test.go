@@ -39,8 +39,9 @@ func TestDechunker(t *testing.T) {
 		{name: "empty body", in: "0\r\n\r\n"},
 		{name: "leading zeros, upper-case hex", in: "000A\r\n0123456789\r\n00\r\n\r\n", data: "0123456789"},
 		{name: "trailers", in: "3\r\nabc\r\n0\r\nX-Sum: 12\r\nx-other:  v \r\n\r\n", data: "abc", trailers: "X-Sum=12;X-Other=v;"},
-		{name: "extensions", in: "3;a=b ; c = \"q\\\"s\" ;d\r\nabc\r\n0;last\r\n\r\n", data: "abc"},
-		{name: "space before extension", in: "3 ;a\r\nabc\r\n0\r\n\r\n", data: "abc"},
+		{name: "extensions", in: "3;a=b;c=\"q\\\"s\";d\r\nabc\r\n0;last\r\n\r\n", data: "abc"},
+		{name: "space before extension", in: "3 ;a\r\nabc\r\n0\r\n\r\n", bad: true},
+		{name: "space around =", in: "3;a = b\r\nabc\r\n0\r\n\r\n", bad: true},
 		{name: "the next message is left alone", in: "1\r\nx\r\n0\r\n\r\nGET / HTTP/1.1\r\n", data: "x"},
 
 		{name: "bare LF after size", in: "3\nabc\r\n0\r\n\r\n", bad: true},

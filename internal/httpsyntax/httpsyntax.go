@@ -241,20 +241,25 @@ const (
 // TransferCoding reads the Transfer-Encoding field values (all of its lines): whether the final
 // coding is chunked, and whether anything comes before it. Names are compared case-insensitively
 // and separated by commas with optional spaces and tabs only: any other byte around or inside a
-// name (a Unicode space, a NUL, quotes, a parameter) makes it another coding, never chunked.
+// name (a Unicode space, a NUL, quotes, a parameter) makes it another coding, never chunked. Empty
+// list elements (RFC 9110 5.6.1 asks a recipient to skip them) make it NotChunked too: other
+// parsers refuse them, and a request whose framing two parsers read differently is refused.
 func TransferCoding(values []string) Coding {
 	var last string
 	n := 0
 	for _, v := range values {
-		for v != "" {
+		for {
 			var c string
-			c, v, _ = strings.Cut(v, ",")
-			c = strings.Trim(c, " \t")
-			if c == "" {
-				continue // empty list elements are allowed (RFC 9110 5.6.1)
+			var more bool
+			c, v, more = strings.Cut(v, ",")
+			if c = strings.Trim(c, " \t"); c == "" {
+				return NotChunked
 			}
 			last = c
 			n++
+			if !more {
+				break
+			}
 		}
 	}
 	switch {
