@@ -16,6 +16,7 @@ package guard
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -46,7 +47,12 @@ func (l *listener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &conn{Conn: c, maxHead: l.maxHead}, nil
+	gc := &conn{Conn: c, maxHead: l.maxHead}
+	if tc, ok := c.(interface{ ConnectionState() tls.ConnectionState }); ok {
+		st := tc.ConnectionState() // the handshake is done (package tlsfront does it)
+		gc.tls = &st
+	}
+	return gc, nil
 }
 
 type connKey struct{}
@@ -84,6 +90,7 @@ const (
 type conn struct {
 	net.Conn
 	maxHead int
+	tls     *tls.ConnectionState // the connection's TLS, which net/http cannot see through conn; nil: plain
 
 	mu      sync.Mutex // guards everything below
 	state   scanState
@@ -296,9 +303,14 @@ func Handler(next http.Handler) http.Handler {
 			refuse(w, v.status)
 			return
 		}
-		if v.chunked {
+		if v.chunked || c.tls != nil {
 			r = r.WithContext(r.Context()) // the server's own request keeps its body (see middleware.MaxBody)
-			r.Body = &checkedBody{ReadCloser: r.Body, c: c, v: v}
+			if c.tls != nil {
+				r.TLS = c.tls
+			}
+			if v.chunked {
+				r.Body = &checkedBody{ReadCloser: r.Body, c: c, v: v}
+			}
 		}
 		if !v.upgrade {
 			next.ServeHTTP(w, r)

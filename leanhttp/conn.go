@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -41,6 +42,7 @@ type conn struct {
 	cancel func()      // cancels the running request's context
 
 	base         context.Context        // every request's context derives from it: the server and local address
+	tls          *tls.ConnectionState   // the connection's TLS, its handshake done before Serve got it; nil: plain
 	reqHead      httpsyntax.RequestHead // the running request's head, its fields' array reused
 	readDeadline time.Time              // the read deadline set on nc (zero: none), as far as this goroutine knows
 	resp         response               // the running request's ResponseWriter, reused for the next
@@ -53,7 +55,12 @@ func newConn(s *Server, nc net.Conn) *conn {
 	br := readerPool.Get().(*bufio.Reader)
 	br.Reset(nc)
 	base := context.WithValue(s.base, http.LocalAddrContextKey, nc.LocalAddr())
-	return &conn{s: s, nc: nc, br: br, remote: nc.RemoteAddr().String(), base: base}
+	c := &conn{s: s, nc: nc, br: br, remote: nc.RemoteAddr().String(), base: base}
+	if tc, ok := nc.(interface{ ConnectionState() tls.ConnectionState }); ok {
+		st := tc.ConnectionState()
+		c.tls = &st
+	}
+	return c
 }
 
 // wakeIfIdle closes a connection that sits between requests (for Shutdown). s.mu is held.
@@ -249,6 +256,7 @@ func (c *conn) readRequest() (*http.Request, int, error) {
 	req := (&http.Request{}).WithContext(ctx)
 	c.cancel = cancel
 	req.Method, req.RequestURI, req.RemoteAddr, req.URL, req.Host = h.Method, h.Target, c.remote, h.URL, h.Host
+	req.TLS = c.tls
 	req.Proto, req.ProtoMajor, req.ProtoMinor, req.Close = "HTTP/1.1", 1, 1, h.Close
 	if h.Minor == 0 {
 		req.Proto, req.ProtoMinor = "HTTP/1.0", 0

@@ -216,15 +216,27 @@ func (w *response) writeBody(p []byte) error {
 	return w.writev(p)
 }
 
-// writev writes the pieces in one system call where the connection allows.
+// writev writes the pieces in one system call where the connection allows, in one TLS record over TLS.
 func (w *response) writev(pieces ...[]byte) error {
 	if w.err != nil {
 		return w.err
 	}
 	c := w.c
-	c.bufs = append(c.vec[:0], pieces...) // the connection's own vector: nothing allocated per write
-	_, err := c.bufs.WriteTo(c.nc)
-	clear(c.vec[:])
+	var err error
+	if c.tls != nil && len(pieces) > 1 {
+		// Over TLS each write is a record of its own: the pieces go out as one.
+		buf := bufPool.Get().(*[]byte)
+		for _, p := range pieces {
+			*buf = append(*buf, p...)
+		}
+		_, err = c.nc.Write(*buf)
+		*buf = (*buf)[:0]
+		bufPool.Put(buf)
+	} else {
+		c.bufs = append(c.vec[:0], pieces...) // the connection's own vector: nothing allocated per write
+		_, err = c.bufs.WriteTo(c.nc)
+		clear(c.vec[:])
+	}
 	if err != nil {
 		w.err = err
 		return err

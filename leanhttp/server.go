@@ -1,8 +1,9 @@
-// Package leanhttp is a lean HTTP/1.1 server for plain-TCP listeners: the same http.Handler contract
-// as net/http's server, with less work per request. A response written by a handler that returns is
-// sent with its headers in one writev; the check that the client went away (a background read) starts
-// only for a handler that runs longer than a moment; parsing allocates only what the http.Request
-// needs. TLS, HTTP/2 and everything else stay with net/http.
+// Package leanhttp is a lean HTTP/1.1 server: the same http.Handler contract as net/http's server,
+// with less work per request. A response written by a handler that returns is sent with its headers
+// in one write; the check that the client went away (a background read) starts only for a handler
+// that runs longer than a moment; parsing allocates only what the http.Request needs. It serves TCP
+// connections, and TLS ones whose handshake is done (package tlsfront hands them over, HTTP/2 going
+// to net/http).
 package leanhttp
 
 import (

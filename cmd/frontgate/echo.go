@@ -40,7 +40,7 @@ func serveEcho(ctx context.Context, addr string, log *zap.Logger) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	limits := config.Server{ReadHeaderTimeout: config.DefaultReadHeaderTimeout, IdleTimeout: config.DefaultIdleTimeout, MaxHeaderBytes: config.DefaultMaxHeaderBytes}
-	srv := startServing(newServer(demo.Echo(), log, &limits), ln, false)
+	srv := startServer(newServer(demo.Echo(), log, &limits), ln)
 	log.Info("listening", zap.String("addr", ln.Addr().String()))
 	select {
 	case <-srv.Done():

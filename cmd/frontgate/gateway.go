@@ -315,7 +315,7 @@ func (gw *gateway) startEcho(log *zap.Logger) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("start echo upstream: %w", err)
 	}
-	gw.builtins = append(gw.builtins, startServing(newServer(demo.Echo(), log.Named("echo"), &gw.cfg.Server), ln, false))
+	gw.builtins = append(gw.builtins, startServer(newServer(demo.Echo(), log.Named("echo"), &gw.cfg.Server), ln))
 	return ln.Addr().String(), nil
 }
 

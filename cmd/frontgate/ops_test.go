@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -344,6 +345,59 @@ func TestTLS(t *testing.T) {
 	defer conn.Close()
 	if cn := conn.ConnectionState().PeerCertificates[0].Subject.CommonName; cn != "frontgate-test-two" {
 		t.Errorf("certificate after reload: %s", cn)
+	}
+}
+
+// HTTP/1.1 over TLS is read by the same rules as over plain TCP, on both engines: a request whose
+// framing two parsers could read differently is refused and the connection closed, and a good one
+// reaches the upstream marked https. (HTTP/2 over TLS is TestTLS's.)
+func TestTLSHTTP1FollowsTheRules(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%s %s %s %q", r.Method, r.URL.Path, r.Header.Get("X-Forwarded-Proto"), b)
+	}))
+	t.Cleanup(up.Close)
+	dir := t.TempDir()
+	cert, key := selfSigned(t, dir, "h1")
+	for _, engine := range []string{"lean", "stdlib"} {
+		t.Run(engine, func(t *testing.T) {
+			cfg := writeFile(t, dir, engine+".yaml", fmt.Sprintf("log: {format: json}\nserver: {engine: %s}\ntls: {cert: %q, key: %q}\n"+
+				"upstreams:\n  up: {targets: [%q]}\nroutes:\n  - {path_prefix: /, upstream: up}\n", engine, cert, key, up.URL))
+			gw := startGateway(t, "-config", cfg)
+			dial := func() *tls.Conn {
+				c, err := tls.Dial("tcp", gw.addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { c.Close() })
+				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+				return c
+			}
+			c := dial()
+			io.WriteString(c, "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET /b HTTP/1.1\r\nHost: x\r\n\r\n")
+			br := bufio.NewReader(c)
+			for _, want := range []string{`POST /a https "hello"`, `GET /b https ""`} {
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				if resp.StatusCode != 200 || string(b) != want {
+					t.Errorf("%d %q, want %q", resp.StatusCode, b, want)
+				}
+			}
+			c = dial()
+			io.WriteString(c, "POST /c HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n")
+			br = bufio.NewReader(c)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			if _, err := br.ReadByte(); resp.StatusCode != http.StatusBadRequest || err != io.EOF {
+				t.Errorf("Content-Length with Transfer-Encoding: %d, then %v; want 400 and a close", resp.StatusCode, err)
+			}
+		})
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/frontgate/frontgate/admin"
 	"github.com/frontgate/frontgate/config"
 	"github.com/frontgate/frontgate/guard"
+	"github.com/frontgate/frontgate/tlsfront"
 )
 
 // runtime runs the gateway's listeners and swaps generations of the handler tree on reload: a request
@@ -177,33 +178,35 @@ func (rt *runtime) open(spec endpointSpec, cfg *config.Config) (*endpoint, error
 		return nil, fmt.Errorf("%s listener: %w", spec.name, err)
 	}
 	var srv *http.Server
-	tlsOn := false
 	switch spec.name {
 	case "public":
-		if !rt.tlsOn && !cfg.H2C && cfg.Server.Engine == "lean" {
-			_, port, _ := net.SplitHostPort(ln.Addr().String())
-			rt.https.Store(&port)
-			rt.logListening(spec, ln, false, cfg)
-			return &endpoint{addr: spec.addr, srv: startServer(newLeanServer(rt, rt.log.Named("http"), &cfg.Server), ln)}, nil
-		}
-		srv = newServer(rt, rt.log.Named("http"), &cfg.Server)
-		if !rt.tlsOn {
-			// net/http's HTTP/1 parser is held to leanhttp's rules (see package guard).
-			srv.Handler, srv.ConnContext = guard.Handler(srv.Handler), guard.ConnContext
-			ln = guard.Listener(ln, cfg.Server.MaxHeaderBytes)
-		}
-		if cfg.H2C && !rt.tlsOn {
-			var p http.Protocols
-			p.SetHTTP1(true)
-			p.SetUnencryptedHTTP2(true)
-			srv.Protocols = &p
-		}
-		if rt.tlsOn {
-			srv.TLSConfig = rt.tlsConfig()
-			tlsOn = true
-		}
 		_, port, _ := net.SplitHostPort(ln.Addr().String())
 		rt.https.Store(&port)
+		log := rt.log.Named("http")
+		// HTTP/1 is served by leanhttp, or by net/http held to the same rules (package guard);
+		// over TLS, connections that choose HTTP/2 go to net/http (package tlsfront).
+		var h1 server
+		if cfg.Server.Engine == "lean" && !cfg.H2C {
+			h1 = newLeanServer(rt, log, &cfg.Server)
+		} else {
+			std := newServer(guard.Handler(rt), log, &cfg.Server)
+			std.ConnContext = guard.ConnContext
+			if cfg.H2C && !rt.tlsOn {
+				var p http.Protocols
+				p.SetHTTP1(true)
+				p.SetUnencryptedHTTP2(true)
+				std.Protocols = &p
+			}
+			h1 = guardedServer{std, cfg.Server.MaxHeaderBytes}
+		}
+		if rt.tlsOn {
+			h2 := newServer(rt, log, &cfg.Server)
+			h2.TLSConfig = rt.tlsConfig()
+			h2.TLSConfig.NextProtos = []string{"h2"}
+			h1 = &tlsfront.Server{TLSConfig: rt.tlsConfig(), HTTP1: h1, HTTP2: h2, HandshakeTimeout: cfg.Server.ReadHeaderTimeout}
+		}
+		rt.logListening(spec, ln, rt.tlsOn, cfg)
+		return &endpoint{addr: spec.addr, srv: startServer(h1, ln)}, nil
 	case "admin":
 		srv = newServer(admin.Handler(admin.Options{
 			Metrics: rt.metrics,
@@ -214,8 +217,8 @@ func (rt *runtime) open(spec endpointSpec, cfg *config.Config) (*endpoint, error
 	case "redirect":
 		srv = newServer(http.HandlerFunc(rt.redirectToHTTPS), rt.log.Named("redirect"), &cfg.Server)
 	}
-	rt.logListening(spec, ln, tlsOn, cfg)
-	return &endpoint{addr: spec.addr, srv: startServing(srv, ln, tlsOn)}, nil
+	rt.logListening(spec, ln, false, cfg)
+	return &endpoint{addr: spec.addr, srv: startServer(srv, ln)}, nil
 }
 
 func (rt *runtime) logListening(spec endpointSpec, ln net.Listener, tlsOn bool, cfg *config.Config) {

@@ -58,7 +58,7 @@ func startSelf(path string) (string, func(), error) {
 	if err != nil {
 		return "", nil, errors.Join(fmt.Errorf("listen: %w", err), gw.Close(context.Background()))
 	}
-	srv := startServing(newServer(gw.handler, log, &cfg.Server), ln, false)
+	srv := startServer(newServer(gw.handler, log, &cfg.Server), ln)
 	stop := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
 		defer cancel()

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net"
 	"net/http"
+
+	"github.com/frontgate/frontgate/guard"
 )
 
 // server is what serving runs: net/http's Server or leanhttp's.
@@ -13,24 +15,21 @@ type server interface {
 	Shutdown(context.Context) error
 }
 
+// guardedServer is net/http's server on listeners whose connections package guard watches.
+type guardedServer struct {
+	*http.Server
+	maxHeaderBytes int
+}
+
+func (g guardedServer) Serve(ln net.Listener) error {
+	return g.Server.Serve(guard.Listener(ln, g.maxHeaderBytes))
+}
+
 // serving is a server running on a listener in a goroutine it owns; Stop drains and waits for it.
 type serving struct {
 	srv  server
 	done chan struct{} // closed when Serve has returned
 	err  error         // Serve's result, readable once done is closed
-}
-
-// startServing serves srv on ln, over TLS (srv.TLSConfig, with HTTP/2) when tlsOn.
-func startServing(srv *http.Server, ln net.Listener, tlsOn bool) *serving {
-	if !tlsOn {
-		return startServer(srv, ln)
-	}
-	s := &serving{srv: srv, done: make(chan struct{})}
-	go func() {
-		defer close(s.done)
-		s.err = srv.ServeTLS(ln, "", "")
-	}()
-	return s
 }
 
 // startServer serves srv on ln (plain TCP).
