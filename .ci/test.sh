@@ -1,16 +1,26 @@
 #!/usr/bin/env bash
-# The whole test suite, on a fresh machine: installs what the tests need (headless Chromium for the
-# demo-page tests, curl for the README tour), then checks formatting and vet and runs every test with
-# the race detector. Run from anywhere: bash .ci/test.sh
+# The whole test suite, on a fresh machine: installs what the tests need from Debian's packages
+# (headless Chromium for the demo-page tests, curl for the README tour and the interop matrix, nginx,
+# Python's aiohttp and Node for the matrix's upstreams and clients), then checks formatting and vet
+# and runs every test with the race detector, the fuzz targets' seed corpora included. Run from
+# anywhere: bash .ci/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+[ -x /usr/sbin/nginx ] || missing+=(nginx-light)                               # interop: an upstream
+/usr/bin/python3 -c 'import aiohttp' >/dev/null 2>&1 || missing+=(python3-aiohttp) # interop: upstream, client
+command -v node >/dev/null 2>&1 || missing+=(nodejs)                            # interop: upstream, fetch
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]} from Debian's packages" >&2
   sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+  # Packages with a service (nginx) must not start it: the tests run their own.
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+    $sudo chmod +x /usr/sbin/policy-rc.d
+  fi
   $sudo apt-get update -qq >/dev/null
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

@@ -299,10 +299,13 @@ type body struct {
 	r       io.Reader                // the body's framing: a LimitedReader or chunked
 	chunked httpsyntax.ChunkedReader // r, for a chunked body: trailers are read and dropped
 	expect  bool                     // send 100 Continue before the first read
-	mu      sync.Mutex
-	done    bool // read to its end
-	closed  bool
-	err     error
+	// continued: a 100 Continue went to the client, from Read or from the handler (ReverseProxy
+	// passes on the target's): there is one at most.
+	continued atomic.Bool
+	mu        sync.Mutex
+	done      bool // read to its end
+	closed    bool
+	err       error
 }
 
 func (b *body) Read(p []byte) (int, error) {
@@ -319,9 +322,11 @@ func (b *body) Read(p []byte) (int, error) {
 	}
 	if b.expect {
 		b.expect = false
-		if _, err := io.WriteString(b.c.nc, "HTTP/1.1 100 Continue\r\n\r\n"); err != nil {
-			b.err = err
-			return 0, err
+		if b.continued.CompareAndSwap(false, true) { // else the handler passed one on already
+			if _, err := io.WriteString(b.c.nc, "HTTP/1.1 100 Continue\r\n\r\n"); err != nil {
+				b.err = err
+				return 0, err
+			}
 		}
 	}
 	n, err := b.r.Read(p)
@@ -380,6 +385,7 @@ func (c *conn) handle(req *http.Request) bool {
 	defer cancel()
 	b, _ := req.Body.(*body) // kept here: handlers may replace req.Body (http.MaxBytesReader)
 	w := newResponse(c, req)
+	w.body = b
 	watch := &c.watch
 	watch.reset(c, cancel, b)
 	if c.timer == nil {
@@ -413,6 +419,7 @@ func (c *conn) run(w *response, req *http.Request) (ok bool) {
 		if p := recover(); p != nil {
 			ok = false
 			if p == http.ErrAbortHandler {
+				w.abort()
 				return
 			}
 			if c.s.Logger != nil {

@@ -24,6 +24,7 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b
 type response struct {
 	c             *conn
 	req           *http.Request
+	body          *body // the request's body as the server made it; nil: none
 	header        http.Header
 	status        int
 	wroteHeader   bool
@@ -94,6 +95,9 @@ func (w *response) WriteHeader(code int) {
 
 // informational sends a 1xx response (103 Early Hints) at once.
 func (w *response) informational(code int) {
+	if code == http.StatusContinue && w.body != nil && !w.body.continued.CompareAndSwap(false, true) {
+		return // the client has its 100 Continue: it went out when the body was first read
+	}
 	b := appendStatus(nil, code)
 	b = appendHeaders(b, w.header)
 	b = append(b, "\r\n"...)
@@ -242,6 +246,22 @@ func (w *response) writev(pieces ...[]byte) error {
 		return err
 	}
 	return nil
+}
+
+// abort sends what a response cut by the handler (http.ErrAbortHandler) holds back, where the
+// client can still tell that it was cut: the status and the part of the body, short of its
+// Content-Length, or chunked without the last chunk. The connection closes after. A body of
+// unknown length to an HTTP/1.0 client would end with the close and look whole: then nothing goes.
+func (w *response) abort() {
+	switch {
+	case w.sent || !w.wroteHeader || w.c.hijack || w.head || w.noBody:
+	case w.contentLength < 0 && w.req.ProtoMinor == 0:
+	case w.contentLength >= 0 && w.written >= w.contentLength:
+	default:
+		w.closeAfter = true
+		_ = w.sendHeaders()
+	}
+	w.releaseBuf()
 }
 
 // finish completes the response after the handler returned.

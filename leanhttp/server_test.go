@@ -452,3 +452,59 @@ func TestHeadMustArriveWithinHeaderTimeout(t *testing.T) {
 		t.Errorf("answered a request whose head never ended: %q", b)
 	}
 }
+
+// A handler that aborts (http.ErrAbortHandler, as ReverseProxy does when the upstream body fails)
+// leaves the client a response it can tell was cut: what was held back goes out short of its
+// Content-Length, or chunked without the last chunk, and the connection closes. An HTTP/1.0 client
+// of a body of unknown length would take the close for the end: it gets nothing.
+func TestAbortLeavesAVisibleCut(t *testing.T) {
+	_, addr := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/length" {
+			w.Header().Set("Content-Length", "10")
+		}
+		_, _ = io.WriteString(w, "12345")
+		panic(http.ErrAbortHandler)
+	}))
+	for _, tt := range []struct {
+		name, request, want string
+	}{
+		{"Content-Length", "GET /length HTTP/1.1\r\nHost: x\r\n\r\n", "Content-Length: 10\r\n"},
+		{"chunked", "GET /chunked HTTP/1.1\r\nHost: x\r\n\r\n", "Transfer-Encoding: chunked\r\n"},
+		{"HTTP/1.0", "GET /chunked HTTP/1.0\r\n\r\n", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := raw(t, addr, tt.request)
+			if tt.want == "" {
+				if got != "" {
+					t.Errorf("got %q, want nothing", got)
+				}
+				return
+			}
+			if !strings.HasPrefix(got, "HTTP/1.1 200 OK\r\n") || !strings.Contains(got, tt.want) || !strings.Contains(got, "12345") ||
+				strings.HasSuffix(got, "0\r\n\r\n") {
+				t.Fatalf("got %q", got)
+			}
+			resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(got)), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b, err := io.ReadAll(resp.Body); err == nil {
+				t.Errorf("the client read %q whole", b)
+			}
+		})
+	}
+}
+
+// A client that asked for 100 Continue gets one, not two, when the handler passes on another (as
+// ReverseProxy does with the target's).
+func TestOneContinue(t *testing.T) {
+	_, addr := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.WriteHeader(http.StatusContinue)
+		_, _ = w.Write(b)
+	}))
+	got := raw(t, addr, "POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi")
+	if n := strings.Count(got, "100 Continue"); n != 1 || !strings.HasSuffix(got, "\r\n\r\nhi") {
+		t.Errorf("%d 100 Continue in %q", n, got)
+	}
+}
