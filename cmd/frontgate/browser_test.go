@@ -10,13 +10,13 @@ import (
 // with its stylesheet from /css/ and, through the stylesheet, its font from /font/.
 func TestDemoPageInChromium(t *testing.T) {
 	gw := startGateway(t)
-	dom := browser.Render(t, gw.base+"/index.html")
+	dom := browser.Render(t, gw.Base+"/index.html")
 	css, font := browser.StatusAttrs(t, dom)
 	if css != "applied" || font != "loaded" {
 		t.Errorf("#font-status: data-css=%q data-font=%q, want applied and loaded", css, font)
 	}
 	for _, path := range []string{"/index.html", "/css/base.css", "/font/frontgate.ttf"} {
-		e := parseEntry(gw.logs.waitFor(t, "for "+path, func(l string) bool {
+		e := parseEntry(gw.Logs.WaitFor(t, "for "+path, func(l string) bool {
 			e := parseEntry(l)
 			return e != nil && e["logger"] == "access" && e["path"] == path
 		}))

@@ -83,13 +83,13 @@ func TestGigabyteTransfersKeepMemoryFlat(t *testing.T) {
 	cfg := writeFile(t, dir, "gw.yaml", fmt.Sprintf("log: {format: json}\nupstreams: {up: {targets: [%q]}}\nroutes: [{path: /big, upstream: up}]\n", up.URL))
 	gw := startBinary(t, plainBinary(t), "serve", "-listen", "127.0.0.1:0", "-config", cfg)
 
-	req, _ := http.NewRequest(http.MethodPost, gw.base+"/big", io.LimitReader(zeros{}, size))
+	req, _ := http.NewRequest(http.MethodPost, gw.Base+"/big", io.LimitReader(zeros{}, size))
 	req.ContentLength = size
 	resp, body := do(t, req)
 	if resp.StatusCode != 200 || body != strconv.Itoa(size) {
 		t.Fatalf("upload: %d %q", resp.StatusCode, body)
 	}
-	resp, err := http.Get(gw.base + "/big")
+	resp, err := http.Get(gw.Base + "/big")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +98,7 @@ func TestGigabyteTransfersKeepMemoryFlat(t *testing.T) {
 	if err != nil || n != size {
 		t.Fatalf("download: %d bytes, %v", n, err)
 	}
-	rss := peakRSS(t, gw.cmd.Process.Pid)
+	rss := peakRSS(t, gw.Cmd.Process.Pid)
 	t.Logf("peak RSS after 1 GiB up and 1 GiB down: %.1f MiB", float64(rss)/(1<<20))
 	if rss > 64<<20 {
 		t.Errorf("peak RSS %.1f MiB, want under 64 MiB", float64(rss)/(1<<20))

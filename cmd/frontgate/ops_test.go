@@ -25,7 +25,7 @@ import (
 // listenerAddr waits for the "listening" line of the named listener.
 func (p *proc) listenerAddr(t *testing.T, name string) string {
 	t.Helper()
-	line := p.logs.waitFor(t, "listening "+name, func(l string) bool {
+	line := p.Logs.WaitFor(t, "listening "+name, func(l string) bool {
 		e := parseEntry(l)
 		return e != nil && e["msg"] == "listening" && e["listener"] == name
 	})
@@ -36,11 +36,11 @@ func (p *proc) listenerAddr(t *testing.T, name string) string {
 func (p *proc) reload(t *testing.T, want string) logEntry {
 	t.Helper()
 	seen := p.countMsgs("config reloaded") + p.countMsgs("config reload rejected; the running config stays")
-	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	if err := p.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	n := 0
-	line := p.logs.waitFor(t, want, func(l string) bool {
+	line := p.Logs.WaitFor(t, want, func(l string) bool {
 		e := parseEntry(l)
 		if e == nil || (e["msg"] != "config reloaded" && e["msg"] != "config reload rejected; the running config stays") {
 			return false
@@ -56,10 +56,8 @@ func (p *proc) reload(t *testing.T, want string) logEntry {
 }
 
 func (p *proc) countMsgs(msg string) int {
-	p.logs.mu.Lock()
-	defer p.logs.mu.Unlock()
 	n := 0
-	for _, l := range p.logs.lines {
+	for _, l := range p.Logs.Lines() {
 		if e := parseEntry(l); e != nil && e["msg"] == msg {
 			n++
 		}
@@ -95,14 +93,14 @@ routes: [{path: /v, upstream: u}, {path: /slow, upstream: s}]
 	cfg := write(one.URL)
 	gw := startGateway(t, "-config", cfg)
 	adminAddr := gw.listenerAddr(t, "admin")
-	if _, body := get(t, gw.base+"/v"); body != "one" {
+	if _, body := get(t, gw.Base+"/v"); body != "one" {
 		t.Fatalf("before reload: %q", body)
 	}
 
 	// A request in flight on the old tree finishes there.
 	done := make(chan string, 1)
 	go func() {
-		resp, err := http.Get(gw.base + "/slow")
+		resp, err := http.Get(gw.Base + "/slow")
 		if err != nil {
 			done <- err.Error()
 			return
@@ -115,7 +113,7 @@ routes: [{path: /v, upstream: u}, {path: /slow, upstream: s}]
 
 	write(two.URL)
 	gw.reload(t, "config reloaded")
-	if _, body := get(t, gw.base+"/v"); body != "two" {
+	if _, body := get(t, gw.Base+"/v"); body != "two" {
 		t.Errorf("after reload: %q, want two", body)
 	}
 	close(release)
@@ -132,7 +130,7 @@ routes: [{path: /v, upstream: u}, {path: /slow, upstream: s}]
 			t.Errorf("rejection lacks %q: %s", want, problems)
 		}
 	}
-	if _, body := get(t, gw.base+"/v"); body != "two" {
+	if _, body := get(t, gw.Base+"/v"); body != "two" {
 		t.Errorf("after a bad reload: %q, want two (the running config)", body)
 	}
 	_, metrics := get(t, "http://"+adminAddr+"/metrics")
@@ -157,14 +155,14 @@ func TestWatchReloadsOnFileChange(t *testing.T) {
 	if err := os.Rename(tmp, cfg); err != nil {
 		t.Fatal(err)
 	}
-	line := gw.logs.waitFor(t, "config reloaded", func(l string) bool {
+	line := gw.Logs.WaitFor(t, "config reloaded", func(l string) bool {
 		e := parseEntry(l)
 		return e != nil && e["msg"] == "config reloaded"
 	})
 	if parseEntry(line)["reason"] != "file changed" {
 		t.Errorf("reload line %s", line)
 	}
-	if _, body := get(t, gw.base+"/v"); body != "two" {
+	if _, body := get(t, gw.Base+"/v"); body != "two" {
 		t.Errorf("after the file changed: %q", body)
 	}
 }
@@ -222,7 +220,7 @@ func TestAdminEndpoints(t *testing.T) {
 	adminBase := "http://" + gw.listenerAddr(t, "admin")
 	client := tlsClient(t, cert)
 	for i := 0; i < 3; i++ {
-		resp, err := client.Get("https://" + gw.addr + "/")
+		resp, err := client.Get("https://" + gw.Addr + "/")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -246,7 +244,7 @@ func TestAdminEndpoints(t *testing.T) {
 		t.Errorf("pprof: %d", resp.StatusCode)
 	}
 	// Never on the public listener.
-	resp, err := client.Get("https://" + gw.addr + "/metrics")
+	resp, err := client.Get("https://" + gw.Addr + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,7 +307,7 @@ func TestTLS(t *testing.T) {
 	gw := startGateway(t, "-config", cfg)
 	gw.listenerAddr(t, "redirect")
 
-	resp, err := tlsClient(t, cert1).Get("https://" + gw.addr + "/")
+	resp, err := tlsClient(t, cert1).Get("https://" + gw.Addr + "/")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +318,7 @@ func TestTLS(t *testing.T) {
 	}
 	// TLS 1.1 is refused.
 	old := &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS11}
-	if c, err := tls.Dial("tcp", gw.addr, old); err == nil {
+	if c, err := tls.Dial("tcp", gw.Addr, old); err == nil {
 		c.Close()
 		t.Error("a TLS 1.1 handshake succeeded")
 	}
@@ -330,7 +328,7 @@ func TestTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	_, port, _ := net.SplitHostPort(gw.addr)
+	_, port, _ := net.SplitHostPort(gw.Addr)
 	if want := "https://127.0.0.1:" + port + "/demo1/x?y=1"; resp.StatusCode != http.StatusPermanentRedirect || resp.Header.Get("Location") != want {
 		t.Errorf("redirect: %d %q, want 308 %s", resp.StatusCode, resp.Header.Get("Location"), want)
 	}
@@ -338,7 +336,7 @@ func TestTLS(t *testing.T) {
 	cert2, key2 := selfSigned(t, dir, "two")
 	write(cert2, key2)
 	gw.reload(t, "config reloaded")
-	conn, err := tls.Dial("tcp", gw.addr, &tls.Config{InsecureSkipVerify: true})
+	conn, err := tls.Dial("tcp", gw.Addr, &tls.Config{InsecureSkipVerify: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -365,7 +363,7 @@ func TestTLSHTTP1FollowsTheRules(t *testing.T) {
 				"upstreams:\n  up: {targets: [%q]}\nroutes:\n  - {path_prefix: /, upstream: up}\n", engine, cert, key, up.URL))
 			gw := startGateway(t, "-config", cfg)
 			dial := func() *tls.Conn {
-				c, err := tls.Dial("tcp", gw.addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+				c, err := tls.Dial("tcp", gw.Addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -414,7 +412,7 @@ routes:
 `, up.URL))
 	gw := startGateway(t, "-config", cfg)
 	for i, want := range []int{200, 200, 429} {
-		resp, _ := get(t, gw.base+"/limited")
+		resp, _ := get(t, gw.Base+"/limited")
 		if resp.StatusCode != want {
 			t.Errorf("request %d: %d, want %d", i, resp.StatusCode, want)
 		}
@@ -427,7 +425,7 @@ routes:
 	}
 	body := strings.Repeat("x", 2048)
 	for path, want := range map[string]int{"/small": 413, "/big": 200} {
-		resp, _ := post(t, gw.base+path, "text/plain", strings.NewReader(body))
+		resp, _ := post(t, gw.Base+path, "text/plain", strings.NewReader(body))
 		if resp.StatusCode != want {
 			t.Errorf("POST 2 KiB to %s: %d, want %d", path, resp.StatusCode, want)
 		}
@@ -441,7 +439,7 @@ func TestH2CListener(t *testing.T) {
 	var protos http.Protocols
 	protos.SetUnencryptedHTTP2(true)
 	client := &http.Client{Transport: &http.Transport{Protocols: &protos}}
-	resp, err := client.Get(gw.base + "/")
+	resp, err := client.Get(gw.Base + "/")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -457,7 +455,7 @@ func TestStdlibEngine(t *testing.T) {
 	dir := t.TempDir()
 	cfg := writeFile(t, dir, "gw.yaml", "log: {format: json}\ndemo: true\nserver: {engine: stdlib}\n")
 	gw := startGateway(t, "-config", cfg)
-	resp, body := get(t, gw.base+"/")
+	resp, body := get(t, gw.Base+"/")
 	if body != "Hello, world" || resp.Header.Get("Server-Timing") == "" {
 		t.Errorf("stdlib engine: %q %v", body, resp.Header)
 	}

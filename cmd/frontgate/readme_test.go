@@ -26,7 +26,7 @@ func TestReadmeTour(t *testing.T) {
 		t.Fatal("the README tour needs curl: apt-get install -y curl")
 	}
 	gw := startGateway(t)
-	script = strings.ReplaceAll(script, "localhost:8080", gw.addr)
+	script = strings.ReplaceAll(script, "localhost:8080", gw.Addr)
 	cmd := exec.Command("bash", "-e", "-c", script)
 	cmd.Dir = t.TempDir()
 	var stderr strings.Builder

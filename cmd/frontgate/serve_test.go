@@ -59,14 +59,14 @@ func TestEmbeddedDefault(t *testing.T) {
 	gw := startGateway(t)
 
 	t.Run("hello", func(t *testing.T) {
-		resp, body := get(t, gw.base+"/")
+		resp, body := get(t, gw.Base+"/")
 		if resp.StatusCode != 200 || body != "Hello, world" {
 			t.Fatalf("GET / = %d %q", resp.StatusCode, body)
 		}
 		if !serverTiming.MatchString(resp.Header.Get("Server-Timing")) {
 			t.Errorf("Server-Timing %q", resp.Header.Get("Server-Timing"))
 		}
-		e := gw.logs.accessFor(t, resp.Header.Get("X-Request-Id"))
+		e := gw.Logs.AccessFor(t, resp.Header.Get("X-Request-Id"))
 		for _, k := range []string{"recv_ms", "handler_ms", "total_ms", "method", "path", "status", "bytes_in", "bytes_out", "route", "request_id", "remote"} {
 			if _, ok := e[k]; !ok {
 				t.Errorf("access log lacks %s: %v", k, e)
@@ -93,7 +93,7 @@ func TestEmbeddedDefault(t *testing.T) {
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				resp, body := post(t, gw.base+"/demo1/alice", tt.contentType, tt.body)
+				resp, body := post(t, gw.Base+"/demo1/alice", tt.contentType, tt.body)
 				var got map[string]string
 				if err := json.Unmarshal([]byte(body), &got); err != nil || resp.StatusCode != tt.status {
 					t.Fatalf("status %d body %q", resp.StatusCode, body)
@@ -103,7 +103,7 @@ func TestEmbeddedDefault(t *testing.T) {
 				}
 			})
 		}
-		resp, _ := get(t, gw.base+"/demo1/alice")
+		resp, _ := get(t, gw.Base+"/demo1/alice")
 		if resp.StatusCode != 404 && resp.StatusCode != 405 {
 			t.Errorf("GET /demo1/alice = %d, want 404 or 405", resp.StatusCode)
 		}
@@ -113,7 +113,7 @@ func TestEmbeddedDefault(t *testing.T) {
 		photo := bytes.Repeat([]byte{0xff, 0xd8, 0x42}, 20000)
 		ct, body := multipartBody(t, map[string]string{"image_id": "2"}, "image", photo)
 		sent := body.Len()
-		req, _ := http.NewRequest(http.MethodPost, gw.base+"/demo2", body)
+		req, _ := http.NewRequest(http.MethodPost, gw.Base+"/demo2", body)
 		req.Header.Set("Content-Type", ct)
 		req.Header.Set("X-Forwarded-For", "10.9.9.9")
 		resp, out := do(t, req)
@@ -141,23 +141,23 @@ func TestEmbeddedDefault(t *testing.T) {
 		if rid := got.Headers["X-Request-Id"]; len(rid) != 1 || rid[0] != id {
 			t.Errorf("upstream X-Request-Id %v, want %s", rid, id)
 		}
-		e := gw.logs.accessFor(t, id)
+		e := gw.Logs.AccessFor(t, id)
 		up, _ := e["upstream"].(string)
 		if e["route"] != "demo2" || !strings.HasPrefix(up, "http://127.0.0.1:") || e["upstream_ms"] == nil || e["bytes_in"] != float64(sent) {
 			t.Errorf("access log %v", e)
 		}
-		resp, _ = get(t, gw.base+"/demo2")
+		resp, _ = get(t, gw.Base+"/demo2")
 		if resp.StatusCode == 200 {
 			t.Errorf("GET /demo2 was forwarded; the route is POST only")
 		}
 	})
 
 	t.Run("demo site", func(t *testing.T) {
-		resp, page := get(t, gw.base+"/index.html")
+		resp, page := get(t, gw.Base+"/index.html")
 		if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(page, `href="/css/base.css"`) {
 			t.Fatalf("index.html: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 		}
-		resp, css := get(t, gw.base+"/css/base.css")
+		resp, css := get(t, gw.Base+"/css/base.css")
 		if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/css") {
 			t.Fatalf("base.css: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 		}
@@ -165,15 +165,15 @@ func TestEmbeddedDefault(t *testing.T) {
 		if font == nil {
 			t.Fatalf("base.css names no /font/ URL")
 		}
-		resp, _ = get(t, gw.base+font[1])
+		resp, _ = get(t, gw.Base+font[1])
 		if resp.StatusCode != 200 {
 			t.Errorf("%s: %d", font[1], resp.StatusCode)
 		}
-		e := gw.logs.accessFor(t, resp.Header.Get("X-Request-Id"))
+		e := gw.Logs.AccessFor(t, resp.Header.Get("X-Request-Id"))
 		if e["route"] != "font" {
 			t.Errorf("font logged under route %v", e["route"])
 		}
-		resp, _ = get(t, gw.base+"/font/")
+		resp, _ = get(t, gw.Base+"/font/")
 		if resp.StatusCode != 404 && resp.StatusCode != 403 {
 			t.Errorf("folder URL /font/ = %d, want 403 or 404 (no listing)", resp.StatusCode)
 		}
@@ -216,24 +216,24 @@ routes:
   - {path_prefix: /api/, strip_prefix: true, upstream: backend}
   - {path: /down, upstream: dead}
   - {path: /slow, upstream: slow, response_header_timeout: 300ms}
-`, echo.base, deadAddr, slow.URL))
+`, echo.Base, deadAddr, slow.URL))
 	gw := startGateway(t, "-config", cfg)
 
-	resp, body := get(t, gw.base+"/api/users/7?x=1")
+	resp, body := get(t, gw.Base+"/api/users/7?x=1")
 	var got map[string]any
 	if err := json.Unmarshal([]byte(body), &got); err != nil || got["path"] != "/users/7" || got["query"] != "x=1" {
 		t.Fatalf("proxied: %d %s", resp.StatusCode, body)
 	}
-	e := gw.logs.accessFor(t, resp.Header.Get("X-Request-Id"))
-	if e["upstream"] != echo.base || e["route"] != "/api/" {
+	e := gw.Logs.AccessFor(t, resp.Header.Get("X-Request-Id"))
+	if e["upstream"] != echo.Base || e["route"] != "/api/" {
 		t.Errorf("access log %v", e)
 	}
 
-	resp, body = get(t, gw.base+"/css2017/site.css")
+	resp, body = get(t, gw.Base+"/css2017/site.css")
 	if resp.StatusCode != 200 || body != "body{}" {
 		t.Errorf("renamed mount: %d %q", resp.StatusCode, body)
 	}
-	resp, body = get(t, gw.base+"/css2017/")
+	resp, body = get(t, gw.Base+"/css2017/")
 	if resp.StatusCode != 200 || !strings.Contains(body, "site.css") || !strings.Contains(body, "sub/") {
 		t.Errorf("listing: %d %q", resp.StatusCode, body)
 	}
@@ -242,17 +242,17 @@ routes:
 		path   string
 		status int
 	}{{"/down", 502}, {"/slow", 504}} {
-		resp, body := get(t, gw.base+tt.path)
+		resp, body := get(t, gw.Base+tt.path)
 		var m map[string]any
 		if err := json.Unmarshal([]byte(body), &m); err != nil || resp.StatusCode != tt.status ||
 			m["request_id"] != resp.Header.Get("X-Request-Id") || strings.Contains(body, "127.0.0.1") {
 			t.Errorf("%s: %d %q", tt.path, resp.StatusCode, body)
 		}
-		if e := gw.logs.accessFor(t, resp.Header.Get("X-Request-Id")); e["status"] != float64(tt.status) {
+		if e := gw.Logs.AccessFor(t, resp.Header.Get("X-Request-Id")); e["status"] != float64(tt.status) {
 			t.Errorf("%s logged as %v", tt.path, e["status"])
 		}
 	}
-	resp, _ = get(t, gw.base+"/")
+	resp, _ = get(t, gw.Base+"/")
 	if resp.StatusCode != 404 {
 		t.Errorf("demo off, GET / = %d, want 404", resp.StatusCode)
 	}
@@ -264,7 +264,7 @@ func TestTrickledBodyIsReceiveTime(t *testing.T) {
 	gw := startGateway(t)
 	const size, pieces, gap = 1 << 20, 20, 100 * time.Millisecond
 	body := "key=v&pad=" + strings.Repeat("x", size-len("key=v&pad="))
-	conn, err := net.Dial("tcp", gw.addr)
+	conn, err := net.Dial("tcp", gw.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,7 +298,7 @@ func TestTrickledBodyIsReceiveTime(t *testing.T) {
 	if recv < minRecv || handler > recv/10 {
 		t.Errorf("Server-Timing recv %.1f ms handler %.1f ms; want recv ≈ 2000 and a small handler", recv, handler)
 	}
-	e := gw.logs.accessFor(t, resp.Header.Get("X-Request-Id"))
+	e := gw.Logs.AccessFor(t, resp.Header.Get("X-Request-Id"))
 	if e["recv_ms"].(float64) < minRecv || e["handler_ms"].(float64) > e["recv_ms"].(float64)/10 || e["bytes_in"] != float64(size) {
 		t.Errorf("access log %v", e)
 	}
@@ -327,7 +327,7 @@ func TestSIGTERMDrainsInFlight(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		resp, err := http.Get(gw.base + "/work")
+		resp, err := http.Get(gw.Base + "/work")
 		if err != nil {
 			done <- result{err: err}
 			return
@@ -337,11 +337,11 @@ func TestSIGTERMDrainsInFlight(t *testing.T) {
 		done <- result{status: resp.StatusCode, body: string(b)}
 	}()
 	<-arrived
-	if err := gw.cmd.Process.Signal(os.Interrupt); err != nil {
+	if err := gw.Cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
-	gw.logs.waitFor(t, "shutting down", func(l string) bool { return strings.Contains(l, "shutting down") })
-	if c, err := net.DialTimeout("tcp", gw.addr, time.Second); err == nil {
+	gw.Logs.WaitFor(t, "shutting down", func(l string) bool { return strings.Contains(l, "shutting down") })
+	if c, err := net.DialTimeout("tcp", gw.Addr, time.Second); err == nil {
 		c.Close()
 		t.Error("new connection accepted while draining")
 	}
@@ -350,8 +350,8 @@ func TestSIGTERMDrainsInFlight(t *testing.T) {
 	if r.err != nil || r.status != 200 || r.body != "finished" {
 		t.Errorf("in-flight request: %+v", r)
 	}
-	if err := gw.wait(t); err != nil {
-		t.Errorf("exit: %v\n%s", err, gw.logs.text())
+	if err := gw.Wait(t); err != nil {
+		t.Errorf("exit: %v\n%s", err, gw.Logs.Text())
 	}
 }
 
@@ -429,7 +429,7 @@ func TestClientAbortCancelsUpstreamThroughBinary(t *testing.T) {
 	dir := t.TempDir()
 	cfg := writeFile(t, dir, "gw.yaml", fmt.Sprintf("log: {format: json}\nupstreams: {u: {targets: [%q]}}\nroutes: [{path: /wait, upstream: u}]\n", up.URL))
 	gw := startGateway(t, "-config", cfg)
-	conn, err := net.Dial("tcp", gw.addr)
+	conn, err := net.Dial("tcp", gw.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -441,7 +441,7 @@ func TestClientAbortCancelsUpstreamThroughBinary(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the upstream request was not cancelled when the client left")
 	}
-	line := gw.logs.waitFor(t, "499 in the access log", func(l string) bool {
+	line := gw.Logs.WaitFor(t, "499 in the access log", func(l string) bool {
 		e := parseEntry(l)
 		return e != nil && e["logger"] == "access" && e["path"] == "/wait"
 	})
@@ -470,7 +470,7 @@ func TestSSEThroughBinary(t *testing.T) {
 	dir := t.TempDir()
 	cfg := writeFile(t, dir, "gw.yaml", fmt.Sprintf("log: {format: json}\ndefaults: {max_body: 1MiB}\nupstreams: {u: {targets: [%q]}}\nroutes: [{path: /events, upstream: u}]\n", up.URL))
 	gw := startGateway(t, "-config", cfg)
-	resp, err := http.Get(gw.base + "/events")
+	resp, err := http.Get(gw.Base + "/events")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -503,7 +503,7 @@ func TestUpgradeThroughBinary(t *testing.T) {
 	dir := t.TempDir()
 	cfg := writeFile(t, dir, "gw.yaml", fmt.Sprintf("log: {format: json}\ndefaults: {max_body: 1MiB, max_inflight: 10}\nupstreams: {u: {targets: [%q]}}\nroutes: [{path: /ws, upstream: u}]\n", up.URL))
 	gw := startGateway(t, "-config", cfg)
-	conn, err := net.Dial("tcp", gw.addr)
+	conn, err := net.Dial("tcp", gw.Addr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,7 +54,7 @@ func TestStaticNeverEscapes(t *testing.T) {
 	cfg := writeFile(t, dir, "gw.yaml", "log: {format: json}\nstatic:\n  - {prefix: /files/, path: pub}\n  - {prefix: /list/, path: pub, show_index: true}\n")
 	gw := startGateway(t, "-config", cfg)
 
-	if status, body := rawGet(t, gw.addr, "/files/ok.txt"); status != 200 || body != "fine" {
+	if status, body := rawGet(t, gw.Addr, "/files/ok.txt"); status != 200 || body != "fine" {
 		t.Fatalf("plain file: %d %q", status, body)
 	}
 	attempts := []string{
@@ -65,7 +65,7 @@ func TestStaticNeverEscapes(t *testing.T) {
 		"/files/" + dir + "/secret.txt", "/files/%2f" + strings.TrimPrefix(dir, "/") + "/secret.txt",
 	}
 	for _, target := range attempts {
-		status, body := rawGet(t, gw.addr, target)
+		status, body := rawGet(t, gw.Addr, target)
 		if strings.Contains(body, secret) {
 			t.Errorf("GET %s leaked the secret (status %d)", target, status)
 		}
@@ -73,10 +73,10 @@ func TestStaticNeverEscapes(t *testing.T) {
 			t.Errorf("GET %s = %d, want a 3xx or 4xx", target, status)
 		}
 	}
-	if status, body := rawGet(t, gw.addr, "/list/"); status != 200 || !strings.Contains(body, "ok.txt") || strings.Contains(body, ".env") {
+	if status, body := rawGet(t, gw.Addr, "/list/"); status != 200 || !strings.Contains(body, "ok.txt") || strings.Contains(body, ".env") {
 		t.Errorf("listing: %d %q", status, body)
 	}
-	if status, _ := rawGet(t, gw.addr, "/files/sub/"); status != 404 && status != 403 {
+	if status, _ := rawGet(t, gw.Addr, "/files/sub/"); status != 404 && status != 403 {
 		t.Errorf("folder without show_index: %d, want 403 or 404", status)
 	}
 }

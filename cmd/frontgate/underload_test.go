@@ -73,7 +73,7 @@ func TestReloadUnderLoadFailsNothing(t *testing.T) {
 	writeAtomically(t, cfgPath, valid(one.URL))
 	gw := startGateway(t, "-config", cfgPath)
 
-	load := loadWith(t, "-c", "64", "-d", "20s", gw.base+"/v")
+	load := loadWith(t, "-c", "64", "-d", "20s", gw.Base+"/v")
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	var report selftestReport
@@ -92,7 +92,7 @@ func TestReloadUnderLoadFailsNothing(t *testing.T) {
 			default:
 				writeAtomically(t, cfgPath, valid(one.URL))
 			}
-			if err := gw.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			if err := gw.Cmd.Process.Signal(syscall.SIGHUP); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -123,24 +123,24 @@ func TestSIGTERMUnderLoadCompletesAccepted(t *testing.T) {
 	dir := t.TempDir()
 	cfg := writeFile(t, dir, "gw.yaml", fmt.Sprintf("log: {format: json}\nupstreams: {u: {targets: [%q]}}\nroutes: [{path: /w, upstream: u}]\n", slow.URL))
 	gw := startGateway(t, "-config", cfg)
-	load := loadWith(t, "-c", "64", "-d", "5s", "-timeout", "10s", gw.base+"/w")
+	load := loadWith(t, "-c", "64", "-d", "5s", "-timeout", "10s", gw.Base+"/w")
 	// Signal once the load is flowing: the access log shows a few hundred requests served.
 	n := 0
-	gw.logs.waitFor(t, "200 requests served", func(l string) bool {
+	gw.Logs.WaitFor(t, "200 requests served", func(l string) bool {
 		if e := parseEntry(l); e != nil && e["logger"] == "access" {
 			n++
 		}
 		return n >= 200
 	})
-	if err := gw.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := gw.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if err := gw.wait(t); err != nil {
+	if err := gw.Wait(t); err != nil {
 		t.Fatalf("exit after SIGTERM: %v", err)
 	}
 	report := <-load
 	served, non200 := 0, 0
-	for _, l := range strings.Split(gw.logs.text(), "\n") {
+	for _, l := range strings.Split(gw.Logs.Text(), "\n") {
 		if e := parseEntry(l); e != nil && e["logger"] == "access" {
 			served++
 			if e["status"] != 200.0 {
