@@ -1,8 +1,7 @@
 package leanhttp
 
 import (
-	"bufio"
-	"strings"
+	"bytes"
 	"testing"
 )
 
@@ -17,12 +16,13 @@ func BenchmarkReadRequest(b *testing.B) {
 	} {
 		b.Run(name, func(b *testing.B) {
 			s := &Server{MaxHeaderBytes: 64 << 10}
-			r := strings.NewReader(head)
-			c := &conn{s: s, br: bufio.NewReaderSize(r, 4<<10), remote: "127.0.0.1:5000"}
+			s.defaults()
+			src := &bytesConn{r: bytes.NewReader(nil), piece: 1 << 20}
+			c := newConn(s, src)
 			b.ReportAllocs()
 			for b.Loop() {
-				r.Reset(head)
-				c.br.Reset(r)
+				src.r.Reset([]byte(head))
+				c.br.Reset(src)
 				if _, _, err := c.readRequest(); err != nil {
 					b.Fatal(err)
 				}
