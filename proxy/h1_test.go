@@ -14,6 +14,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // rawUpstream serves each connection with handle, over real TCP, counting connections.
@@ -350,5 +353,34 @@ func TestReusedHeaderMapLeaksNothing(t *testing.T) {
 	}
 	if conns.Load() != 1 {
 		t.Errorf("%d upstream connections; the test needs one, reused", conns.Load())
+	}
+}
+
+// A target that cuts its answer mid-body: the client's answer is cut too (ReverseProxy aborts it),
+// and the cut is logged once, at warn, with the target and the bytes that came.
+func TestCutBodyIsLoggedAndPassedOn(t *testing.T) {
+	up, _ := rawUpstream(t, func(c net.Conn, br *bufio.Reader) {
+		if _, _, err := readRequest(br); err != nil {
+			return
+		}
+		fmt.Fprint(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"+strings.Repeat("x", 50))
+	})
+	core, logs := observer.New(zap.InfoLevel)
+	log := zap.New(core)
+	front := newFrontPool(t, newPool(t, specs(up), PoolOptions{MaxFails: -1, Logger: log}), Options{Logger: log})
+	resp, err := http.Get(front.URL + "/x")
+	if err == nil {
+		_, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	if err == nil {
+		t.Fatal("the client read the cut answer as whole")
+	}
+	cuts := logs.FilterMessageSnippet("cut short").All()
+	if len(cuts) != 1 || cuts[0].Level != zap.WarnLevel || logs.Len() != 1 {
+		t.Fatalf("cut logged %d times, %d lines in all: %v", len(cuts), logs.Len(), logs.All())
+	}
+	if f := cuts[0].ContextMap(); f["upstream"] != up || f["body_bytes_received"] != int64(50) {
+		t.Errorf("logged %v", f)
 	}
 }

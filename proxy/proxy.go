@@ -82,12 +82,15 @@ func New(pool *Pool, opts Options) http.Handler {
 		log = zap.NewNop()
 	}
 	h := &handler{pool: pool, opts: opts, log: log}
+	// ReverseProxy's own lines repeat what this package logs with context (a cut body, a failed
+	// try): at debug. NewStdLogAt fails only for a level above fatal.
+	rpLog, _ := zap.NewStdLogAt(log, zap.DebugLevel)
 	h.rp = &httputil.ReverseProxy{
 		Rewrite:      h.rewrite,
 		Transport:    h,
 		BufferPool:   bufferPool,
 		ErrorHandler: h.handleError,
-		ErrorLog:     zap.NewStdLog(log),
+		ErrorLog:     rpLog,
 	}
 	return h
 }
