@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -331,12 +332,15 @@ func (h *handler) prepareBody(req *http.Request) (*retryBody, bool, error) {
 
 // retryBody is a request body shared by the tries of one request. Transports close bodies on errors;
 // Close is ignored here so that a later try can still read (the server closes the client's body).
+//
+// Read may run on a transport's own goroutine, even after RoundTrip returned (net/http's Transport
+// writes bodies from its write loop): what it notes is atomic.
 type retryBody struct {
 	src    io.ReadCloser
 	buf    []byte        // the whole body when buffered for replay
 	r      *bytes.Reader // reads buf
-	read   bool          // some byte went to a try
-	srcErr error         // reading the client's body failed: the try failed through no fault of the target
+	read   atomic.Bool   // some byte went to a try
+	srcErr atomic.Value  // error: reading the client's body failed, through no fault of the target
 }
 
 func (b *retryBody) Read(p []byte) (int, error) {
@@ -347,13 +351,21 @@ func (b *retryBody) Read(p []byte) (int, error) {
 	} else {
 		n, err = b.src.Read(p)
 		if err != nil && err != io.EOF {
-			b.srcErr = err
+			b.srcErr.CompareAndSwap(nil, error(&clientError{err: err}))
 		}
 	}
 	if n > 0 {
-		b.read = true
+		b.read.Store(true)
 	}
 	return n, err
+}
+
+// failed is the client's body's error wrapped as a clientError, or nil.
+func (b *retryBody) failed() error {
+	if err, _ := b.srcErr.Load().(error); err != nil {
+		return err
+	}
+	return nil
 }
 
 func (b *retryBody) Close() error { return nil }
@@ -361,14 +373,14 @@ func (b *retryBody) Close() error { return nil }
 // rewind readies the body for another try; false when streamed bytes are gone or the client's body
 // failed.
 func (b *retryBody) rewind() bool {
-	if b.srcErr != nil {
+	if b.failed() != nil {
 		return false
 	}
 	if b.r != nil {
 		b.r.Reset(b.buf)
 		return true
 	}
-	return !b.read
+	return !b.read.Load()
 }
 
 // try sends one try to target. Its wait for response headers, which starts once the request is sent
@@ -449,8 +461,8 @@ func (h *handler) try(out *http.Request, target *Upstream, path, rawPath string,
 	if err != nil {
 		target.inflight.Add(-1)
 		cancel(nil)
-		if rb, ok := out.Body.(*retryBody); ok && rb.srcErr != nil {
-			return nil, waited, &clientError{err: rb.srcErr} // never counted against the target
+		if rb, ok := out.Body.(*retryBody); ok && rb.failed() != nil {
+			return nil, waited, rb.failed() // never counted against the target
 		}
 		if req.Context().Err() == nil {
 			h.pool.failed(target, err)
