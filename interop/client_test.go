@@ -99,25 +99,34 @@ func runScript(ctx context.Context, base string, reqs []request, dir, program, s
 		return nil, "", err
 	}
 	cmd := exec.CommandContext(ctx, program, script, planPath, base, strconv.Itoa(int(requestTimeout/time.Millisecond)))
-	cmd.WaitDelay = 5 * time.Second
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	runErr := cmd.Run()
+	lines, stderr, runErr := runLines(cmd)
 	var results []result
-	for _, line := range strings.Split(stdout.String(), "\n") {
-		if strings.TrimSpace(line) == "" {
-			continue
-		}
+	for _, line := range lines {
 		var r result
 		if err := json.Unmarshal([]byte(line), &r); err != nil {
-			return results, stderr.String(), fmt.Errorf("unreadable output line %q: %v", line, err)
+			return results, stderr, fmt.Errorf("unreadable output line %q: %v", line, err)
 		}
 		results = append(results, r)
 	}
 	if runErr != nil {
-		return results, stderr.String(), fmt.Errorf("%s %s: %w", program, filepath.Base(script), runErr)
+		return results, stderr, fmt.Errorf("%s %s: %w", program, filepath.Base(script), runErr)
 	}
-	return results, stderr.String(), nil
+	return results, stderr, nil
+}
+
+// runLines runs cmd to its end (or its context's) and returns the non-empty lines of its stdout and
+// its stderr.
+func runLines(cmd *exec.Cmd) (lines []string, stderr string, err error) {
+	cmd.WaitDelay = 5 * time.Second
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err = cmd.Run()
+	for _, line := range strings.Split(out.String(), "\n") {
+		if strings.TrimSpace(line) != "" {
+			lines = append(lines, line)
+		}
+	}
+	return lines, errOut.String(), err
 }
 
 // runCurl makes every request in one curl invocation (--next between them), so that curl keeps
@@ -157,16 +166,9 @@ func runCurl(ctx context.Context, base string, reqs []request, dir string) ([]re
 		}
 		args = append(args, base+r.Path)
 	}
-	cmd := exec.CommandContext(ctx, "curl", args...)
-	cmd.WaitDelay = 5 * time.Second
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	runErr := cmd.Run()
+	lines, stderr, runErr := runLines(exec.CommandContext(ctx, "curl", args...))
 	var results []result
-	for _, line := range strings.Split(stdout.String(), "\n") {
-		if strings.TrimSpace(line) == "" {
-			continue
-		}
+	for _, line := range lines {
 		var out struct {
 			ID string `json:"id"`
 			W  struct {
@@ -179,7 +181,7 @@ func runCurl(ctx context.Context, base string, reqs []request, dir string) ([]re
 			} `json:"w"`
 		}
 		if err := json.Unmarshal([]byte(line), &out); err != nil {
-			return results, stderr.String(), fmt.Errorf("unreadable curl -w line %q: %v", line, err)
+			return results, stderr, fmt.Errorf("unreadable curl -w line %q: %v", line, err)
 		}
 		r := result{ID: out.ID, Status: out.W.Code, Len: out.W.Size, MS: out.W.Total * 1000, FirstMS: out.W.StartTransfer * 1000}
 		if out.W.ExitCode != 0 {
@@ -193,7 +195,7 @@ func runCurl(ctx context.Context, base string, reqs []request, dir string) ([]re
 		r.Info, r.Headers, r.Trailers = parseHeaderDump(head)
 		body, err := os.ReadFile(filepath.Join(dir, out.ID+".body"))
 		if err != nil && !errors.Is(err, os.ErrNotExist) { // curl makes no file for an empty body
-			return results, stderr.String(), err
+			return results, stderr, err
 		}
 		if methods[out.ID] != "HEAD" {
 			r.Len, r.SHA256 = int64(len(body)), sha(body)
@@ -205,10 +207,10 @@ func runCurl(ctx context.Context, base string, reqs []request, dir string) ([]re
 	if runErr != nil {
 		var exit *exec.ExitError
 		if !errors.As(runErr, &exit) || ctx.Err() != nil { // a transfer's own failure is in its -w line
-			return results, stderr.String(), fmt.Errorf("curl: %w", runErr)
+			return results, stderr, fmt.Errorf("curl: %w", runErr)
 		}
 	}
-	return results, stderr.String(), nil
+	return results, stderr, nil
 }
 
 // parseHeaderDump reads curl's --dump-header file: informational responses, the final response's

@@ -258,7 +258,8 @@ func (w *response) abort() {
 	case w.contentLength < 0 && w.req.ProtoMinor == 0:
 	case w.contentLength >= 0 && w.written >= w.contentLength:
 	default:
-		w.closeAfter = true
+		// The connection closes after, but the head does not say so: Node's fetch (undici) takes a
+		// chunked answer that says Connection: close and ends without its last chunk for whole.
 		_ = w.sendHeaders()
 	}
 	w.releaseBuf()

@@ -480,8 +480,10 @@ func TestAbortLeavesAVisibleCut(t *testing.T) {
 				}
 				return
 			}
+			// No Connection: close in the head either: Node's fetch takes a chunked answer that says
+			// so and ends early for whole.
 			if !strings.HasPrefix(got, "HTTP/1.1 200 OK\r\n") || !strings.Contains(got, tt.want) || !strings.Contains(got, "12345") ||
-				strings.HasSuffix(got, "0\r\n\r\n") {
+				strings.HasSuffix(got, "0\r\n\r\n") || strings.Contains(got, "Connection: close") {
 				t.Fatalf("got %q", got)
 			}
 			resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(got)), nil)
