@@ -17,7 +17,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -69,7 +68,6 @@ func ConnContext(ctx context.Context, c net.Conn) context.Context {
 type verdict struct {
 	method, target string
 	status         int   // non-zero: refused, with this status
-	err            error // why
 	upgrade        bool  // the request asks for a protocol upgrade
 	chunked        bool  // its body is chunked
 	bodyErr        error // its body's framing failed (set by the scanner, read by the body; under conn.mu)
@@ -108,12 +106,15 @@ type conn struct {
 
 func (c *conn) Read(p []byte) (int, error) {
 	c.mu.Lock()
-	served := c.served
+	var refused error
+	if c.served != nil {
+		refused = c.served.bodyErr
+	}
 	c.mu.Unlock()
-	if served != nil && c.bodyErr(served) != nil {
+	if refused != nil {
 		// The request being served has a body the rules refused, which net/http's decoder may be
 		// waiting on still (a trailer section that never ends for it): no more bytes for it.
-		return 0, fmt.Errorf("request body: %w", served.bodyErr)
+		return 0, fmt.Errorf("request body: %w", refused)
 	}
 	n, err := c.Conn.Read(p)
 	if n > 0 {
@@ -178,7 +179,7 @@ func (c *conn) scan(b []byte) int {
 			n := httpsyntax.HeadLength(c.head)
 			if n < 0 {
 				if len(c.head) > c.maxHead {
-					c.refuse(http.StatusRequestHeaderFieldsTooLarge, errors.New("request head too large"))
+					c.refuse(http.StatusRequestHeaderFieldsTooLarge)
 				}
 				pass(len(b) - in)
 				continue
@@ -194,12 +195,12 @@ func (c *conn) scan(b []byte) int {
 // judge queues the verdict on one head and readies the scan of its body.
 func (c *conn) judge(head string) {
 	if len(head) > c.maxHead {
-		c.refuse(http.StatusRequestHeaderFieldsTooLarge, errors.New("request head too large"))
+		c.refuse(http.StatusRequestHeaderFieldsTooLarge)
 		return
 	}
 	h := &c.parsed
 	if status, err := httpsyntax.ParseRequestHead(head, h); err != nil {
-		c.refuse(status, err)
+		c.refuse(status)
 		return
 	}
 	v := &verdict{method: h.Method, target: h.Target, chunked: h.Length < 0}
@@ -229,8 +230,8 @@ func (c *conn) bodyDone() {
 	}
 }
 
-func (c *conn) refuse(status int, err error) {
-	c.queue = append(c.queue, &verdict{status: status, err: err})
+func (c *conn) refuse(status int) {
+	c.queue = append(c.queue, &verdict{status: status})
 	c.fail()
 }
 
@@ -279,7 +280,7 @@ func (c *conn) next(method, target string) *verdict {
 			return v
 		}
 	}
-	return &verdict{status: http.StatusBadRequest, err: errors.New("request not judged: the stream could not be followed")}
+	return &verdict{status: http.StatusBadRequest} // not judged: the stream could not be followed
 }
 
 func (c *conn) bodyErr(v *verdict) error {

@@ -405,10 +405,11 @@ func (b *h1Body) Close() error {
 // setBody gives resp a body reading from c.
 func (t *h1Transport) setBody(resp *http.Response, c *h1Conn, target *Upstream) {
 	b := &h1Body{t: t, c: c, resp: resp, target: target, keep: !resp.Close, n: bodyLength(resp)}
-	b.cut = cutLogger{log: t.log, target: c.key, req: resp.Request}
+	name := c.key
 	if target != nil {
-		b.cut.target = target.Name
+		name = target.Name
 	}
+	b.cut = cutLogger{log: t.log, target: name, req: resp.Request}
 	switch {
 	case b.n >= 0:
 	case resp.TransferEncoding != nil:

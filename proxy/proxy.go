@@ -461,8 +461,10 @@ func (h *handler) try(out *http.Request, target *Upstream, path, rawPath string,
 	if err != nil {
 		target.inflight.Add(-1)
 		cancel(nil)
-		if rb, ok := out.Body.(*retryBody); ok && rb.failed() != nil {
-			return nil, waited, rb.failed() // never counted against the target
+		if rb, ok := out.Body.(*retryBody); ok {
+			if ce := rb.failed(); ce != nil {
+				return nil, waited, ce // never counted against the target
+			}
 		}
 		if req.Context().Err() == nil {
 			h.pool.failed(target, err)

@@ -32,8 +32,9 @@ type Server struct {
 	TLSConfig *tls.Config
 	// HTTP1 serves connections that chose HTTP/1.1, or no protocol. Required.
 	HTTP1 HTTP1Server
-	// HTTP2 serves connections that chose h2; its TLSConfig must offer h2 too. Nil: h2 is not
-	// offered.
+	// HTTP2 serves connections that chose h2. Nil: h2 is not offered. Serve gives it a TLSConfig
+	// offering h2 if it has none: net/http sets HTTP/2 up only for a server whose config offers it
+	// (the handshakes are done here, with TLSConfig).
 	HTTP2 *http.Server
 	// HandshakeTimeout bounds a handshake; zero: 10s.
 	HandshakeTimeout time.Duration
@@ -69,6 +70,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.ln = ln
 	s.h1, s.h2 = newQueue(ln.Addr()), newQueue(ln.Addr())
+	if s.HTTP2 != nil && s.HTTP2.TLSConfig == nil {
+		s.HTTP2.TLSConfig = &tls.Config{NextProtos: []string{"h2"}}
+	}
 	s.children.Add(1)
 	go func() {
 		defer s.children.Done()

@@ -26,8 +26,7 @@ func TestSplitsByProtocol(t *testing.T) {
 	hello := func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, r.Proto+" tls="+map[bool]string{true: "yes", false: "no"}[r.TLS != nil])
 	}
-	h2 := &http.Server{Handler: http.HandlerFunc(hello), TLSConfig: cfg.Clone()}
-	h2.TLSConfig.NextProtos = []string{"h2"}
+	h2 := &http.Server{Handler: http.HandlerFunc(hello)}
 	s := &Server{TLSConfig: cfg, HTTP1: &leanhttp.Server{Handler: http.HandlerFunc(hello)}, HTTP2: h2}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

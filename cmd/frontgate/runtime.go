@@ -201,8 +201,6 @@ func (rt *runtime) open(spec endpointSpec, cfg *config.Config) (*endpoint, error
 		}
 		if rt.tlsOn {
 			h2 := newServer(rt, log, &cfg.Server)
-			h2.TLSConfig = rt.tlsConfig()
-			h2.TLSConfig.NextProtos = []string{"h2"}
 			h1 = &tlsfront.Server{TLSConfig: rt.tlsConfig(), HTTP1: h1, HTTP2: h2, HandshakeTimeout: cfg.Server.ReadHeaderTimeout}
 		}
 		rt.logListening(spec, ln, rt.tlsOn, cfg)

@@ -2,6 +2,7 @@ package httpsyntax
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"strings"
@@ -87,26 +88,10 @@ func TestDechunker(t *testing.T) {
 	}
 }
 
-// slowReader hands out its input a few bytes at a time, as a network might.
-type slowReader struct {
-	s string
-	n int
-}
-
-func (r *slowReader) Read(p []byte) (int, error) {
-	if r.s == "" {
-		return 0, io.EOF
-	}
-	n := min(len(p), r.n, len(r.s))
-	copy(p, r.s[:n])
-	r.s = r.s[n:]
-	return n, nil
-}
-
 func TestChunkedReader(t *testing.T) {
 	body := "4\r\nwiki\r\n5\r\npedia\r\n0\r\nX-A: 1\r\n\r\n"
 	for _, step := range []int{1, 5, 1000} {
-		br := bufio.NewReaderSize(&slowReader{s: body + "NEXT", n: step}, 16)
+		br := bufio.NewReaderSize(&pieces{r: bytes.NewReader([]byte(body + "NEXT")), n: step}, 16)
 		var trailer string
 		r := NewChunkedReader(br, 0, func(k, v string) { trailer = k + "=" + v })
 		got, err := io.ReadAll(r)
