@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -213,4 +214,29 @@ func startCPUProfile(path string) (stop func(), err error) {
 		pprof.StopCPUProfile()
 		f.Close()
 	}, nil
+}
+
+// startSelf runs the gateway in-process on a free loopback port, without access logs, for selftest's
+// self mode. stop drains it.
+func startSelf(path string) (string, func(), error) {
+	cfg, err := loadConfig(path)
+	if err != nil {
+		return "", nil, err
+	}
+	log := zap.NewNop()
+	gw, err := buildGateway(cfg, log, nil, nil)
+	if err != nil {
+		return "", nil, fmt.Errorf("build gateway: %w", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, errors.Join(fmt.Errorf("listen: %w", err), gw.Close(context.Background()))
+	}
+	srv := startServer(newServer(gw.handler, log, &cfg.Server), ln)
+	stop := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
+		defer cancel()
+		_ = errors.Join(srv.Stop(ctx), gw.Close(ctx)) // nothing to report to: the run is over
+	}
+	return "http://" + ln.Addr().String(), stop, nil
 }
