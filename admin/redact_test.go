@@ -128,14 +128,14 @@ func TestRedactEdgeCases(t *testing.T) {
 }
 
 func TestRedactRealConfig(t *testing.T) {
-	retries := 2
 	cfg := config.Config{
 		Listen: ":8080",
 		Server: config.Server{ReadHeaderTimeout: 10 * time.Second},
-		Upstreams: map[string]config.Upstream{
-			"api": {Targets: []config.Target{{URL: "http://127.0.0.1:9000", Weight: 1}}, FailTimeout: 30 * time.Second},
+		Upstreams: map[string]config.Pool{
+			"api": {Targets: []config.Target{{URL: "http://127.0.0.1:9000", Weight: 1}}, FailTimeout: 30 * time.Second,
+				Balance: config.Hash, HashKey: config.HashKey{Key: config.Key{Source: config.Cookie, Name: "sid"}}},
 		},
-		Routes: []config.Route{{PathPrefix: "/api/", Upstream: "api", Retries: &retries, RetryBodyMax: 64 << 10}},
+		Routes: []config.Route{{PathPrefix: "/api/", Upstream: "api", Retries: 2, RetryBodyMax: 64 << 10, Host: config.PreserveHost}},
 		Dir:    "/etc/frontgate",
 	}
 	b, err := json.Marshal(Redact(cfg))
@@ -143,7 +143,8 @@ func TestRedactRealConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := string(b)
-	for _, want := range []string{`"listen":":8080"`, `"read_header_timeout":"10s"`, `"fail_timeout":"30s"`, `"url":"http://127.0.0.1:9000"`, `"retries":2`, `"retry_body_max":65536`} {
+	for _, want := range []string{`"listen":":8080"`, `"read_header_timeout":"10s"`, `"fail_timeout":"30s"`, `"url":"http://127.0.0.1:9000"`, `"retries":2`, `"retry_body_max":65536`,
+		`"balance":"hash"`, `"hash_key":"cookie:sid"`, `"host":"preserve"`, `"engine":"lean"`} {
 		if !strings.Contains(s, want) {
 			t.Errorf("redacted config lacks %s:\n%s", want, s)
 		}

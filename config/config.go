@@ -18,7 +18,7 @@ type Config struct {
 	// Static lists folders served under URL prefixes, in the order given.
 	Static []Static `yaml:"static"`
 	// Upstreams names pools of targets that routes forward to.
-	Upstreams map[string]Upstream `yaml:"upstreams"`
+	Upstreams map[string]Pool `yaml:"upstreams"`
 	// Routes forwards matching requests to an upstream pool; the first match wins.
 	Routes []Route `yaml:"routes"`
 	// Admin is the private listener for health, readiness, metrics, the running config and pprof.
@@ -44,6 +44,8 @@ type Config struct {
 	Dir string `yaml:"-"`
 	// Embedded is true for the built-in default config.
 	Embedded bool `yaml:"-"`
+	// Digest is the SHA-256 of the YAML text the config was parsed from.
+	Digest [32]byte `yaml:"-"`
 }
 
 // Admin configures the admin listener.
@@ -78,7 +80,7 @@ type RateLimit struct {
 	// Burst is how many requests may come at once. Default: RPS rounded up, at least 1.
 	Burst int `yaml:"burst"`
 	// Key splits the limit: client_ip (default; honours trusted_proxies), header:NAME, or global.
-	Key string `yaml:"key"`
+	Key RateKey `yaml:"key"`
 }
 
 // Log configures the zap logger.
@@ -87,12 +89,9 @@ type Log struct {
 	Level string `yaml:"level"`
 	// Format is json or console. Empty: console when stderr is a terminal, json otherwise.
 	Format string `yaml:"format"`
-	// Access writes one access-log line per request. Nil means true.
-	Access *bool `yaml:"access"`
+	// Access writes one access-log line per request. Default true (when the key is not given).
+	Access bool `yaml:"access"`
 }
-
-// AccessEnabled reports whether access logging is on (the default).
-func (l Log) AccessEnabled() bool { return l.Access == nil || *l.Access }
 
 // Server holds the public listener's protection limits. Zero values take the defaults below.
 type Server struct {
@@ -105,8 +104,8 @@ type Server struct {
 	// ShutdownTimeout bounds the drain of in-flight requests on SIGINT/SIGTERM. Default 30s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// Engine serves plain-HTTP public listeners: lean (default; frontgate's HTTP/1.1 server, one
-	// write per response) or stdlib (net/http's server). TLS and h2c always use net/http.
-	Engine string `yaml:"engine"`
+	// write per response) or stdlib (net/http's server). TLS and h2c always use net/http for HTTP/2.
+	Engine Engine `yaml:"engine"`
 }
 
 // Static is a folder served under a URL prefix (the seed's add_static(prefix, path, name, show_index)).
@@ -121,8 +120,9 @@ type Static struct {
 	ShowIndex bool `yaml:"show_index"`
 }
 
-// Upstream is a pool of targets. Exactly one of Targets and Builtin is set.
-type Upstream struct {
+// Pool is an upstream pool of targets (an entry of upstreams in YAML). Exactly one of Targets and
+// Builtin is set.
+type Pool struct {
 	// Targets are base URLs (http://host:port); each may carry a weight: {url: …, weight: 3}.
 	Targets []Target `yaml:"targets"`
 	// Builtin names an upstream that frontgate runs itself on a loopback port: "echo" answers with what
@@ -130,9 +130,9 @@ type Upstream struct {
 	Builtin string `yaml:"builtin"`
 	// Balance picks a target per request: round_robin (default, by weight), least_conn, random (power
 	// of two choices) or hash (consistent, by HashKey).
-	Balance string `yaml:"balance"`
+	Balance Balance `yaml:"balance"`
 	// HashKey is what balance: hash hashes: client_ip (default), header:NAME or cookie:NAME.
-	HashKey string `yaml:"hash_key" redact:"false"`
+	HashKey HashKey `yaml:"hash_key" redact:"false"`
 	// Health configures active health checks; without a path there are none.
 	Health Health `yaml:"health"`
 	// MaxFails failures within FailWindow eject a target for FailTimeout (passive health). Default 3;
@@ -190,7 +190,7 @@ type Route struct {
 	Name string `yaml:"name"`
 	// Host is the Host header sent upstream: "upstream" (default, the target's host) or "preserve"
 	// (the client's).
-	Host string `yaml:"host"`
+	Host HostHeader `yaml:"host"`
 	// DialTimeout bounds connecting to a target. Default: the upstream's dial_timeout.
 	DialTimeout time.Duration `yaml:"dial_timeout"`
 	// ResponseHeaderTimeout bounds the wait for the upstream's response headers, over all tries (504
@@ -203,11 +203,12 @@ type Route struct {
 	Timeout time.Duration `yaml:"timeout"`
 	// Retries is how many more targets may be tried after a failed try. A connection that could not be
 	// made is always retryable; other failures only for idempotent methods with a replayable body.
-	// Default 1; 0 turns retries off.
-	Retries *int `yaml:"retries"`
-	// MaxBody, MaxInflight and RateLimit override defaults for this route (unset: the default).
-	MaxBody     *ByteSize  `yaml:"max_body"`
-	MaxInflight *int       `yaml:"max_inflight"`
+	// Default 1 (when the key is not given); 0 turns retries off.
+	Retries int `yaml:"retries"`
+	// MaxBody, MaxInflight and RateLimit override defaults for this route (keys not given: the
+	// defaults section's).
+	MaxBody     ByteSize   `yaml:"max_body"`
+	MaxInflight int        `yaml:"max_inflight"`
 	RateLimit   *RateLimit `yaml:"rate_limit"`
 	// RetryBodyMax is the largest request body buffered so that it can be replayed on a retry; larger
 	// or streamed bodies are never retried after they started to flow. Default 64KiB.

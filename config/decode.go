@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding"
 	"fmt"
 	"reflect"
 	"sort"
@@ -62,6 +63,7 @@ func (e *Error) Error() string {
 type decoder struct {
 	problems []Problem
 	lines    map[string]int
+	given    map[string]bool // paths given a value other than null, for defaults of fields whose zero is a setting
 }
 
 func (d *decoder) addf(path string, line int, format string, args ...any) {
@@ -72,6 +74,7 @@ var (
 	durationType = reflect.TypeOf(time.Duration(0))
 	byteSizeType = reflect.TypeOf(ByteSize(0))
 	targetType   = reflect.TypeOf(Target{})
+	textType     = reflect.TypeFor[encoding.TextUnmarshaler]()
 )
 
 func kindName(n *yaml.Node) string {
@@ -110,6 +113,15 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	}
 	if isNull(n) {
 		return // leave the zero value; defaults fill it
+	}
+	d.given[path] = true
+	if v.Addr().Type().Implements(textType) { // the config's little languages (values.go)
+		if n.Kind != yaml.ScalarNode {
+			d.addf(path, n.Line, "expected a string, got %s", kindName(n))
+		} else if err := v.Addr().Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(n.Value)); err != nil {
+			d.addf(path, n.Line, "%v", err)
+		}
+		return
 	}
 	switch v.Type() {
 	case durationType:

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 	_ "embed"
 	"errors"
@@ -68,12 +69,13 @@ func Parse(data []byte, name, dir string) (*Config, error) {
 	if len(root.Content) == 0 {
 		return nil, &Error{File: name, Problems: []Problem{{Msg: "the file is empty"}}}
 	}
-	d := &decoder{lines: map[string]int{}}
+	d := &decoder{lines: map[string]int{}, given: map[string]bool{}}
 	var c Config
 	d.decode(&root, reflect.ValueOf(&c).Elem(), "")
 	c.Dir = dir
 	c.Embedded = dir == ""
-	c.fillDefaults()
+	c.Digest = sha256.Sum256(data)
+	c.fillDefaults(d.given)
 	c.validate(d)
 	if len(d.problems) > 0 {
 		sort.SliceStable(d.problems, func(i, j int) bool { return d.problems[i].Line < d.problems[j].Line })
@@ -119,20 +121,21 @@ func fillRateLimit(rl *RateLimit) {
 	if rl.Burst == 0 {
 		rl.Burst = max(1, int(math.Ceil(rl.RPS)))
 	}
-	if rl.Key == "" {
-		rl.Key = "client_ip"
-	}
 }
 
-func (c *Config) fillDefaults() {
+// fillDefaults fills every default. given holds the YAML paths that were given a value, for the
+// fields whose zero value is a setting of its own (retries: 0, access: false).
+func (c *Config) fillDefaults(given map[string]bool) {
 	orDefault(&c.Listen, DefaultListen)
 	orDefault(&c.Log.Level, DefaultLevel)
+	if !given["log.access"] {
+		c.Log.Access = true
+	}
 	s := &c.Server
 	orDefault(&s.ReadHeaderTimeout, DefaultReadHeaderTimeout)
 	orDefault(&s.IdleTimeout, DefaultIdleTimeout)
 	orDefault(&s.MaxHeaderBytes, DefaultMaxHeaderBytes)
 	orDefault(&s.ShutdownTimeout, DefaultShutdownTimeout)
-	orDefault(&s.Engine, "lean")
 	fillRateLimit(c.RateLimit)
 	fillRateLimit(c.Defaults.RateLimit)
 	if !c.Embedded {
@@ -152,10 +155,6 @@ func (c *Config) fillDefaults() {
 	for name, u := range c.Upstreams {
 		orDefault(&u.DialTimeout, DefaultDialTimeout)
 		orDefault(&u.MaxIdlePerTarget, DefaultMaxIdlePerTarget)
-		orDefault(&u.Balance, "round_robin")
-		if u.Balance == "hash" && u.HashKey == "" {
-			u.HashKey = "client_ip"
-		}
 		for i := range u.Targets {
 			orDefault(&u.Targets[i].Weight, 1)
 		}
@@ -177,19 +176,16 @@ func (c *Config) fillDefaults() {
 		orDefault(&r.ResponseHeaderTimeout, DefaultResponseHeaderTimeout)
 		orDefault(&r.TryTimeout, r.ResponseHeaderTimeout)
 		orDefault(&r.DialTimeout, c.Upstreams[r.Upstream].DialTimeout)
-		orDefault(&r.Host, "upstream")
-		if r.Retries == nil {
-			n := DefaultRetries
-			r.Retries = &n
+		p := fmt.Sprintf("routes[%d].", i)
+		if !given[p+"retries"] {
+			r.Retries = DefaultRetries
 		}
 		orDefault(&r.RetryBodyMax, DefaultRetryBodyMax)
-		if r.MaxBody == nil {
-			v := c.Defaults.MaxBody
-			r.MaxBody = &v
+		if !given[p+"max_body"] {
+			r.MaxBody = c.Defaults.MaxBody
 		}
-		if r.MaxInflight == nil {
-			v := c.Defaults.MaxInflight
-			r.MaxInflight = &v
+		if !given[p+"max_inflight"] {
+			r.MaxInflight = c.Defaults.MaxInflight
 		}
 		if r.RateLimit == nil {
 			r.RateLimit = c.Defaults.RateLimit
@@ -201,8 +197,11 @@ func (c *Config) fillDefaults() {
 
 var methodToken = regexp.MustCompile(`^[A-Z]+$`)
 
-// validate adds a problem for everything wrong in c. Lines come from the decoder's path index; a
-// missing key points at its parent.
+// problemFunc adds a problem at a YAML path (its line looked up from the path).
+type problemFunc func(path, format string, args ...any)
+
+// validate adds a problem for everything wrong in c, section by section. Lines come from the
+// decoder's path index; a missing key points at its parent.
 func (c *Config) validate(d *decoder) {
 	line := func(path string) int {
 		for path != "" {
@@ -218,7 +217,20 @@ func (c *Config) validate(d *decoder) {
 		return 0
 	}
 	bad := func(path, format string, args ...any) { d.addf(path, line(path), format, args...) }
+	c.validateTop(bad)
+	c.validateTLS(bad)
+	c.validateLimits(bad, d.given)
+	c.validateStatic(bad)
+	for _, name := range sortedKeys(c.Upstreams) {
+		c.Upstreams[name].validate(bad, "upstreams."+name, d.given)
+	}
+	for i, r := range c.Routes {
+		c.validateRoute(bad, fmt.Sprintf("routes[%d]", i), r)
+	}
+}
 
+// validateTop checks the listeners, logging, server limits and trusted proxies.
+func (c *Config) validateTop(bad problemFunc) {
 	if err := checkListen(c.Listen); err != nil {
 		bad("listen", "%v", err)
 	}
@@ -239,7 +251,20 @@ func (c *Config) validate(d *decoder) {
 			bad("admin.listen", "must differ from listen: admin endpoints are never on the public listener")
 		}
 	}
-	c.validateTLS(bad)
+	for i, tp := range c.TrustedProxies {
+		if _, err := netip.ParsePrefix(tp); err != nil {
+			if _, err := netip.ParseAddr(tp); err != nil {
+				bad(fmt.Sprintf("trusted_proxies[%d]", i), "%q is not a CIDR like 10.0.0.0/8 or an IP address", tp)
+			}
+		}
+	}
+	if c.Server.MaxHeaderBytes < 0 {
+		bad("server.max_header_bytes", "must be positive")
+	}
+}
+
+// validateLimits checks the gateway-wide rate limit, the defaults section and the routes' own limits.
+func (c *Config) validateLimits(bad problemFunc, given map[string]bool) {
 	checkRateLimit := func(p string, rl *RateLimit) {
 		if rl == nil {
 			return
@@ -250,43 +275,28 @@ func (c *Config) validate(d *decoder) {
 		if rl.Burst < 1 {
 			bad(p+".burst", "must be at least 1")
 		}
-		if rl.Key != "global" && !validHashKey(rl.Key) || strings.HasPrefix(rl.Key, "cookie:") {
-			bad(p+".key", "unknown key %q (use client_ip, header:NAME or global)", rl.Key)
-		}
-	}
-	checkLimits := func(p string, l Limits) {
-		if l.MaxBody < 0 {
-			bad(p+".max_body", "must not be negative")
-		}
-		if l.MaxInflight < 0 {
-			bad(p+".max_inflight", "must not be negative")
-		}
-		checkRateLimit(p+".rate_limit", l.RateLimit)
 	}
 	checkRateLimit("rate_limit", c.RateLimit)
-	checkLimits("defaults", c.Defaults)
+	if c.Defaults.MaxBody < 0 {
+		bad("defaults.max_body", "must not be negative")
+	}
+	if c.Defaults.MaxInflight < 0 {
+		bad("defaults.max_inflight", "must not be negative")
+	}
+	checkRateLimit("defaults.rate_limit", c.Defaults.RateLimit)
 	for i, r := range c.Routes {
+		p := fmt.Sprintf("routes[%d]", i)
 		if r.RateLimit != c.Defaults.RateLimit {
-			checkRateLimit(fmt.Sprintf("routes[%d].rate_limit", i), r.RateLimit)
+			checkRateLimit(p+".rate_limit", r.RateLimit)
 		}
-		if *r.MaxInflight < 0 {
-			bad(fmt.Sprintf("routes[%d].max_inflight", i), "must not be negative")
-		}
-	}
-	for i, tp := range c.TrustedProxies {
-		if _, err := netip.ParsePrefix(tp); err != nil {
-			if _, err := netip.ParseAddr(tp); err != nil {
-				bad(fmt.Sprintf("trusted_proxies[%d]", i), "%q is not a CIDR like 10.0.0.0/8 or an IP address", tp)
-			}
+		if given[p+".max_inflight"] && r.MaxInflight < 0 {
+			bad(p+".max_inflight", "must not be negative")
 		}
 	}
-	if c.Server.Engine != "lean" && c.Server.Engine != "stdlib" {
-		bad("server.engine", "unknown engine %q (use lean or stdlib)", c.Server.Engine)
-	}
-	if c.Server.MaxHeaderBytes < 0 {
-		bad("server.max_header_bytes", "must be positive")
-	}
+}
 
+// validateStatic checks the static mounts: clean distinct prefixes, distinct names, existing folders.
+func (c *Config) validateStatic(bad problemFunc) {
 	prefixes := map[string]int{}
 	names := map[string]int{}
 	for i, m := range c.Static {
@@ -327,103 +337,86 @@ func (c *Config) validate(d *decoder) {
 			}
 		}
 	}
+}
 
-	for _, name := range sortedKeys(c.Upstreams) {
-		u := c.Upstreams[name]
-		p := "upstreams." + name
-		switch {
-		case len(u.Targets) == 0 && u.Builtin == "":
-			bad(p, "give targets (like [\"http://127.0.0.1:9000\"]) or builtin: echo")
-		case len(u.Targets) > 0 && u.Builtin != "":
-			bad(p, "give either targets or builtin, not both")
-		case u.Builtin != "" && u.Builtin != "echo":
-			bad(p+".builtin", "unknown builtin upstream %q (the one there is: echo)", u.Builtin)
+// validate checks one upstream pool found at path p.
+func (u Pool) validate(bad problemFunc, p string, given map[string]bool) {
+	switch {
+	case len(u.Targets) == 0 && u.Builtin == "":
+		bad(p, "give targets (like [\"http://127.0.0.1:9000\"]) or builtin: echo")
+	case len(u.Targets) > 0 && u.Builtin != "":
+		bad(p, "give either targets or builtin, not both")
+	case u.Builtin != "" && u.Builtin != "echo":
+		bad(p+".builtin", "unknown builtin upstream %q (the one there is: echo)", u.Builtin)
+	}
+	for i, t := range u.Targets {
+		tp := fmt.Sprintf("%s.targets[%d]", p, i)
+		if err := checkTarget(t.URL); err != nil {
+			bad(tp, "%v", err)
 		}
-		for i, t := range u.Targets {
-			tp := fmt.Sprintf("%s.targets[%d]", p, i)
-			if err := checkTarget(t.URL); err != nil {
-				bad(tp, "%v", err)
-			}
-			if t.Weight < 1 || t.Weight > 1000 {
-				bad(tp+".weight", "must be between 1 and 1000, got %d", t.Weight)
-			}
+		if t.Weight < 1 || t.Weight > 1000 {
+			bad(tp+".weight", "must be between 1 and 1000, got %d", t.Weight)
 		}
-		if u.MaxIdlePerTarget < 0 {
-			bad(p+".max_idle_per_target", "must be positive")
-		}
-		switch u.Balance {
-		case "round_robin", "least_conn", "random":
-			if u.HashKey != "" {
-				bad(p+".hash_key", "only works with balance: hash")
-			}
-		case "hash":
-			if !validHashKey(u.HashKey) {
-				bad(p+".hash_key", "unknown key %q (use client_ip, header:NAME or cookie:NAME)", u.HashKey)
-			}
-		default:
-			bad(p+".balance", "unknown policy %q (use round_robin, least_conn, random or hash)", u.Balance)
-		}
-		h := u.Health
-		if h.Path != "" && !strings.HasPrefix(h.Path, "/") {
-			bad(p+".health.path", "%q must start with \"/\"", h.Path)
-		}
-		if h.Path == "" && (h.Interval != 0 || h.Timeout != 0 || h.ExpectStatus != 0 || h.Rise != 0 || h.Fall != 0) {
-			bad(p+".health", "give a path to check, or leave health out")
-		}
-		if h.ExpectStatus != 0 && (h.ExpectStatus < 100 || h.ExpectStatus > 599) {
-			bad(p+".health.expect_status", "%d is not an HTTP status", h.ExpectStatus)
-		}
-		if h.Rise < 0 || h.Fall < 0 {
-			bad(p+".health", "rise and fall must be positive")
-		}
-		if u.H2C && u.Builtin == "" {
-			for i, t := range u.Targets {
-				if strings.HasPrefix(t.URL, "https:") {
-					bad(fmt.Sprintf("%s.targets[%d]", p, i), "h2c is HTTP/2 without TLS: use http:// targets")
-				}
-			}
+		if u.H2C && u.Builtin == "" && strings.HasPrefix(t.URL, "https:") {
+			bad(tp, "h2c is HTTP/2 without TLS: use http:// targets")
 		}
 	}
-
-	for i, r := range c.Routes {
-		p := fmt.Sprintf("routes[%d]", i)
-		switch {
-		case r.Path == "" && r.PathPrefix == "":
-			bad(p, "give path or path_prefix")
-		case r.Path != "" && r.PathPrefix != "":
-			bad(p, "give either path or path_prefix, not both")
-		case r.Path != "" && !strings.HasPrefix(r.Path, "/"):
-			bad(p+".path", "%q must start with \"/\"", r.Path)
-		case r.PathPrefix != "" && !strings.HasPrefix(r.PathPrefix, "/"):
-			bad(p+".path_prefix", "%q must start with \"/\"", r.PathPrefix)
-		}
-		if r.Host != "upstream" && r.Host != "preserve" {
-			bad(p+".host", "unknown value %q (use upstream or preserve)", r.Host)
-		}
-		if *r.Retries < 0 || *r.Retries > 10 {
-			bad(p+".retries", "must be between 0 and 10, got %d", *r.Retries)
-		}
-		if r.TryTimeout > r.ResponseHeaderTimeout {
-			bad(p+".try_timeout", "%v is longer than response_header_timeout (%v)", r.TryTimeout, r.ResponseHeaderTimeout)
-		}
-		if r.StripPrefix && r.PathPrefix == "" {
-			bad(p+".strip_prefix", "only works with path_prefix")
-		}
-		for j, m := range r.Methods {
-			if !methodToken.MatchString(m) {
-				bad(fmt.Sprintf("%s.methods[%d]", p, j), "%q is not a method; write methods in upper case, like POST", m)
-			}
-		}
-		switch _, ok := c.Upstreams[r.Upstream]; {
-		case r.Upstream == "":
-			bad(p+".upstream", "missing; name one of upstreams (%s)", strings.Join(sortedKeys(c.Upstreams), ", "))
-		case !ok:
-			bad(p+".upstream", "unknown upstream %q", r.Upstream)
-		}
+	if u.MaxIdlePerTarget < 0 {
+		bad(p+".max_idle_per_target", "must be positive")
+	}
+	if u.Balance != Hash && given[p+".hash_key"] {
+		bad(p+".hash_key", "only works with balance: hash")
+	}
+	h := u.Health
+	if h.Path != "" && !strings.HasPrefix(h.Path, "/") {
+		bad(p+".health.path", "%q must start with \"/\"", h.Path)
+	}
+	if h.Path == "" && (h.Interval != 0 || h.Timeout != 0 || h.ExpectStatus != 0 || h.Rise != 0 || h.Fall != 0) {
+		bad(p+".health", "give a path to check, or leave health out")
+	}
+	if h.ExpectStatus != 0 && (h.ExpectStatus < 100 || h.ExpectStatus > 599) {
+		bad(p+".health.expect_status", "%d is not an HTTP status", h.ExpectStatus)
+	}
+	if h.Rise < 0 || h.Fall < 0 {
+		bad(p+".health", "rise and fall must be positive")
 	}
 }
 
-func (c *Config) validateTLS(bad func(path, format string, args ...any)) {
+// validateRoute checks one route found at path p.
+func (c *Config) validateRoute(bad problemFunc, p string, r Route) {
+	switch {
+	case r.Path == "" && r.PathPrefix == "":
+		bad(p, "give path or path_prefix")
+	case r.Path != "" && r.PathPrefix != "":
+		bad(p, "give either path or path_prefix, not both")
+	case r.Path != "" && !strings.HasPrefix(r.Path, "/"):
+		bad(p+".path", "%q must start with \"/\"", r.Path)
+	case r.PathPrefix != "" && !strings.HasPrefix(r.PathPrefix, "/"):
+		bad(p+".path_prefix", "%q must start with \"/\"", r.PathPrefix)
+	}
+	if r.Retries < 0 || r.Retries > 10 {
+		bad(p+".retries", "must be between 0 and 10, got %d", r.Retries)
+	}
+	if r.TryTimeout > r.ResponseHeaderTimeout {
+		bad(p+".try_timeout", "%v is longer than response_header_timeout (%v)", r.TryTimeout, r.ResponseHeaderTimeout)
+	}
+	if r.StripPrefix && r.PathPrefix == "" {
+		bad(p+".strip_prefix", "only works with path_prefix")
+	}
+	for j, m := range r.Methods {
+		if !methodToken.MatchString(m) {
+			bad(fmt.Sprintf("%s.methods[%d]", p, j), "%q is not a method; write methods in upper case, like POST", m)
+		}
+	}
+	switch _, ok := c.Upstreams[r.Upstream]; {
+	case r.Upstream == "":
+		bad(p+".upstream", "missing; name one of upstreams (%s)", strings.Join(sortedKeys(c.Upstreams), ", "))
+	case !ok:
+		bad(p+".upstream", "unknown upstream %q", r.Upstream)
+	}
+}
+
+func (c *Config) validateTLS(bad problemFunc) {
 	t := c.TLS
 	switch {
 	case t.Cert == "" && t.Key == "":
@@ -477,14 +470,6 @@ func checkTarget(t string) error {
 		return fmt.Errorf("%q: a target is scheme://host:port with an optional path, nothing else", t)
 	}
 	return nil
-}
-
-func validHashKey(k string) bool {
-	if k == "client_ip" {
-		return true
-	}
-	kind, name, ok := strings.Cut(k, ":")
-	return ok && name != "" && (kind == "header" || kind == "cookie")
 }
 
 // validEmbeddedPath accepts the clean slash paths fs.FS uses ("css", "font", ".").

@@ -47,7 +47,7 @@ routes:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Listen != "127.0.0.1:8080" || c.Log.Level != "debug" || c.Log.AccessEnabled() || !c.Demo {
+	if c.Listen != "127.0.0.1:8080" || c.Log.Level != "debug" || c.Log.Access || !c.Demo {
 		t.Errorf("top level decoded wrong: %+v", c)
 	}
 	want := filepath.Join(filepath.Dir(path), "static", "css")
@@ -55,18 +55,18 @@ routes:
 		t.Errorf("static[0] = %+v, want path %s", got, want)
 	}
 	if u := c.Upstreams["backend"]; len(u.Targets) != 2 || u.Targets[0].Weight != 1 || u.Targets[1].Weight != 3 || u.Targets[1].URL != "http://127.0.0.1:9001/base" ||
-		u.DialTimeout != 2*time.Second || u.MaxIdlePerTarget != DefaultMaxIdlePerTarget || u.Balance != "hash" || u.HashKey != "header:X-User" ||
+		u.DialTimeout != 2*time.Second || u.MaxIdlePerTarget != DefaultMaxIdlePerTarget || u.Balance != Hash || u.HashKey.Key != (Key{Header, "X-User"}) ||
 		u.Health.Interval != DefaultHealthInterval || u.Health.Rise != DefaultRise || u.Health.ExpectStatus != 204 || u.MaxFails != DefaultMaxFails {
 		t.Errorf("upstream decoded wrong: %+v", u)
 	}
 	if r := c.Routes[1]; r.PathPrefix != "/api/" || !r.StripPrefix || r.ResponseHeaderTimeout != 250*time.Millisecond || r.Name != "/api/" ||
-		*r.Retries != 0 || r.RetryBodyMax != 1<<20 || r.Host != "preserve" || r.TryTimeout != 250*time.Millisecond {
+		r.Retries != 0 || r.RetryBodyMax != 1<<20 || r.Host != PreserveHost || r.TryTimeout != 250*time.Millisecond {
 		t.Errorf("routes[1] decoded wrong: %+v", r)
 	}
 	if r := c.Routes[0]; r.ResponseHeaderTimeout != DefaultResponseHeaderTimeout || r.Methods[0] != "POST" {
 		t.Errorf("routes[0] defaults wrong: %+v", r)
 	}
-	if r := c.Routes[0]; *r.Retries != DefaultRetries || r.RetryBodyMax != DefaultRetryBodyMax || r.Host != "upstream" || r.DialTimeout != 2*time.Second {
+	if r := c.Routes[0]; r.Retries != DefaultRetries || r.RetryBodyMax != DefaultRetryBodyMax || r.Host != TargetHost || r.DialTimeout != 2*time.Second {
 		t.Errorf("routes[0] engine defaults wrong: %+v", r)
 	}
 	if c.Server.ReadHeaderTimeout != DefaultReadHeaderTimeout || c.Server.MaxHeaderBytes != DefaultMaxHeaderBytes {
@@ -166,8 +166,8 @@ routes:
 			`upstreams.b.hash_key: unknown key "ip" (use client_ip, header:NAME or cookie:NAME) (line 10)`,
 			`upstreams.c.targets[0]: h2c is HTTP/2 without TLS: use http:// targets (line 12)`,
 			`upstreams.c.hash_key: only works with balance: hash (line 14)`,
+			`routes[0].host: unknown value "client" (use upstream or preserve) (line 16)`, // decoded in the line's order
 			`routes[0].retry_body_max: expected a size like 65536, "64KiB" or "32MiB", got "lots" (line 16)`,
-			`routes[0].host: unknown value "client" (use upstream or preserve) (line 16)`,
 			`routes[0].retries: must be between 0 and 10, got 11 (line 16)`,
 			`routes[0].try_timeout: 1m0s is longer than response_header_timeout (30s) (line 16)`,
 		}},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 
 	"go.uber.org/zap"
@@ -39,15 +40,19 @@ func serveEcho(ctx context.Context, addr string, log *zap.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	limits := config.Server{ReadHeaderTimeout: config.DefaultReadHeaderTimeout, IdleTimeout: config.DefaultIdleTimeout, MaxHeaderBytes: config.DefaultMaxHeaderBytes}
-	srv := startServer(newServer(demo.Echo(), log, &limits), ln)
+	srv := &http.Server{Handler: demo.Echo(), ReadHeaderTimeout: config.DefaultReadHeaderTimeout,
+		IdleTimeout: config.DefaultIdleTimeout, MaxHeaderBytes: config.DefaultMaxHeaderBytes, ErrorLog: zap.NewStdLog(log)}
+	failed := make(chan error, 1)
+	go func() { failed <- srv.Serve(ln) }()
 	log.Info("listening", zap.String("addr", ln.Addr().String()))
 	select {
-	case <-srv.Done():
-		return fmt.Errorf("serve: %w", srv.Failed())
+	case err := <-failed:
+		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
 	drainCtx, cancel := context.WithTimeout(context.Background(), config.DefaultShutdownTimeout)
 	defer cancel()
-	return srv.Stop(drainCtx)
+	err = srv.Shutdown(drainCtx)
+	<-failed // Serve has returned: http.ErrServerClosed
+	return err
 }

@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"runtime/pprof"
-	"sync"
 	"syscall"
 	"time"
 
@@ -18,18 +16,10 @@ import (
 	"go.uber.org/zap/zapcore"
 	"golang.org/x/term"
 
-	"github.com/frontgate/frontgate/admin"
 	"github.com/frontgate/frontgate/config"
+	"github.com/frontgate/frontgate/gateway"
 	"github.com/frontgate/frontgate/middleware"
 )
-
-// loadConfig loads path, or the embedded default when path is empty.
-func loadConfig(path string) (*config.Config, error) {
-	if path == "" {
-		return config.Default()
-	}
-	return config.Load(path)
-}
 
 // printConfigError writes a config error to w: every problem on its own line.
 func printConfigError(w io.Writer, err error) {
@@ -103,8 +93,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) int {
 		}
 		defer stop()
 	}
-	rt := &runtime{path: *path, listen: *listen, metrics: admin.NewMetrics()}
-	cfg, sum, err := rt.loadConfig()
+	cfg, err := gateway.LoadConfig(*path, *listen)
 	if err != nil {
 		printConfigError(stderr, err)
 		return 1
@@ -115,61 +104,15 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) int {
 		return 1
 	}
 	defer flush()
-	rt.log = log
-	if err := serve(ctx, rt, cfg, sum); err != nil {
+	srv := gateway.NewServer(gateway.Options{Path: *path, Listen: *listen, Version: versionString(), Log: log})
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	if err := srv.Run(ctx, cfg, hup); err != nil {
 		log.Error("serve failed", zap.Error(err))
 		return 1
 	}
 	return 0
-}
-
-// serve runs the gateway until ctx ends, reloading on SIGHUP (and on file changes with watch: true),
-// then drains in-flight requests within the shutdown timeout.
-func serve(ctx context.Context, rt *runtime, cfg *config.Config, sum [32]byte) error {
-	if err := rt.start(cfg, sum); err != nil {
-		return err
-	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	watchCtx, stopWatch := context.WithCancel(ctx)
-	var watching sync.WaitGroup
-	if rt.path != "" {
-		watching.Add(1)
-		go func() {
-			defer watching.Done()
-			rt.watch(watchCtx, time.Second)
-		}()
-	}
-	var failure error
-	for failure == nil && ctx.Err() == nil {
-		pub := rt.publicServer()
-		select {
-		case <-hup:
-			rt.reload("SIGHUP")
-		case <-pub.Done():
-			if pub == rt.publicServer() { // not a listener replaced by a reload
-				failure = fmt.Errorf("serve: %w", pub.Failed())
-			}
-		case <-ctx.Done():
-		}
-	}
-	stopWatch()
-	watching.Wait()
-	rt.mu.Lock()
-	timeout := rt.cfg.Server.ShutdownTimeout
-	rt.mu.Unlock()
-	if failure == nil {
-		rt.log.Info("shutting down: draining in-flight requests", zap.Duration("timeout", timeout))
-	}
-	drainCtx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	start := time.Now()
-	if err := rt.shutdown(drainCtx); err != nil || failure != nil {
-		return errors.Join(failure, err)
-	}
-	rt.log.Info("stopped", zap.Duration("drain", time.Since(start)))
-	return nil
 }
 
 func runCheck(args []string, stdout, stderr io.Writer) int {
@@ -216,27 +159,22 @@ func startCPUProfile(path string) (stop func(), err error) {
 	}, nil
 }
 
-// startSelf runs the gateway in-process on a free loopback port, without access logs, for selftest's
-// self mode. stop drains it.
+// startSelf runs the gateway in-process on a free loopback port, plain HTTP, without access logs or
+// an admin listener, for selftest's self mode. stop drains it.
 func startSelf(path string) (string, func(), error) {
-	cfg, err := loadConfig(path)
+	cfg, err := gateway.LoadConfig(path, "127.0.0.1:0")
 	if err != nil {
 		return "", nil, err
 	}
-	log := zap.NewNop()
-	gw, err := buildGateway(cfg, log, nil, nil)
-	if err != nil {
-		return "", nil, fmt.Errorf("build gateway: %w", err)
+	cfg.Log.Access, cfg.Admin, cfg.TLS, cfg.Watch = false, config.Admin{}, config.TLS{}, false
+	srv := gateway.NewServer(gateway.Options{})
+	if err := srv.Start(cfg); err != nil {
+		return "", nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, errors.Join(fmt.Errorf("listen: %w", err), gw.Close(context.Background()))
-	}
-	srv := startServer(newServer(gw.handler, log, &cfg.Server), ln)
 	stop := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
 		defer cancel()
-		_ = errors.Join(srv.Stop(ctx), gw.Close(ctx)) // nothing to report to: the run is over
+		_ = srv.Shutdown(ctx) // nothing to report to: the run is over
 	}
-	return "http://" + ln.Addr().String(), stop, nil
+	return "http://" + srv.Addr(), stop, nil
 }

@@ -1,0 +1,178 @@
+// Package gateway turns a config into the running gateway. Build makes one config's handler tree
+// (routing, middleware chains, upstream pools, static folders, the built-in echo upstream); Server runs
+// generations of it on the public, admin and redirect listeners, swapping in a new generation on
+// reload while running requests finish on the old one.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+	"go.uber.org/zap"
+
+	"github.com/frontgate/frontgate/config"
+	"github.com/frontgate/frontgate/demo"
+	"github.com/frontgate/frontgate/middleware"
+	"github.com/frontgate/frontgate/proxy"
+	"github.com/frontgate/frontgate/static"
+)
+
+// Gateway is one config turned into running parts: the public handler, and what it started and owns
+// (the built-in upstreams, upstream pools with their health checks, open static folders) until Close.
+type Gateway struct {
+	handler http.Handler
+	cfg     *config.Config
+
+	builtins  []*endpoint // the built-in upstreams
+	roots     []*os.Root  // open static folders
+	pools     []*proxy.Pool
+	poolNames []string // pools[i]'s name
+}
+
+// Deps are what a gateway reports to. Every field may be nil (zero value: no logs, no access log, no
+// metrics).
+type Deps struct {
+	// Log receives the gateway's own log lines (proxy, upstream health, panics, rate limits).
+	Log *zap.Logger
+	// Access receives one line per request; nil: no access log.
+	Access *zap.Logger
+	// Observer receives metrics; nil: none.
+	Observer Observer
+}
+
+// Observer receives what metrics need; admin.Metrics is one.
+type Observer interface {
+	ObserveRequest(route string, status int, total, recv, upstream time.Duration, hasUpstream bool)
+	InflightAdd(route string, delta int)
+	RateLimited(route string)
+	Rejected(route, reason string)
+	SetUpstreamHealth(pool, target string, up bool)
+}
+
+// Build turns a validated config (from config.Load or config.Default) into a gateway. On error,
+// whatever was started is closed again.
+func Build(cfg *config.Config, deps Deps) (gw *Gateway, err error) {
+	if deps.Log == nil {
+		deps.Log = zap.NewNop()
+	}
+	gw = &Gateway{cfg: cfg}
+	defer func() {
+		if err != nil {
+			_ = gw.Close(context.Background()) // the build error is the one to report
+		}
+	}()
+	trusted, err := middleware.ParseTrustedProxies(cfg.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
+	b := &builder{log: deps.Log, trusted: trusted, obs: deps.Observer}
+	r := mux.NewRouter()
+	r.NotFoundHandler = withRoute("", http.HandlerFunc(notFound))
+	r.MethodNotAllowedHandler = withRoute("", http.HandlerFunc(methodNotAllowed))
+
+	if cfg.Demo {
+		r.Path("/").Methods(http.MethodGet, http.MethodHead).Name("hello").Handler(b.route("hello", cfg.Defaults, demo.Hello()))
+		r.Path("/demo1/{name}").Methods(http.MethodPost).Name("demo1").
+			Handler(b.route("demo1", cfg.Defaults, demo.Form(func(r *http.Request) string { return mux.Vars(r)["name"] })))
+	}
+
+	pools := map[string]*proxy.Pool{}
+	for _, name := range sortedNames(cfg.Upstreams) {
+		p, err := gw.buildPool(name, cfg.Upstreams[name], b)
+		if err != nil {
+			return nil, fmt.Errorf("upstreams.%s: %w", name, err)
+		}
+		pools[name] = p
+	}
+	for _, rt := range cfg.Routes {
+		var route *mux.Route
+		if rt.Path != "" {
+			route = r.Path(rt.Path)
+		} else {
+			route = r.PathPrefix(rt.PathPrefix)
+		}
+		if len(rt.Methods) > 0 {
+			route = route.Methods(rt.Methods...)
+		}
+		route.Name(rt.Name).Handler(b.proxyRoute(rt, pools[rt.Upstream]))
+	}
+
+	// Longest prefix first, so /css/ wins over /.
+	mounts := append([]config.Static(nil), cfg.Static...)
+	sort.SliceStable(mounts, func(i, j int) bool { return len(mounts[i].Prefix) > len(mounts[j].Prefix) })
+	for _, m := range mounts {
+		fsys, err := gw.openFolder(m.Path)
+		if err != nil {
+			return nil, fmt.Errorf("static %s: %w", m.Prefix, err)
+		}
+		h := static.New(fsys, static.Options{ShowIndex: m.ShowIndex, Logger: deps.Log.With(zap.String("mount", m.Name))})
+		h = http.StripPrefix(strings.TrimSuffix(m.Prefix, "/"), h)
+		r.PathPrefix(m.Prefix).Name(m.Name).Handler(b.route(m.Name, cfg.Defaults, h))
+	}
+
+	literal := []string{}
+	if cfg.Demo {
+		literal = append(literal, "/")
+	}
+	for _, rt := range cfg.Routes {
+		if rt.Path != "" {
+			literal = append(literal, rt.Path)
+		}
+	}
+	var root http.Handler = newDispatch(r, literal)
+	if cfg.RateLimit != nil {
+		root = b.rateLimit("", cfg.RateLimit, root)
+	}
+	root = middleware.Recover(root, deps.Log.Named("panic"))
+	opts := middleware.Options{Logger: deps.Access, KeepID: b.peerTrusted}
+	if obs := deps.Observer; obs != nil {
+		opts.Observe = func(rec middleware.Record) {
+			obs.ObserveRequest(rec.Route, rec.Status, rec.Total, rec.Recv, rec.Upstream, rec.HasUpstream)
+		}
+	}
+	gw.handler = middleware.Timing(root, opts)
+	return gw, nil
+}
+
+// ServeHTTP serves r through the gateway's routes.
+func (gw *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { gw.handler.ServeHTTP(w, r) }
+
+// reportHealth sets every target's health gauge from its current state.
+func (gw *Gateway) reportHealth(obs Observer) {
+	for i, p := range gw.pools {
+		for _, t := range p.Targets() {
+			obs.SetUpstreamHealth(gw.poolNames[i], t.Name, t.Available())
+		}
+	}
+}
+
+// Close stops the built-in upstreams (draining until ctx ends) and releases folders and connections.
+func (gw *Gateway) Close(ctx context.Context) error {
+	var errs []error
+	for _, s := range gw.builtins {
+		errs = append(errs, s.Stop(ctx))
+	}
+	for _, r := range gw.roots {
+		errs = append(errs, r.Close())
+	}
+	for _, p := range gw.pools {
+		p.Close()
+	}
+	return errors.Join(errs...)
+}
+
+func sortedNames[V any](m map[string]V) []string {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
+}

@@ -1,0 +1,129 @@
+package gateway
+
+import (
+	"net/http"
+	"net/netip"
+
+	"go.uber.org/zap"
+
+	"github.com/frontgate/frontgate/config"
+	"github.com/frontgate/frontgate/demo"
+	"github.com/frontgate/frontgate/middleware"
+	"github.com/frontgate/frontgate/proxy"
+)
+
+// builder holds what every route's middleware chain needs.
+type builder struct {
+	log     *zap.Logger
+	trusted middleware.TrustedProxies
+	obs     Observer // nil: no metrics
+}
+
+// route wraps h in the route's chain: name it for the log, then rate limit, concurrency cap, body cap.
+func (b *builder) route(name string, l config.Limits, h http.Handler) http.Handler {
+	var tooBig, tooMany func(*http.Request)
+	if b.obs != nil {
+		tooBig = func(*http.Request) { b.obs.Rejected(name, "max_body") }
+		tooMany = func(*http.Request) { b.obs.Rejected(name, "max_inflight") }
+	}
+	h = middleware.MaxBody(h, int64(l.MaxBody), tooBig)
+	h = middleware.MaxInflight(h, l.MaxInflight, tooMany)
+	if b.obs != nil {
+		h = countInflight(name, b.obs, h)
+	}
+	if l.RateLimit != nil {
+		h = b.rateLimit(name, l.RateLimit, h)
+	}
+	return withRoute(name, h)
+}
+
+// proxyRoute is a forwarding route's handler with its chain.
+func (b *builder) proxyRoute(rt config.Route, pool *proxy.Pool) http.Handler {
+	var trustedPeer func(netip.Addr) bool // nil when nobody is trusted: the proxy skips parsing the peer
+	if !b.trusted.Empty() {
+		trustedPeer = b.trusted.Contains
+	}
+	strip := ""
+	if rt.StripPrefix {
+		strip = rt.PathPrefix
+	}
+	h := proxy.New(pool, proxy.Options{
+		StripPrefix:           strip,
+		PreserveHost:          rt.Host == config.PreserveHost,
+		DialTimeout:           rt.DialTimeout,
+		ResponseHeaderTimeout: rt.ResponseHeaderTimeout,
+		TryTimeout:            rt.TryTimeout,
+		Timeout:               rt.Timeout,
+		Retries:               rt.Retries,
+		RetryBodyMax:          int64(rt.RetryBodyMax),
+		TrustedPeer:           trustedPeer,
+		Logger:                b.log.Named("proxy").With(zap.String("route", rt.Name)),
+		Observe:               middleware.SetUpstream,
+	})
+	limits := config.Limits{MaxBody: rt.MaxBody, MaxInflight: rt.MaxInflight, RateLimit: rt.RateLimit}
+	return b.route(rt.Name, limits, h)
+}
+
+func (b *builder) rateLimit(route string, rl *config.RateLimit, h http.Handler) http.Handler {
+	opts := middleware.RateLimitOptions{RPS: rl.RPS, Burst: rl.Burst, Logger: b.log.Named("ratelimit")}
+	switch rl.Key.Source {
+	case config.Global:
+	case config.Header:
+		opts.Key = middleware.KeyHeader(rl.Key.Name, b.trusted)
+	default:
+		opts.Key = middleware.KeyClientIP(b.trusted)
+	}
+	if b.obs != nil {
+		opts.OnReject = func(*http.Request) { b.obs.RateLimited(route) }
+	}
+	return middleware.RateLimit(h, opts)
+}
+
+// hashKey turns a hash_key setting into a key function.
+func (b *builder) hashKey(k config.HashKey) func(*http.Request) string {
+	name := k.Name
+	switch k.Source {
+	case config.Header:
+		return func(r *http.Request) string { return r.Header.Get(name) }
+	case config.Cookie:
+		return func(r *http.Request) string {
+			if c, err := r.Cookie(name); err == nil {
+				return c.Value
+			}
+			return ""
+		}
+	}
+	trusted := b.trusted
+	return func(r *http.Request) string { return trusted.ClientIP(r).String() }
+}
+
+// peerTrusted reports whether r's direct peer is a trusted proxy.
+func (b *builder) peerTrusted(r *http.Request) bool {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	return err == nil && b.trusted.Contains(ap.Addr().Unmap())
+}
+
+// countInflight keeps the in-flight gauge for metrics.
+func countInflight(route string, obs Observer, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		obs.InflightAdd(route, 1)
+		defer obs.InflightAdd(route, -1)
+		h.ServeHTTP(w, r)
+	})
+}
+
+// withRoute names the matched route for the access log.
+func withRoute(name string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		middleware.SetRoute(r, name)
+		h.ServeHTTP(w, r)
+	})
+}
+
+func notFound(w http.ResponseWriter, _ *http.Request) {
+	demo.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
+}
+
+func methodNotAllowed(w http.ResponseWriter, _ *http.Request) {
+	demo.WriteJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method not allowed"})
+}

@@ -1,0 +1,379 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/frontgate/frontgate/admin"
+	"github.com/frontgate/frontgate/config"
+)
+
+// Options configure a Server.
+type Options struct {
+	// Path is the config file, loaded again on every reload (LoadConfig); empty: the embedded default.
+	Path string
+	// Listen overrides the reloaded config's public listen address; empty: the config's.
+	Listen string
+	// Version is logged with every "listening" line.
+	Version string
+	// Log receives the server's and the gateway's log lines; nil: none.
+	Log *zap.Logger
+	// Metrics is served on the admin listener and fed by every generation; nil: a fresh set.
+	Metrics *admin.Metrics
+}
+
+// Server runs the gateway's listeners and swaps generations of it on reload: a request finishes on
+// the generation it started on, and an old generation is closed once its last request ends.
+type Server struct {
+	opts      Options
+	log       *zap.Logger
+	gens      generations
+	cert      atomic.Pointer[tls.Certificate]
+	stopping  atomic.Bool
+	httpsPort atomic.Pointer[string] // the public listener's bound port, for the redirect listener
+
+	// mu serializes reloads and shutdown, and guards the fields below.
+	mu       sync.Mutex
+	cfg      *config.Config
+	public   *endpoint
+	admin    *endpoint
+	redirect *endpoint
+	tlsOn    bool           // the public listener speaks TLS (fixed for the process's life)
+	draining sync.WaitGroup // old generations and replaced listeners winding down
+	lastSum  [32]byte       // the config file's hash at the last load, for the file watch
+}
+
+// NewServer returns a server that has not started: Run (or Start) it with the config from LoadConfig.
+func NewServer(opts Options) *Server {
+	if opts.Log == nil {
+		opts.Log = zap.NewNop()
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = admin.NewMetrics()
+	}
+	return &Server{opts: opts, log: opts.Log}
+}
+
+// LoadConfig loads the config file at path, or the embedded default when path is empty, with the
+// public listen address replaced by listen unless it is empty.
+func LoadConfig(path, listen string) (*config.Config, error) {
+	var cfg *config.Config
+	var err error
+	if path == "" {
+		cfg, err = config.Default()
+	} else {
+		cfg, err = config.Load(path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if listen != "" {
+		cfg.Listen = listen
+	}
+	return cfg, nil
+}
+
+// build makes a gateway for cfg with this server's logger and metrics.
+func (s *Server) build(cfg *config.Config) (*Gateway, error) {
+	deps := Deps{Log: s.log, Observer: s.opts.Metrics}
+	if cfg.Log.Access {
+		deps.Access = s.log.Named("access")
+	}
+	return Build(cfg, deps)
+}
+
+// Start builds the first generation from cfg (from Load) and opens the listeners.
+func (s *Server) Start(cfg *config.Config) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	gw, err := s.build(cfg)
+	if err != nil {
+		return fmt.Errorf("build gateway: %w", err)
+	}
+	s.gens.current.Store(newGeneration(gw))
+	s.tlsOn = cfg.TLS.Cert != ""
+	if err := s.loadCert(cfg); err != nil {
+		return errors.Join(err, gw.Close(context.Background()))
+	}
+	var opened []*endpoint
+	for _, spec := range s.listenersFor(cfg) {
+		ep, err := s.open(spec, cfg)
+		if err != nil {
+			for _, e := range opened {
+				_ = e.Stop(context.Background()) // the listen error is the one to report
+			}
+			return errors.Join(err, gw.Close(context.Background()))
+		}
+		opened = append(opened, ep)
+		*spec.slot = ep
+	}
+	s.cfg, s.lastSum = cfg, cfg.Digest
+	s.opts.Metrics.ConfigReload(true)
+	return nil
+}
+
+// Addr is the public listener's bound address; "" before Start.
+func (s *Server) Addr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.public == nil {
+		return ""
+	}
+	return s.public.bound
+}
+
+// Run starts the server on cfg and serves until ctx ends, reloading on every value from reload (and
+// on file changes while the config says watch: true), then drains in-flight requests within the
+// shutdown timeout. It fails when the public listener stops on its own.
+func (s *Server) Run(ctx context.Context, cfg *config.Config, reload <-chan os.Signal) error {
+	if err := s.Start(cfg); err != nil {
+		return err
+	}
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	var watching sync.WaitGroup
+	if s.opts.Path != "" {
+		watching.Add(1)
+		go func() {
+			defer watching.Done()
+			s.watch(watchCtx, time.Second)
+		}()
+	}
+	var failure error
+	for failure == nil && ctx.Err() == nil {
+		pub := s.publicEndpoint()
+		select {
+		case <-reload:
+			s.Reload("SIGHUP")
+		case <-pub.Done():
+			if pub == s.publicEndpoint() { // not a listener replaced by a reload
+				failure = fmt.Errorf("serve: %w", pub.Failed())
+			}
+		case <-ctx.Done():
+		}
+	}
+	stopWatch()
+	watching.Wait()
+	s.mu.Lock()
+	timeout := s.cfg.Server.ShutdownTimeout
+	s.mu.Unlock()
+	if failure == nil {
+		s.log.Info("shutting down: draining in-flight requests", zap.Duration("timeout", timeout))
+	}
+	drainCtx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	start := time.Now()
+	if err := s.Shutdown(drainCtx); err != nil || failure != nil {
+		return errors.Join(failure, err)
+	}
+	s.log.Info("stopped", zap.Duration("drain", time.Since(start)))
+	return nil
+}
+
+func (s *Server) ready() error {
+	if s.stopping.Load() {
+		return errors.New("shutting down")
+	}
+	return nil
+}
+
+func (s *Server) redactedConfig() any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return admin.Redact(s.cfg)
+}
+
+// Reload loads the config again and, if it is valid and builds, swaps it in: new requests take the
+// new generation, running ones finish on the old, changed listen addresses are rebound. A bad config
+// is logged with every problem and the running one stays.
+func (s *Server) Reload(reason string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopping.Load() {
+		return
+	}
+	log := s.log.With(zap.String("reason", reason))
+	reject := func(fields ...zap.Field) {
+		s.opts.Metrics.ConfigReload(false)
+		log.Error("config reload rejected; the running config stays", fields...)
+	}
+	cfg, err := LoadConfig(s.opts.Path, s.opts.Listen)
+	if err != nil {
+		var sum [32]byte // a bad file is not loaded again until it changes
+		if data, err := os.ReadFile(s.opts.Path); err == nil {
+			sum = sha256.Sum256(data)
+		}
+		if ce := (*config.Error)(nil); errors.As(err, &ce) {
+			reject(zap.String("file", ce.File), zap.Strings("problems", problemStrings(ce)))
+		} else {
+			reject(zap.Error(err))
+		}
+		s.lastSum = sum
+		return
+	}
+	gw, err := s.build(cfg)
+	if err != nil {
+		reject(zap.Error(err))
+		s.lastSum = cfg.Digest
+		return
+	}
+	if (cfg.TLS.Cert != "") != s.tlsOn || cfg.H2C != s.cfg.H2C || cfg.Server != s.cfg.Server {
+		log.Warn("tls on/off, h2c and server settings take effect at the next restart")
+	}
+	if err := s.loadCert(cfg); err != nil && s.tlsOn {
+		reject(zap.Error(err))
+		s.closeLater(gw)
+		return
+	}
+	// Open changed listeners before anything is swapped, so a port in use rejects the reload whole.
+	type change struct {
+		spec listenerSpec
+		ep   *endpoint
+	}
+	var opened []change
+	wanted := map[**endpoint]bool{}
+	for _, spec := range s.listenersFor(cfg) {
+		wanted[spec.slot] = true
+		if old := *spec.slot; old != nil && old.addr == spec.addr {
+			continue
+		}
+		ep, err := s.open(spec, cfg)
+		if err != nil {
+			for _, c := range opened {
+				_ = c.ep.Stop(context.Background()) // the listen error is the one to report
+			}
+			reject(zap.Error(err))
+			s.closeLater(gw)
+			return
+		}
+		opened = append(opened, change{spec, ep})
+	}
+	old := s.gens.current.Swap(newGeneration(gw))
+	old.retire()
+	// Upstream series of the old tree go; the new tree's are set again from their state.
+	for _, name := range old.gw.poolNames {
+		s.opts.Metrics.ForgetUpstreams(name)
+	}
+	gw.reportHealth(s.opts.Metrics)
+	s.closeLater(old.gw, old.drained)
+	for _, c := range opened {
+		if prev := *c.spec.slot; prev != nil {
+			s.stopLater(prev)
+		}
+		*c.spec.slot = c.ep
+	}
+	for _, slot := range []**endpoint{&s.admin, &s.redirect} {
+		if *slot != nil && !wanted[slot] {
+			s.stopLater(*slot)
+			*slot = nil
+		}
+	}
+	s.cfg, s.lastSum = cfg, cfg.Digest
+	s.opts.Metrics.ConfigReload(true)
+	log.Info("config reloaded", zap.Int("routes", len(cfg.Routes)), zap.Int("static", len(cfg.Static)), zap.Int("upstreams", len(cfg.Upstreams)))
+}
+
+func problemStrings(ce *config.Error) []string {
+	out := make([]string, len(ce.Problems))
+	for i, p := range ce.Problems {
+		out[i] = p.String()
+	}
+	return out
+}
+
+// closeLater closes gw in the background once every channel in after is closed. s.mu is held.
+func (s *Server) closeLater(gw *Gateway, after ...chan struct{}) {
+	timeout := s.cfg.Server.ShutdownTimeout
+	s.draining.Add(1)
+	go func() {
+		defer s.draining.Done()
+		for _, c := range after {
+			<-c
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		if err := gw.Close(ctx); err != nil {
+			s.log.Warn("closing a retired config's resources", zap.Error(err))
+		}
+	}()
+}
+
+// stopLater drains a replaced listener in the background. s.mu is held.
+func (s *Server) stopLater(ep *endpoint) {
+	timeout := s.cfg.Server.ShutdownTimeout
+	s.draining.Add(1)
+	go func() {
+		defer s.draining.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		if err := ep.Stop(ctx); err != nil {
+			s.log.Warn("draining a replaced listener", zap.String("addr", ep.addr), zap.Error(err))
+		}
+	}()
+}
+
+// watch reloads when the config file's content changes, checking every interval while watch is on.
+func (s *Server) watch(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		on, last := s.cfg.Watch, s.lastSum
+		s.mu.Unlock()
+		if !on {
+			continue
+		}
+		data, err := os.ReadFile(s.opts.Path)
+		if err != nil || sha256.Sum256(data) == last {
+			continue // a file being replaced may be briefly missing; the next tick looks again
+		}
+		s.Reload("file changed")
+	}
+}
+
+// publicEndpoint is the current public listener's endpoint.
+func (s *Server) publicEndpoint() *endpoint {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.public
+}
+
+// Shutdown stops accepting, drains in-flight requests on every generation until ctx ends, and closes
+// everything.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopping.Store(true)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	for _, ep := range []*endpoint{s.public, s.redirect} {
+		if ep != nil {
+			errs = append(errs, ep.Stop(ctx))
+		}
+	}
+	if g := s.gens.current.Load(); g != nil {
+		g.retire()
+		select {
+		case <-g.drained:
+		case <-ctx.Done():
+		}
+		errs = append(errs, g.gw.Close(ctx))
+	}
+	if s.admin != nil {
+		errs = append(errs, s.admin.Stop(ctx))
+	}
+	s.draining.Wait()
+	return errors.Join(errs...)
+}
