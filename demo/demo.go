@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+
+	"github.com/frontgate/frontgate/internal/jsonerror"
 )
 
 // MaxFormBytes bounds a demo form body; larger bodies get 413.
@@ -33,15 +35,15 @@ func Hello() http.Handler {
 func Form(name func(*http.Request) string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if status, msg := parseForm(w, r); status != 0 {
-			WriteJSON(w, status, map[string]string{"error": msg})
+			jsonerror.WriteMessage(w, r, status, msg)
 			return
 		}
 		key, ok := r.Form["key"]
 		if !ok || len(key) == 0 {
-			WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "form field \"key\" is missing"})
+			jsonerror.WriteMessage(w, r, http.StatusBadRequest, `form field "key" is missing`)
 			return
 		}
-		WriteJSON(w, http.StatusOK, map[string]string{"name": name(r), "key": key[0]})
+		writeJSON(w, http.StatusOK, map[string]string{"name": name(r), "key": key[0]})
 	})
 }
 
@@ -69,8 +71,8 @@ func parseForm(w http.ResponseWriter, r *http.Request) (int, string) {
 	return 0, ""
 }
 
-// WriteJSON sends v as JSON with status.
-func WriteJSON(w http.ResponseWriter, status int, v any) {
+// writeJSON sends v as JSON with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
@@ -115,10 +117,10 @@ func Echo() http.Handler {
 			rec.BodyBytes, err = io.Copy(io.Discard, r.Body)
 		}
 		if err != nil {
-			WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "the body could not be read"})
+			jsonerror.WriteMessage(w, r, http.StatusBadRequest, "the body could not be read")
 			return
 		}
-		WriteJSON(w, http.StatusOK, rec)
+		writeJSON(w, http.StatusOK, rec)
 	})
 }
 

@@ -7,7 +7,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/frontgate/frontgate/config"
-	"github.com/frontgate/frontgate/demo"
+	"github.com/frontgate/frontgate/internal/jsonerror"
 	"github.com/frontgate/frontgate/middleware"
 	"github.com/frontgate/frontgate/proxy"
 )
@@ -120,10 +120,8 @@ func withRoute(name string, h http.Handler) http.Handler {
 	})
 }
 
-func notFound(w http.ResponseWriter, _ *http.Request) {
-	demo.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
-}
+func notFound(w http.ResponseWriter, r *http.Request) { jsonerror.Write(w, r, http.StatusNotFound) }
 
-func methodNotAllowed(w http.ResponseWriter, _ *http.Request) {
-	demo.WriteJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "method not allowed"})
+func methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	jsonerror.Write(w, r, http.StatusMethodNotAllowed)
 }

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strconv"
 	"sync/atomic"
+
+	"github.com/frontgate/frontgate/internal/jsonerror"
 )
 
 // ErrBodyTooLarge is what the request body's Read returns, wrapped, once MaxBody's limit is crossed;
@@ -43,7 +45,7 @@ func MaxBody(next http.Handler, max int64, onReject func(*http.Request)) http.Ha
 				onReject(r)
 			}
 			w.Header().Set("Connection", "close")
-			writeJSONError(w, http.StatusRequestEntityTooLarge, r)
+			jsonerror.Write(w, r, http.StatusRequestEntityTooLarge)
 			return
 		}
 		if r.Body == nil || r.Body == http.NoBody {
@@ -118,7 +120,7 @@ func (b *limitedBody) Close() error { return b.rc.Close() }
 func (g *bodyGuard) replace() {
 	g.replaced = true
 	g.w.Header().Set("Connection", "close") // the rest of the body is not worth reading
-	writeJSONError(g.w, http.StatusRequestEntityTooLarge, g.r)
+	jsonerror.Write(g.w, g.r, http.StatusRequestEntityTooLarge)
 }
 
 func (g *bodyGuard) Header() http.Header { return g.w.Header() }
@@ -189,7 +191,7 @@ func MaxInflight(next http.Handler, n int, onReject func(*http.Request)) http.Ha
 				onReject(r)
 			}
 			w.Header().Set("Retry-After", "1")
-			writeJSONError(w, http.StatusServiceUnavailable, r)
+			jsonerror.Write(w, r, http.StatusServiceUnavailable)
 			return
 		}
 		defer inflight.Add(-1)

@@ -11,6 +11,8 @@ import (
 
 	"go.uber.org/zap"
 	"golang.org/x/time/rate"
+
+	"github.com/frontgate/frontgate/internal/jsonerror"
 )
 
 // Defaults of RateLimitOptions.
@@ -151,7 +153,7 @@ func (l *rateLimiter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if l.onReject != nil {
 		l.onReject(r)
 	}
-	writeJSONError(w, http.StatusTooManyRequests, r)
+	jsonerror.Write(w, r, http.StatusTooManyRequests)
 }
 
 // seconds is how long, rounded up to whole seconds, the bucket takes to gain tokens; 0 for none.

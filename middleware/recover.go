@@ -7,6 +7,8 @@ import (
 	"net/http"
 
 	"go.uber.org/zap"
+
+	"github.com/frontgate/frontgate/internal/jsonerror"
 )
 
 // Recover wraps next so that a panic in it is logged at Error level (the value, the stack, the request
@@ -43,7 +45,7 @@ func Recover(next http.Handler, logger *zap.Logger) http.Handler {
 			case rw.started:
 				panic(http.ErrAbortHandler)
 			default:
-				writeJSONError(w, http.StatusInternalServerError, r)
+				jsonerror.Write(w, r, http.StatusInternalServerError)
 			}
 		}()
 		next.ServeHTTP(rw, r)

@@ -2,6 +2,7 @@ package static
 
 import (
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -395,8 +396,9 @@ func TestErrors(t *testing.T) {
 						t.Errorf("body %q reveals %q", resp.body, internal)
 					}
 				}
-				if ct := resp.Header.Get("Content-Type"); ct != "text/plain; charset=utf-8" {
-					t.Errorf("error Content-Type %q", ct)
+				var shape struct{ Status int }
+				if ct := resp.Header.Get("Content-Type"); ct != "application/json" || json.Unmarshal([]byte(resp.body), &shape) != nil || shape.Status != tt.wantStatus {
+					t.Errorf("error %s %q is not the JSON error shape", ct, resp.body)
 				}
 			}
 			entries := logs.All()

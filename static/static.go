@@ -56,6 +56,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/frontgate/frontgate/internal/jsonerror"
 )
 
 // Options configures a Handler. The zero value serves files without directory listings, logs
@@ -489,18 +491,14 @@ func isNotFound(err error) bool {
 	return errors.As(err, &pe) && pe.Err != nil && pe.Err.Error() == "path escapes from parent"
 }
 
-// statusBodies are the plain bodies of error answers; never the internal error text.
-var statusBodies = map[int][]byte{
-	http.StatusMovedPermanently:    []byte("moved permanently\n"),
-	http.StatusForbidden:           []byte("403 forbidden\n"),
-	http.StatusNotFound:            []byte("404 page not found\n"),
-	http.StatusMethodNotAllowed:    []byte("405 method not allowed\n"),
-	http.StatusInternalServerError: []byte("500 internal server error\n"),
-}
-
-// writeStatus answers code with a short plain-text body (none for HEAD).
+// writeStatus answers code: an error in the one JSON error shape, or a redirect with a short
+// plain-text body (none for HEAD).
 func writeStatus(w http.ResponseWriter, r *http.Request, code int) {
-	body := statusBodies[code]
+	if code >= 400 {
+		jsonerror.Write(w, r, code)
+		return
+	}
+	body := movedBody
 	hdr := w.Header()
 	hdr["Content-Type"] = hdrTextPlain
 	hdr["Content-Length"] = []string{strconv.Itoa(len(body))}
@@ -511,6 +509,8 @@ func writeStatus(w http.ResponseWriter, r *http.Request, code int) {
 		w.Write(body)
 	}
 }
+
+var movedBody = []byte("moved permanently\n")
 
 // contentType returns the type of a file from its extension, else sniffed from its content.
 func contentType(name string, content []byte) string {

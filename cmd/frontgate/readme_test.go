@@ -38,7 +38,7 @@ func TestReadmeTour(t *testing.T) {
 	for _, want := range []string{
 		"Hello, world",
 		`{"key":"v","name":"alice"}` + "\n" + `{"key":"v","name":"alice"}`,
-		"HTTP/1.1 400 Bad Request", `{"error":"form field \"key\" is missing"}`,
+		"HTTP/1.1 400 Bad Request", `{"error":"form field \"key\" is missing","status":400,"request_id":"`,
 		`"form":{"image_id":["2"]}`, `"files":{"image":[{"filename":"photo.jpg","size":65536}]}`,
 		"Content-Type: text/html", "Content-Type: font/ttf", "\n404\n", "Server-Timing: recv;dur=0.000, handler;dur=",
 	} {

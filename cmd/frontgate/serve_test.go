@@ -94,11 +94,21 @@ func TestEmbeddedDefault(t *testing.T) {
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				resp, body := post(t, gw.Base+"/demo1/alice", tt.contentType, tt.body)
-				var got map[string]string
+				var got map[string]any
 				if err := json.Unmarshal([]byte(body), &got); err != nil || resp.StatusCode != tt.status {
 					t.Fatalf("status %d body %q", resp.StatusCode, body)
 				}
-				if fmt.Sprint(got) != fmt.Sprint(tt.want) || resp.Header.Get("Content-Type") != "application/json" {
+				want := map[string]any{}
+				for k, v := range tt.want {
+					want[k] = v
+				}
+				if tt.status != 200 { // the one error shape, with the request's id
+					want["status"], want["request_id"] = float64(tt.status), resp.Header.Get("X-Request-Id")
+					if resp.Header.Get("X-Request-Id") == "" {
+						t.Error("no X-Request-Id")
+					}
+				}
+				if fmt.Sprint(got) != fmt.Sprint(want) || resp.Header.Get("Content-Type") != "application/json" {
 					t.Errorf("got %v (%s), want %v", got, resp.Header.Get("Content-Type"), tt.want)
 				}
 			})
