@@ -12,6 +12,7 @@ import (
 
 	"github.com/frontgate/frontgate/config"
 	"github.com/frontgate/frontgate/demo"
+	"github.com/frontgate/frontgate/gateway"
 )
 
 func runEcho(ctx context.Context, args []string, _, stderr io.Writer) int {
@@ -21,7 +22,7 @@ func runEcho(ctx context.Context, args []string, _, stderr io.Writer) int {
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
-	log, flush, err := newLogger(config.Log{Level: config.DefaultLevel}, os.Stderr)
+	log, flush, err := gateway.NewLogger(config.Log{Level: config.DefaultLevel}, os.Stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "frontgate echo: %v\n", err)
 		return 1
