@@ -6,6 +6,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"net"
 	"net/netip"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -221,7 +223,7 @@ func (c *Config) validate(d *decoder) {
 	c.validateTLS(bad)
 	c.validateLimits(bad, d.given)
 	c.validateStatic(bad)
-	for _, name := range sortedKeys(c.Upstreams) {
+	for _, name := range slices.Sorted(maps.Keys(c.Upstreams)) {
 		c.Upstreams[name].validate(bad, "upstreams."+name, d.given)
 	}
 	for i, r := range c.Routes {
@@ -410,7 +412,7 @@ func (c *Config) validateRoute(bad problemFunc, p string, r Route) {
 	}
 	switch _, ok := c.Upstreams[r.Upstream]; {
 	case r.Upstream == "":
-		bad(p+".upstream", "missing; name one of upstreams (%s)", strings.Join(sortedKeys(c.Upstreams), ", "))
+		bad(p+".upstream", "missing; name one of upstreams (%s)", strings.Join(slices.Sorted(maps.Keys(c.Upstreams)), ", "))
 	case !ok:
 		bad(p+".upstream", "unknown upstream %q", r.Upstream)
 	}
@@ -475,13 +477,4 @@ func checkTarget(t string) error {
 // validEmbeddedPath accepts the clean slash paths fs.FS uses ("css", "font", ".").
 func validEmbeddedPath(p string) bool {
 	return p == "." || (!strings.HasPrefix(p, "/") && !strings.Contains(p, "..") && !strings.HasSuffix(p, "/"))
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -8,8 +8,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -84,7 +86,7 @@ func Build(cfg *config.Config, deps Deps) (gw *Gateway, err error) {
 	}
 
 	pools := map[string]*proxy.Pool{}
-	for _, name := range sortedNames(cfg.Upstreams) {
+	for _, name := range slices.Sorted(maps.Keys(cfg.Upstreams)) {
 		p, err := gw.buildPool(name, cfg.Upstreams[name], b)
 		if err != nil {
 			return nil, fmt.Errorf("upstreams.%s: %w", name, err)
@@ -166,13 +168,4 @@ func (gw *Gateway) Close(ctx context.Context) error {
 		p.Close()
 	}
 	return errors.Join(errs...)
-}
-
-func sortedNames[V any](m map[string]V) []string {
-	names := make([]string, 0, len(m))
-	for k := range m {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	return names
 }

@@ -81,17 +81,6 @@ func newStdServer(h http.Handler, log *zap.Logger, s *config.Server) *http.Serve
 	}
 }
 
-// newLeanServer is leanhttp's server with the configured protection limits.
-func newLeanServer(h http.Handler, log *zap.Logger, s *config.Server) *leanhttp.Server {
-	return &leanhttp.Server{
-		Handler:           h,
-		ReadHeaderTimeout: s.ReadHeaderTimeout,
-		IdleTimeout:       s.IdleTimeout,
-		MaxHeaderBytes:    s.MaxHeaderBytes,
-		Logger:            log,
-	}
-}
-
 // listenerSpec names a listener the config asks for and where the server keeps it.
 type listenerSpec struct {
 	name string // public, admin, redirect
@@ -143,8 +132,9 @@ func (s *Server) open(spec listenerSpec, cfg *config.Config) (*endpoint, error) 
 func (s *Server) publicEngine(cfg *config.Config) engine {
 	log := s.log.Named("http")
 	var h1 engine
-	if cfg.Server.Engine == config.Lean && !cfg.H2C {
-		h1 = newLeanServer(&s.gens, log, &cfg.Server)
+	if sc := cfg.Server; sc.Engine == config.Lean && !cfg.H2C {
+		h1 = &leanhttp.Server{Handler: &s.gens, Logger: log,
+			ReadHeaderTimeout: sc.ReadHeaderTimeout, IdleTimeout: sc.IdleTimeout, MaxHeaderBytes: sc.MaxHeaderBytes}
 	} else {
 		std := newStdServer(guard.Handler(&s.gens), log, &cfg.Server)
 		std.ConnContext = guard.ConnContext
