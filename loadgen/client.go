@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/frontgate/frontgate/internal/httpsyntax"
 )
 
 // exchange is what one request/response cycle moved; the fast client fills it without allocating.
@@ -87,9 +90,9 @@ func prepare(t Target, route int) (*prepared, error) {
 	host, ua := u.Host, userAgent
 	for _, h := range t.Header {
 		switch {
-		case strings.EqualFold(h.Key, "Host"):
+		case httpsyntax.EqualFold(h.Key, "Host"):
 			host = h.Value
-		case strings.EqualFold(h.Key, "User-Agent"):
+		case httpsyntax.EqualFold(h.Key, "User-Agent"):
 			ua = h.Value
 		}
 	}
@@ -98,7 +101,7 @@ func prepare(t Target, route int) (*prepared, error) {
 		b.WriteString("User-Agent: " + ua + "\r\n")
 	}
 	for _, h := range t.Header {
-		if strings.EqualFold(h.Key, "Host") || strings.EqualFold(h.Key, "User-Agent") {
+		if httpsyntax.EqualFold(h.Key, "Host") || httpsyntax.EqualFold(h.Key, "User-Agent") {
 			continue
 		}
 		b.WriteString(h.Key + ": " + h.Value + "\r\n")
@@ -294,30 +297,30 @@ func (c *fastConn) readResponse(head bool, ex *exchange) error {
 			if len(b) == 0 {
 				break
 			}
-			colon := indexByte(b, ':')
+			colon := bytes.IndexByte(b, ':')
 			if colon <= 0 {
 				return fmt.Errorf("header line: %w", errMalformed)
 			}
-			name, value := b[:colon], trimSpace(b[colon+1:])
+			name, value := b[:colon], httpsyntax.TrimOWS(b[colon+1:])
 			switch len(name) {
 			case len("content-length"):
-				if equalFold(name, "content-length") {
+				if httpsyntax.EqualFold(name, "content-length") {
 					if contentLength, err = parseDecimal(value); err != nil {
 						return err
 					}
 				}
 			case len("transfer-encoding"):
-				if equalFold(name, "transfer-encoding") {
-					chunked = hasToken(value, "chunked")
+				if httpsyntax.EqualFold(name, "transfer-encoding") {
+					chunked = httpsyntax.ListHasToken(value, "chunked")
 				}
 			case len("connection"):
-				if equalFold(name, "connection") {
+				if httpsyntax.EqualFold(name, "connection") {
 					switch {
-					case equalFold(value, "keep-alive"): // the common case, without a token scan
+					case httpsyntax.EqualFold(value, "keep-alive"): // the common case, without a token scan
 						keepAlive = true
-					case hasToken(value, "close"):
+					case httpsyntax.ListHasToken(value, "close"):
 						keepAlive = false
-					case hasToken(value, "keep-alive"):
+					case httpsyntax.ListHasToken(value, "keep-alive"):
 						keepAlive = true
 					}
 				}
@@ -371,10 +374,10 @@ func (c *fastConn) readChunked(ex *exchange) error {
 		if err != nil {
 			return err
 		}
-		if i := indexByte(b, ';'); i >= 0 {
+		if i := bytes.IndexByte(b, ';'); i >= 0 {
 			b = b[:i]
 		}
-		size, err := parseHex(trimSpace(b))
+		size, err := parseHex(httpsyntax.TrimOWS(b))
 		if err != nil {
 			return err
 		}
@@ -405,58 +408,6 @@ func (c *fastConn) readChunked(ex *exchange) error {
 			return fmt.Errorf("chunk trailer: %w", errMalformed)
 		}
 	}
-}
-
-func indexByte(b []byte, c byte) int {
-	for i, x := range b {
-		if x == c {
-			return i
-		}
-	}
-	return -1
-}
-
-func trimSpace(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
-	}
-	return b
-}
-
-// equalFold compares b with the lower-case ASCII string s, ignoring case.
-func equalFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i, x := range b {
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if x != s[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// hasToken reports whether the comma-separated list v holds the lower-case token tok, ignoring case.
-func hasToken(v []byte, tok string) bool {
-	for len(v) > 0 {
-		i := indexByte(v, ',')
-		var t []byte
-		if i < 0 {
-			t, v = v, nil
-		} else {
-			t, v = v[:i], v[i+1:]
-		}
-		if equalFold(trimSpace(t), tok) {
-			return true
-		}
-	}
-	return false
 }
 
 func parseDecimal(b []byte) (int64, error) {

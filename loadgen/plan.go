@@ -83,6 +83,54 @@ type Target struct {
 // Header is one request header line; the zero value is invalid (a header needs a Key).
 type Header struct{ Key, Value string }
 
+// ParseHeader parses a header argument in curl's -H syntax, "Key: Value", trimming the spaces around
+// key and value. It refuses an argument without a colon or with an empty key; Run checks the rest.
+func ParseHeader(arg string) (Header, error) {
+	k, v, ok := strings.Cut(arg, ":")
+	if k = strings.TrimSpace(k); !ok || k == "" {
+		return Header{}, fmt.Errorf("header %q: want 'Key: Value'", arg)
+	}
+	return Header{Key: k, Value: strings.TrimSpace(v)}, nil
+}
+
+// NewTarget builds the Target of one URL, as a command line gives it. A rawURL without a scheme
+// ("127.0.0.1:8080/x") means http. A non-nil body, even empty, is sent as is; form fields, which
+// exclude a body, are encoded once as a multipart body with its Content-Type (unless header already
+// has one). An empty method means POST when there is a body or a form, GET otherwise. header is not
+// modified.
+func NewTarget(rawURL, method string, header []Header, body []byte, form []FormField) (Target, error) {
+	if !strings.Contains(rawURL, "://") {
+		rawURL = "http://" + rawURL
+	}
+	t := Target{URL: rawURL, Method: method, Header: header, Body: body}
+	if len(form) > 0 {
+		if body != nil {
+			return Target{}, fmt.Errorf("target %s: a body and form fields exclude each other", rawURL)
+		}
+		b, ctype, err := EncodeMultipart(form)
+		if err != nil {
+			return Target{}, err
+		}
+		t.Body = b
+		if !hasHeader(header, "Content-Type") {
+			t.Header = append(append([]Header(nil), header...), Header{Key: "Content-Type", Value: ctype})
+		}
+	}
+	if t.Method == "" && t.Body != nil {
+		t.Method = "POST"
+	}
+	return t, nil
+}
+
+func hasHeader(hs []Header, key string) bool {
+	for _, h := range hs {
+		if strings.EqualFold(h.Key, key) {
+			return true
+		}
+	}
+	return false
+}
+
 func (p Plan) withDefaults() Plan {
 	if p.Conns <= 0 {
 		p.Conns = DefaultConns

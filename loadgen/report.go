@@ -19,7 +19,7 @@ import (
 //
 // Top level: every key of JSONResult (the whole run), plus
 //
-//	url          string   the target URL (the base URL in self mode)
+//	url          string   the first target's URL
 //	conns        number   connections used
 //	rate         number   open-loop target rate in requests/s; 0 for closed loop
 //	client       string   "fast-http1" (built-in HTTP/1.1 client) or "net/http" (https fallback)
@@ -52,7 +52,7 @@ type JSONReport struct {
 //	mb_per_s                number  (bytes_sent + bytes_received) / 10^6 / duration_s
 //	status                  object  response count by status code, e.g. {"200": 998, "404": 2}
 //	error_kinds             object  error count by kind; always has refused, reset, timeout, tls, canceled, other
-//	routes                  object  optional, self mode (several targets): route path -> JSONResult
+//	routes                  object  optional, with several targets: route name -> JSONResult
 type JSONResult struct {
 	Requests             uint64                `json:"requests"`
 	Errors               uint64                `json:"errors"`
@@ -214,6 +214,16 @@ func kindsLine(k map[string]uint64) string {
 		return "none"
 	}
 	return strings.Join(parts, " ")
+}
+
+// Err returns an error when requests were sent but not one got a response (a refused port, say),
+// saying how many failed and of which kinds; nil otherwise, even when some requests failed: a run that
+// reached the server is judged by its figures (see Failed).
+func (r *Result) Err() error {
+	if r.Requests > 0 || r.Errors == 0 {
+		return nil
+	}
+	return fmt.Errorf("no response received: %d requests failed (%s)", r.Errors, kindsLine(r.ErrorKinds))
 }
 
 func writeResult(w io.Writer, r *Result) {

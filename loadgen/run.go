@@ -25,8 +25,8 @@ type Report struct {
 	Result
 	Rounds []*Result
 
-	// Plan echoes: the first target's URL (or the base URL in self mode), connections, open-loop rate
-	// (0 for closed loop) and the client used (ClientFast or ClientStd).
+	// Plan echoes: the first target's URL, connections, open-loop rate (0 for closed loop) and the client
+	// used (ClientFast or ClientStd).
 	URL    string
 	Conns  int
 	Rate   float64

@@ -2,37 +2,226 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"os"
 	"strings"
 
+	"github.com/frontgate/frontgate/demo"
 	"github.com/frontgate/frontgate/loadgen"
 )
 
-func runSelftest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	path, rest := takeConfigFlag(args)
-	return loadgen.Main(ctx, rest, stdout, stderr, func(ctx context.Context) (string, func(), error) {
-		return startSelf(path)
-	})
+const selftestUsage = `Usage: frontgate selftest [flags] [URL]
+
+Loads URL, or with no URL the gateway itself (started in-process from -config FILE or the embedded
+default, with its built-in demo upstream) through a mix of its demo routes, reported per route.
+
+  -c N          concurrent connections (closed loop; open loop: connection pool)   default 50
+  -n N | -d DUR stop after N requests, or after DUR                                default -n 1000
+  -rate R       open loop: R requests/s on an absolute schedule; latency measured from the intended
+                send time (coordinated-omission corrected) and also reported uncorrected
+  -rounds K     repeat the run K times, report each round and the total; -pause DUR between rounds
+  -m METHOD  -H 'K: V' (repeatable)  -body STR | -body-file FILE
+  -F key=value  -F field=@file.jpg   multipart form, curl syntax (repeatable); the body is encoded once
+  -timeout DUR  per request                                                        default 30s
+  -o text|json  report format; -hist adds a latency histogram (text bars)
+  -fail-on EXPR exit 1 when e.g. 'errors>1%' or 'p99>200ms' holds (comma-separated: any)
+  -k            https: skip certificate verification
+  -std          use net/http's client instead of the built-in HTTP/1.1 client
+  -config FILE  self mode: the gateway's config (default: the embedded one)
+
+Examples:
+  frontgate selftest                                   # the gateway itself, 1000 requests over 50 connections
+  frontgate selftest -c 64 -d 10s http://127.0.0.1:8080/
+  frontgate selftest -rate 20000 -d 10s -c 64 -hist http://127.0.0.1:8080/
+  frontgate selftest -n 200 -F image_id=2 -F image=@photo.jpg http://127.0.0.1:8080/demo2
+  frontgate selftest -d 30s -o json -fail-on 'errors>0,p99>200ms' http://127.0.0.1:8080/
+`
+
+// selftestArgs is selftest's command line, parsed.
+type selftestArgs struct {
+	plan                        loadgen.Plan // without its targets
+	url, method, output, config string       // url is empty for self mode
+	headers                     []loadgen.Header
+	body                        []byte // nil without -body or -body-file
+	form                        []loadgen.FormField
+	hist                        bool
+	failOn                      []loadgen.Condition
 }
 
-// takeConfigFlag removes -config FILE (selftest's self-mode config) from args before the load
-// generator parses the rest.
-func takeConfigFlag(args []string) (path string, rest []string) {
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case a == "-config" || a == "--config":
-			if i+1 < len(args) {
-				path = args[i+1]
-				i++
-			}
-		case strings.HasPrefix(a, "-config=") || strings.HasPrefix(a, "--config="):
-			path = a[strings.Index(a, "=")+1:]
-		case a == "--":
-			return path, append(rest, args[i:]...)
-		default:
-			rest = append(rest, a)
+// runSelftest is `frontgate selftest`; its self mode runs the gateway in-process with startSelf.
+func runSelftest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return selftest(ctx, args, stdout, stderr, startSelf)
+}
+
+// selftest runs the selftest command and returns its exit code: 0 when the run completed (even if
+// interrupted by ctx), 1 when a -fail-on condition holds or the run could not start (including one in
+// which every request failed), 2 for usage errors. self starts the gateway from the config at path
+// (empty: the embedded one) for self mode; nil leaves no self mode, so a URL is required.
+func selftest(ctx context.Context, args []string, stdout, stderr io.Writer,
+	self func(path string) (baseURL string, stop func(), err error)) int {
+	a, err := parseSelftest(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprint(stderr, selftestUsage)
+		return 0
+	case err == nil && a.url == "" && self == nil:
+		err = usageErr("no URL given and no self mode available")
+	case err == nil && a.url == "" && (a.method != "" || a.body != nil || len(a.form) > 0):
+		err = usageErr("-m, -body, -body-file and -F need a URL")
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "selftest: %v\n\n%s", err, selftestUsage)
+		return 2
+	}
+	fail := func(format string, v ...any) int { fmt.Fprintf(stderr, "selftest: "+format+"\n", v...); return 1 }
+	p := a.plan
+	if a.url != "" {
+		t, err := loadgen.NewTarget(a.url, a.method, a.headers, a.body, a.form)
+		if err != nil {
+			return fail("%v", err)
+		}
+		p.Targets = []loadgen.Target{t}
+	} else {
+		base, stop, err := self(a.config)
+		if err != nil {
+			return fail("start the gateway: %v", err)
+		}
+		if stop != nil {
+			defer stop()
+		}
+		if p.Targets, err = demo.Targets(base, a.headers); err != nil {
+			return fail("%v", err)
 		}
 	}
-	return path, rest
+	p.Progress = loadgen.ProgressWriter(stderr)
+	rep, err := loadgen.Run(ctx, p)
+	if err != nil {
+		return fail("%v", err)
+	}
+	if a.url == "" {
+		rep.URL = strings.TrimSuffix(rep.URL, "/") // the gateway's base URL
+	}
+	if a.output == "json" {
+		err = rep.WriteJSON(stdout)
+	} else {
+		err = rep.WriteText(stdout, a.hist)
+	}
+	if err != nil {
+		return fail("%v", err)
+	}
+	code := 0
+	for _, h := range loadgen.Failed(a.failOn, &rep.Result) {
+		code = fail("fail-on: %s holds", h)
+	}
+	if err := rep.Err(); err != nil {
+		code = fail("%v", err)
+	}
+	return code
+}
+
+// usageErr is a command-line error (exit code 2).
+func usageErr(format string, a ...any) error { return fmt.Errorf("usage: "+format, a...) }
+
+// parseSelftest parses selftest's flags, which may come before and after the URL.
+func parseSelftest(args []string) (*selftestArgs, error) {
+	fs := flag.NewFlagSet("selftest", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // selftest prints its own usage text
+	var (
+		a                      selftestArgs
+		p                      = &a.plan
+		headers, forms         []string
+		body, bodyFile, failOn string
+	)
+	fs.IntVar(&p.Conns, "c", loadgen.DefaultConns, "connections")
+	fs.Uint64Var(&p.Requests, "n", loadgen.DefaultRequests, "requests")
+	fs.DurationVar(&p.Duration, "d", 0, "duration")
+	fs.Float64Var(&p.Rate, "rate", 0, "open-loop rate")
+	fs.IntVar(&p.Rounds, "rounds", 1, "rounds")
+	fs.DurationVar(&p.Pause, "pause", 0, "pause between rounds")
+	fs.StringVar(&a.method, "m", "", "method")
+	fs.Func("H", "header", func(v string) error { headers = append(headers, v); return nil })
+	fs.StringVar(&body, "body", "", "body")
+	fs.StringVar(&bodyFile, "body-file", "", "body file")
+	fs.Func("F", "multipart field", func(v string) error { forms = append(forms, v); return nil })
+	fs.DurationVar(&p.Timeout, "timeout", loadgen.DefaultTimeout, "timeout")
+	fs.StringVar(&a.output, "o", "text", "output")
+	fs.BoolVar(&a.hist, "hist", false, "histogram")
+	fs.StringVar(&failOn, "fail-on", "", "fail-on")
+	fs.BoolVar(&p.Insecure, "k", false, "insecure")
+	fs.BoolVar(&p.ForceStdClient, "std", false, "net/http client")
+	fs.StringVar(&a.config, "config", "", "self mode config")
+
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, usageErr("%w", err) // flag.ErrHelp for -h
+		}
+		if args = fs.Args(); len(args) == 0 {
+			break
+		}
+		positional, args = append(positional, args[0]), args[1:]
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	switch {
+	case len(positional) > 1:
+		return nil, usageErr("want at most one URL, got %q", positional)
+	case p.Conns < 1:
+		return nil, usageErr("-c %d: want at least 1", p.Conns)
+	case p.Rounds < 1:
+		return nil, usageErr("-rounds %d: want at least 1", p.Rounds)
+	case p.Rate < 0:
+		return nil, usageErr("-rate %v: must not be negative", p.Rate)
+	case set["d"] && p.Duration <= 0:
+		return nil, usageErr("-d %v: must be positive", p.Duration)
+	case set["n"] && p.Requests == 0:
+		return nil, usageErr("-n 0: want at least 1")
+	case p.Timeout <= 0:
+		return nil, usageErr("-timeout %v: must be positive", p.Timeout)
+	case a.output != "text" && a.output != "json":
+		return nil, usageErr("-o %q: want text or json", a.output)
+	case set["body"] && set["body-file"]:
+		return nil, usageErr("-body and -body-file exclude each other")
+	case len(forms) > 0 && (set["body"] || set["body-file"]):
+		return nil, usageErr("-F excludes -body and -body-file")
+	}
+	if len(positional) == 1 {
+		a.url = positional[0]
+	}
+	for _, h := range headers {
+		hd, err := loadgen.ParseHeader(h)
+		if err != nil {
+			return nil, usageErr("-H %q: want 'Key: Value'", h)
+		}
+		a.headers = append(a.headers, hd)
+	}
+	var err error
+	switch {
+	case set["body"]:
+		a.body = []byte(body)
+	case set["body-file"]:
+		if a.body, err = os.ReadFile(bodyFile); err != nil {
+			return nil, usageErr("-body-file: %v", err)
+		}
+	}
+	for _, f := range forms {
+		ff, err := loadgen.ParseFormField(f)
+		if err != nil {
+			return nil, usageErr("-F: %v", err)
+		}
+		a.form = append(a.form, ff)
+	}
+	if failOn != "" {
+		if a.failOn, err = loadgen.ParseFailOn(failOn); err != nil {
+			return nil, usageErr("%v", err)
+		}
+	}
+	if set["d"] && !set["n"] {
+		p.Requests = 0 // -d alone: no request limit
+	}
+	return &a, nil
 }

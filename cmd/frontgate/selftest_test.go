@@ -1,4 +1,4 @@
-package loadgen
+package main
 
 import (
 	"bytes"
@@ -14,80 +14,36 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
+
+	"github.com/frontgate/frontgate/demo"
+	"github.com/frontgate/frontgate/loadgen"
 )
 
-func runMain(t *testing.T, self SelfFunc, args ...string) (code int, stdout, stderr string) {
+// selfFunc starts the gateway for self mode, as startSelf does.
+type selfFunc = func(path string) (baseURL string, stop func(), err error)
+
+// runSelftestWith runs the selftest command in-process with self as its self mode (nil: none).
+func runSelftestWith(t *testing.T, self selfFunc, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	code = Main(context.Background(), args, &out, &errOut, self)
+	code = selftest(context.Background(), args, &out, &errOut, self)
 	return code, out.String(), errOut.String()
 }
 
-func TestParseFailOn(t *testing.T) {
-	res := &Result{Requests: 990, Errors: 10, Duration: time.Second,
-		Latency: Latency{Min: time.Millisecond, Mean: 20 * time.Millisecond, P50: 10 * time.Millisecond,
-			P90: 100 * time.Millisecond, P95: 150 * time.Millisecond, P99: 250 * time.Millisecond,
-			P999: 300 * time.Millisecond, Max: time.Second},
-		Status: map[int]uint64{200: 980, 503: 10}}
-	tests := []struct {
-		expr    string
-		want    []Condition // Metric, Op, Value, Percent only
-		holds   bool
-		wantErr bool
-	}{
-		{expr: "errors>1%", want: []Condition{{Metric: "errors", Op: ">", Value: 1, Percent: true}}, holds: false},
-		{expr: "errors>=1%", want: []Condition{{Metric: "errors", Op: ">=", Value: 1, Percent: true}}, holds: true},
-		{expr: "errors > 5", want: []Condition{{Metric: "errors", Op: ">", Value: 5}}, holds: true},
-		{expr: "p99>200ms", want: []Condition{{Metric: "p99", Op: ">", Value: 200}}, holds: true},
-		{expr: "p99>0.3s", want: []Condition{{Metric: "p99", Op: ">", Value: 300}}, holds: false},
-		{expr: "p99.9>=300", want: []Condition{{Metric: "p999", Op: ">=", Value: 300}}, holds: true},
-		{expr: "P50 < 500us", want: []Condition{{Metric: "p50", Op: "<", Value: 0.5}}, holds: false},
-		{expr: "max<=1s", want: []Condition{{Metric: "max", Op: "<=", Value: 1000}}, holds: true},
-		{expr: "mean=20ms", want: []Condition{{Metric: "mean", Op: "==", Value: 20}}, holds: true},
-		{expr: "rps<1000", want: []Condition{{Metric: "rps", Op: "<", Value: 1000}}, holds: true},
-		{expr: "requests!=990", want: []Condition{{Metric: "requests", Op: "!=", Value: 990}}, holds: false},
-		{expr: "non2xx>0.5%", want: []Condition{{Metric: "non2xx", Op: ">", Value: 0.5, Percent: true}}, holds: true},
-		{expr: "p99>1s, errors>2%", want: []Condition{{Metric: "p99", Op: ">", Value: 1000}, {Metric: "errors", Op: ">", Value: 2, Percent: true}}, holds: false},
-		{expr: "p99>1s || errors>0", want: []Condition{{Metric: "p99", Op: ">", Value: 1000}, {Metric: "errors", Op: ">", Value: 0}}, holds: true},
-		{expr: "", wantErr: true},
-		{expr: "p99", wantErr: true},
-		{expr: ">5", wantErr: true},
-		{expr: "latency>5ms", wantErr: true},
-		{expr: "p99>fast", wantErr: true},
-		{expr: "rps>10%", wantErr: true},
-		{expr: "errors>", wantErr: true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.expr, func(t *testing.T) {
-			conds, err := ParseFailOn(tt.expr)
-			if tt.wantErr {
-				if err == nil {
-					t.Fatalf("no error, got %+v", conds)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(conds) != len(tt.want) {
-				t.Fatalf("got %d conditions, want %d", len(conds), len(tt.want))
-			}
-			for i, c := range conds {
-				w := tt.want[i]
-				if c.Metric != w.Metric || c.Op != w.Op || c.Value != w.Value || c.Percent != w.Percent {
-					t.Errorf("condition %d = %+v, want %+v", i, c, w)
-				}
-			}
-			if got := len(Failed(conds, res)) > 0; got != tt.holds {
-				t.Errorf("holds = %v, want %v", got, tt.holds)
-			}
-		})
-	}
+// countingServer serves "ok" to every request and counts them.
+func countingServer(t *testing.T) (string, *atomic.Int64) {
+	t.Helper()
+	var served atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		served.Add(1)
+		io.WriteString(w, "ok")
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, &served
 }
 
-func TestMainFailOnExitCode(t *testing.T) {
-	url, _ := countingServer(t, nil)
+func TestSelftestFailOnExitCode(t *testing.T) {
+	url, _ := countingServer(t)
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	closed := "http://" + ln.Addr().String() + "/"
 	ln.Close()
@@ -102,18 +58,18 @@ func TestMainFailOnExitCode(t *testing.T) {
 		{[]string{"-n", "20", "-c", "2", "-fail-on", "errors>", url}, 2},
 		{[]string{"-n", "20", "-c", "2", closed}, 1}, // nothing answered: the run could not start
 	} {
-		code, _, stderr := runMain(t, nil, tt.args...)
+		code, _, stderr := runSelftestWith(t, nil, tt.args...)
 		if code != tt.code {
-			t.Errorf("Main(%q) = %d, want %d; stderr:\n%s", tt.args, code, tt.code, stderr)
+			t.Errorf("selftest(%q) = %d, want %d; stderr:\n%s", tt.args, code, tt.code, stderr)
 		}
 		if code == 1 && !strings.Contains(stderr, "holds") && !strings.Contains(stderr, "refused=20") {
-			t.Errorf("Main(%q): stderr does not say which condition held:\n%s", tt.args, stderr)
+			t.Errorf("selftest(%q): stderr does not say which condition held:\n%s", tt.args, stderr)
 		}
 	}
 }
 
-func TestMainUsage(t *testing.T) {
-	url, served := countingServer(t, nil)
+func TestSelftestUsage(t *testing.T) {
+	url, served := countingServer(t)
 	for _, args := range [][]string{
 		{},                     // no URL, no self mode
 		{"-c", "0", url},       // bad -c
@@ -127,22 +83,22 @@ func TestMainUsage(t *testing.T) {
 		{"-body", "x", "-F", "a=b", url},
 		{"-F", "f=@/does/not/exist", url},
 	} {
-		if code, _, stderr := runMain(t, nil, args...); code != 2 || !strings.Contains(stderr, "usage") {
-			t.Errorf("Main(%q) = %d, want 2 with usage; stderr:\n%s", args, code, stderr)
+		if code, _, stderr := runSelftestWith(t, nil, args...); code != 2 || !strings.Contains(stderr, "usage") {
+			t.Errorf("selftest(%q) = %d, want 2 with usage; stderr:\n%s", args, code, stderr)
 		}
 	}
 	if served.Load() != 0 {
 		t.Errorf("usage errors sent %d requests", served.Load())
 	}
 	// Flags after the URL are parsed too.
-	if code, out, stderr := runMain(t, nil, url, "-n", "3", "-c", "1"); code != 0 || !strings.Contains(out, "3 completed") {
-		t.Errorf("Main(URL -n 3) = %d:\n%s%s", code, out, stderr)
+	if code, out, stderr := runSelftestWith(t, nil, url, "-n", "3", "-c", "1"); code != 0 || !strings.Contains(out, "3 completed") {
+		t.Errorf("selftest(URL -n 3) = %d:\n%s%s", code, out, stderr)
 	}
 }
 
-func TestMainTextReport(t *testing.T) {
-	url, _ := countingServer(t, nil)
-	code, out, stderr := runMain(t, nil, "-n", "30", "-c", "3", "-rounds", "2", "-hist", url)
+func TestSelftestTextReport(t *testing.T) {
+	url, _ := countingServer(t)
+	code, out, stderr := runSelftestWith(t, nil, "-n", "30", "-c", "3", "-rounds", "2", "-hist", url)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -183,7 +139,7 @@ func checkJSONResult(t *testing.T, where string, m map[string]any, open bool) {
 		}
 	}
 	if ek, ok := m["error_kinds"].(map[string]any); ok {
-		for _, k := range ErrorKinds {
+		for _, k := range loadgen.ErrorKinds {
 			if _, ok := ek[k]; !ok {
 				t.Errorf("%s: error_kinds.%s missing", where, k)
 			}
@@ -191,14 +147,14 @@ func checkJSONResult(t *testing.T, where string, m map[string]any, open bool) {
 	}
 }
 
-func TestMainJSONSchema(t *testing.T) {
-	url, _ := countingServer(t, nil)
+func TestSelftestJSONSchema(t *testing.T) {
+	url, _ := countingServer(t)
 	for _, open := range []bool{false, true} {
 		args := []string{"-o", "json", "-n", "20", "-c", "2", "-rounds", "2", url}
 		if open {
 			args = append([]string{"-rate", "2000"}, args...)
 		}
-		code, out, stderr := runMain(t, nil, args...)
+		code, out, stderr := runSelftestWith(t, nil, args...)
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, stderr)
 		}
@@ -228,9 +184,9 @@ func TestMainJSONSchema(t *testing.T) {
 	}
 }
 
-func TestMainMultipart(t *testing.T) {
+func TestSelftestMultipart(t *testing.T) {
 	dir := t.TempDir()
-	photo := DemoJPEG(5000)
+	photo := demo.JPEG(5000)
 	photoPath := filepath.Join(dir, "photo.jpg")
 	notePath := filepath.Join(dir, "note.txt")
 	if err := os.WriteFile(photoPath, photo, 0o600); err != nil {
@@ -276,12 +232,12 @@ func TestMainMultipart(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	code, out, stderr := runMain(t, nil, "-o", "json", "-n", "12", "-c", "3",
+	code, out, stderr := runSelftestWith(t, nil, "-o", "json", "-n", "12", "-c", "3",
 		"-F", "name=value with spaces", "-F", "image=@"+photoPath+";type=image/jpeg", "-F", "note=<"+notePath, srv.URL)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	var rep JSONReport
+	var rep loadgen.JSONReport
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatal(err)
 	}
@@ -321,7 +277,7 @@ func demoServer(t *testing.T, counts map[string]*atomic.Int64) *httptest.Server 
 		}
 		defer f.Close()
 		data, _ := io.ReadAll(f)
-		if len(data) != SelfImageSize || data[0] != 0xFF || data[1] != 0xD8 {
+		if len(data) != demo.ImageSize || data[0] != 0xFF || data[1] != 0xD8 {
 			w.WriteHeader(http.StatusBadRequest)
 			return
 		}
@@ -338,7 +294,7 @@ func demoServer(t *testing.T, counts map[string]*atomic.Int64) *httptest.Server 
 	return srv
 }
 
-func TestMainSelfMode(t *testing.T) {
+func TestSelftestSelfMode(t *testing.T) {
 	routes := []string{"/", "/demo1/x", "/demo2", "/css/base.css"}
 	counts := map[string]*atomic.Int64{}
 	for _, r := range routes {
@@ -346,16 +302,18 @@ func TestMainSelfMode(t *testing.T) {
 	}
 	srv := demoServer(t, counts)
 	var started, stopped atomic.Int64
-	self := func(ctx context.Context) (string, func(), error) {
+	var config string // the -config path self mode got
+	self := func(path string) (string, func(), error) {
 		started.Add(1)
+		config = path
 		return srv.URL, func() { stopped.Add(1) }, nil
 	}
-	code, out, stderr := runMain(t, self, "-o", "json", "-n", "40", "-c", "4")
+	code, out, stderr := runSelftestWith(t, self, "-o", "json", "-n", "40", "-c", "4")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	if started.Load() != 1 || stopped.Load() != 1 {
-		t.Errorf("self started %d times, stopped %d times", started.Load(), stopped.Load())
+	if started.Load() != 1 || stopped.Load() != 1 || config != "" {
+		t.Errorf("self started %d times (config %q), stopped %d times", started.Load(), config, stopped.Load())
 	}
 	var m map[string]any
 	if err := json.Unmarshal([]byte(out), &m); err != nil {
@@ -376,37 +334,31 @@ func TestMainSelfMode(t *testing.T) {
 			t.Errorf("route %s: status %v, want 10 200s", r, st)
 		}
 	}
-	if d2 := rm["/demo2"].(map[string]any); d2["body_bytes_received"].(float64) != 10*SelfImageSize {
-		t.Errorf("/demo2 echoed %v body bytes, want %d", d2["body_bytes_received"], 10*SelfImageSize)
+	if d2 := rm["/demo2"].(map[string]any); d2["body_bytes_received"].(float64) != 10*demo.ImageSize {
+		t.Errorf("/demo2 echoed %v body bytes, want %d", d2["body_bytes_received"], 10*demo.ImageSize)
 	}
-	// The text report has a per-route table.
-	code, text, _ := runMain(t, self, "-n", "8", "-c", "2")
+	// The text report has a per-route table; -config, in either form, reaches self mode.
+	code, text, _ := runSelftestWith(t, self, "-n", "8", "-config", "/etc/a.yaml", "-c", "2")
 	if code != 0 || !strings.Contains(text, "Routes:") || !strings.Contains(text, "/css/base.css") {
 		t.Errorf("text report (exit %d) lacks the route table:\n%s", code, text)
 	}
+	if config != "/etc/a.yaml" {
+		t.Errorf("-config /etc/a.yaml: self mode got %q", config)
+	}
+	if code, _, stderr := runSelftestWith(t, self, "-n", "4", "-c", "1", "--config=b.yaml"); code != 0 || config != "b.yaml" {
+		t.Errorf("--config=b.yaml: exit %d, self mode got %q; stderr:\n%s", code, config, stderr)
+	}
 	// Self mode rejects request-shaping flags, and a failing start is an error.
-	if code, _, _ := runMain(t, self, "-m", "PUT"); code != 2 {
+	if code, _, _ := runSelftestWith(t, self, "-m", "PUT"); code != 2 {
 		t.Errorf("self mode with -m: exit %d, want 2", code)
 	}
-	failing := func(context.Context) (string, func(), error) { return "", nil, fmt.Errorf("no config") }
-	if code, _, stderr := runMain(t, failing); code != 1 || !strings.Contains(stderr, "no config") {
+	failing := func(string) (string, func(), error) { return "", nil, fmt.Errorf("no config") }
+	if code, _, stderr := runSelftestWith(t, failing); code != 1 || !strings.Contains(stderr, "no config") {
 		t.Errorf("failing self: exit %d, stderr %q", code, stderr)
 	}
 }
 
-func TestProgressLine(t *testing.T) {
-	l := progressLine(0.5, 1234, 5678.9, 1500*time.Millisecond)
-	for _, want := range []string{"\r[", "===============>", " 50%", "1234 req", "5679 req/s", "1.5s"} {
-		if !strings.Contains(l, want) {
-			t.Errorf("progress line %q lacks %q", l, want)
-		}
-	}
-	if l := progressLine(-1, 1, 1, 0); !strings.Contains(l, "?%") {
-		t.Errorf("unknown end: %q", l)
-	}
-}
-
-func TestMainBodyAndHeaders(t *testing.T) {
+func TestSelftestBodyAndHeaders(t *testing.T) {
 	bodyPath := filepath.Join(t.TempDir(), "body.json")
 	if err := os.WriteFile(bodyPath, []byte(`{"a":1}`), 0o600); err != nil {
 		t.Fatal(err)
@@ -432,56 +384,57 @@ func TestMainBodyAndHeaders(t *testing.T) {
 		{[]string{"-m", "DELETE"}, "418"},
 	} {
 		args := append(append([]string{"-o", "json", "-n", "5", "-c", "2"}, tt.args...), srv.URL+"/x?y=1")
-		code, out, stderr := runMain(t, nil, args...)
+		code, out, stderr := runSelftestWith(t, nil, args...)
 		if code != 0 {
-			t.Fatalf("Main(%q) = %d: %s", args, code, stderr)
+			t.Fatalf("selftest(%q) = %d: %s", args, code, stderr)
 		}
-		var rep JSONReport
+		var rep loadgen.JSONReport
 		if err := json.Unmarshal([]byte(out), &rep); err != nil {
 			t.Fatal(err)
 		}
 		if rep.Status[tt.status] != 5 || len(rep.Status) != 1 {
-			t.Errorf("Main(%q): status %v, want 5 %s", args, rep.Status, tt.status)
+			t.Errorf("selftest(%q): status %v, want 5 %s", args, rep.Status, tt.status)
 		}
 	}
 }
 
-func TestDrawProgress(t *testing.T) {
-	start := time.Now()
-	rd := &round{pacer: Pacer{Max: 400}, start: start}
-	workers := []*worker{{}, {}}
-	workers[0].done.Store(100)
-	workers[1].done.Store(50)
-	tick := make(chan time.Time)
-	finished := make(chan struct{})
-	var out bytes.Buffer
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		drawProgress(&out, rd, workers, finished, tick)
-	}()
-	tick <- start.Add(time.Second)
-	close(finished)
-	<-done
-	got := out.String()
-	for _, want := range []string{" 38%", "150 req", "150 req/s", "1.0s", "\r\033[K"} {
-		if !strings.Contains(got, want) {
-			t.Errorf("progress output %q lacks %q", got, want)
-		}
+// Self mode through the command line: the real gateway, started in-process from the embedded config,
+// answers every route of the demo mix; a config that cannot be loaded fails the run, and a URL makes
+// -config moot.
+func TestSelftestGateway(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"selftest", "-o", "json", "-n", "40", "-c", "4"}, &out, &errOut)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
-	if !strings.HasSuffix(got, "\r\033[K") {
-		t.Errorf("progress output %q does not end by erasing the line", got)
+	var rep loadgen.JSONReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("decode %q: %v", out.String(), err)
 	}
-}
-
-func TestIsTerminal(t *testing.T) {
-	r, w, err := os.Pipe()
+	if !strings.HasPrefix(rep.URL, "http://127.0.0.1:") || strings.HasSuffix(rep.URL, "/") {
+		t.Errorf("url %q, want the gateway's base URL", rep.URL)
+	}
+	targets, err := demo.Targets(rep.URL, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
-	defer w.Close()
-	if isTerminal(w) {
-		t.Error("a pipe is reported as a terminal")
+	for _, tg := range targets {
+		if r := rep.Routes[tg.Name]; r.Status["200"] != 10 || r.Errors != 0 {
+			t.Errorf("route %s: status %v, %d errors; want 10 200s", tg.Name, r.Status, r.Errors)
+		}
+	}
+
+	missing := filepath.Join(t.TempDir(), "missing.yaml")
+	out.Reset()
+	errOut.Reset()
+	if code := run(context.Background(), []string{"selftest", "-n", "4", "-config", missing}, &out, &errOut); code != 1 ||
+		!strings.Contains(errOut.String(), "start the gateway") || !strings.Contains(errOut.String(), "missing.yaml") {
+		t.Errorf("-config %s: exit %d, stderr %q", missing, code, errOut.String())
+	}
+
+	url, served := countingServer(t)
+	errOut.Reset()
+	if code := run(context.Background(), []string{"selftest", "-n", "3", "-c", "1", url, "-config", missing}, io.Discard, &errOut); code != 0 || served.Load() != 3 {
+		t.Errorf("URL with -config: exit %d, %d requests served; stderr %q", code, served.Load(), errOut.String())
 	}
 }
