@@ -51,41 +51,11 @@ func Value[T string | []byte](s T) bool {
 // holds token, compared case-insensitively, without allocating.
 func HasToken(values []string, token string) bool {
 	for _, v := range values {
-		for v != "" {
-			var t string
-			t, v, _ = strings.Cut(v, ",")
-			if equalFoldTrim(t, token) {
-				return true
-			}
+		if ListHasToken(v, token) {
+			return true
 		}
 	}
 	return false
-}
-
-// equalFoldTrim compares s, without surrounding spaces and tabs, to the ASCII token t.
-func equalFoldTrim(s, t string) bool {
-	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
-	}
-	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	if len(s) != len(t) {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		a, b := s[i], t[i]
-		if 'A' <= a && a <= 'Z' {
-			a += 'a' - 'A'
-		}
-		if 'A' <= b && b <= 'Z' {
-			b += 'a' - 'A'
-		}
-		if a != b {
-			return false
-		}
-	}
-	return true
 }
 
 // HeadLength is the length of the message head at the start of b, through the empty line that ends
@@ -263,7 +233,7 @@ func TransferCoding(values []string) Coding {
 		}
 	}
 	switch {
-	case n == 0 || !equalFoldTrim(last, "chunked"):
+	case n == 0 || !EqualFold(TrimOWS(last), "chunked"):
 		return NotChunked
 	case n == 1:
 		return Chunked

@@ -140,7 +140,7 @@ func ParseRequestHead(head string, h *RequestHead) (status int, err error) {
 	}
 
 	if expects > 0 {
-		if expects > 1 || !equalFoldTrim(expect, "100-continue") {
+		if expects > 1 || !EqualFold(TrimOWS(expect), "100-continue") {
 			return http.StatusExpectationFailed, fmt.Errorf("unsupported expectation %q", expect)
 		}
 		h.Continue = h.Minor == 1 && h.Length != 0
