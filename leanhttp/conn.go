@@ -23,9 +23,6 @@ import (
 
 var errTooManyFiles = syscall.EMFILE
 
-// aLongTimeAgo is a deadline in the past: setting it makes a blocked read return at once.
-var aLongTimeAgo = time.Unix(1, 0)
-
 // watchAfter is how long a handler runs before the connection is watched for the client leaving.
 const watchAfter = 2 * time.Millisecond
 
@@ -66,7 +63,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 // wakeIfIdle closes a connection that sits between requests (for Shutdown). s.mu is held.
 func (c *conn) wakeIfIdle() {
 	if c.idle.Load() {
-		_ = c.nc.SetReadDeadline(aLongTimeAgo)
+		_ = c.nc.SetReadDeadline(httpsyntax.ALongTimeAgo)
 	}
 }
 
@@ -176,67 +173,57 @@ func (c *conn) readLine(budget *int) ([]byte, error) {
 // must arrive within ReadHeaderTimeout.
 func (c *conn) readHead() (string, int, error) {
 	budget := c.s.MaxHeaderBytes
-	tooLarge := func(head []byte) (string, int, error) {
-		if bytes.IndexByte(head[:min(len(head), budget)], '\n') < 0 {
+	lineMax := budget        // how far into the head its first line must end, or 414
+	wait := c.headerDeadline // for a head not whole in the buffer
+	buf, _ := c.br.Peek(c.br.Buffered())
+	if skip := httpsyntax.EmptyLines(buf, 4); skip > 0 || len(buf) == 0 || buf[0] == '\r' {
+		// Rarely, the buffer starts with empty lines, or with what may be one.
+		if httpsyntax.HeadLength(buf[skip:]) >= 0 {
+			// They came with the head, which is whole in the buffer.
+			_, _ = c.br.Discard(skip)
+			budget -= skip
+		} else {
+			// Else the rest must arrive within the header timeout, and the empty lines are read
+			// one at a time.
+			c.headerDeadline()
+			wait = nil
+			for skipped := 0; skipped < 4; skipped++ {
+				b, err := c.br.Peek(1)
+				if err != nil {
+					return "", 0, err
+				}
+				if b[0] != '\r' && b[0] != '\n' {
+					break
+				}
+				line, err := c.readLine(&budget)
+				if err != nil {
+					return "", 0, err
+				}
+				if len(line) > 0 {
+					return "", http.StatusBadRequest, fmt.Errorf("malformed request line %q", line)
+				}
+			}
+			lineMax = budget
+		}
+	}
+	head, err := httpsyntax.ReadHead(c.br, budget, wait)
+	switch {
+	case err == nil:
+		return string(head), 0, nil
+	case errors.Is(err, httpsyntax.ErrHeadTooLarge):
+		if bytes.IndexByte(head[:min(len(head), lineMax)], '\n') < 0 {
 			return "", http.StatusRequestURITooLong, errTooLarge
 		}
 		return "", http.StatusRequestHeaderFieldsTooLarge, errTooLarge
+	case len(head) == 0:
+		return "", 0, err // the connection ended between requests
 	}
-	// Usually the whole head came with one read and is in the buffer (after an empty line or two,
-	// perhaps), and then it needs no header deadline.
-	buf, _ := c.br.Peek(c.br.Buffered())
-	skip := httpsyntax.EmptyLines(buf, 4)
-	if n := httpsyntax.HeadLength(buf[skip:]); n >= 0 {
-		if skip+n > budget {
-			return tooLarge(buf[skip:])
-		}
-		head := string(buf[skip : skip+n])
-		_, _ = c.br.Discard(skip + n)
-		return head, 0, nil
-	}
-	// Else the rest must arrive within the header timeout.
+	return "", http.StatusBadRequest, fmt.Errorf("reading headers: %w", err)
+}
+
+// headerDeadline gives the rest of the request's head ReadHeaderTimeout to arrive.
+func (c *conn) headerDeadline() {
 	c.setReadDeadline(time.Now().Add(c.s.ReadHeaderTimeout))
-	for skipped := 0; skipped < 4; skipped++ {
-		b, err := c.br.Peek(1)
-		if err != nil {
-			return "", 0, err
-		}
-		if b[0] != '\r' && b[0] != '\n' {
-			break
-		}
-		line, err := c.readLine(&budget)
-		if err != nil {
-			return "", 0, err
-		}
-		if len(line) > 0 {
-			return "", http.StatusBadRequest, fmt.Errorf("malformed request line %q", line)
-		}
-	}
-	// Else gather it, which also allows lines longer than the buffer.
-	var acc []byte
-	for {
-		buf, _ := c.br.Peek(c.br.Buffered())
-		from, base := max(len(acc)-3, 0), len(acc)
-		acc = append(acc, buf...)
-		if n := httpsyntax.HeadLength(acc[from:]); n >= 0 {
-			end := from + n
-			if end > budget {
-				return tooLarge(acc)
-			}
-			_, _ = c.br.Discard(end - base)
-			return string(acc[:end]), 0, nil
-		}
-		if len(acc) > budget {
-			return tooLarge(acc)
-		}
-		_, _ = c.br.Discard(len(buf))
-		if _, err := c.br.Peek(1); err != nil {
-			if len(acc) == 0 {
-				return "", 0, err // the connection ended between requests
-			}
-			return "", http.StatusBadRequest, fmt.Errorf("reading headers: %w", err)
-		}
-	}
 }
 
 // readRequest parses the request line and headers. A non-zero status is the answer to a request that
@@ -506,7 +493,7 @@ func (w *watcher) stop() bool {
 	started, c, done := w.started, w.c, w.done
 	w.mu.Unlock()
 	if started {
-		_ = c.nc.SetReadDeadline(aLongTimeAgo)
+		_ = c.nc.SetReadDeadline(httpsyntax.ALongTimeAgo)
 		<-done
 		_ = c.nc.SetReadDeadline(time.Time{})
 	}

@@ -545,7 +545,7 @@ func TestHTTPSUpstreamSpeaksHTTP2(t *testing.T) {
 	defer up.Close()
 	pool := newPool(t, specs(up.URL), PoolOptions{})
 	// Trust the test server's certificate (the fallback transport serves https targets).
-	pool.transport.(*h1Transport).fallback.TLSClientConfig = up.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
+	pool.std.TLSClientConfig = up.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
 	front := newFrontPool(t, pool, Options{})
 	if _, body := getBody(t, front.URL); body != "proto=HTTP/2.0" {
 		t.Errorf("https upstream saw %q, want HTTP/2.0", body)

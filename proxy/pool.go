@@ -90,7 +90,9 @@ type Pool struct {
 	now       func() time.Time
 	targets   []*Upstream
 	selector  Selector
-	transport http.RoundTripper
+	transport http.RoundTripper // health checks, tries lean does not take: lean (handing them to std), or std (h2c)
+	lean      sender            // the lean HTTP/1.1 client, given each try's limits; nil: none (h2c)
+	std       *http.Transport   // net/http's: https targets and upgrades, or everything for h2c
 	// ready is the weighted wheel of available targets, rebuilt when health changes; nil or empty
 	// means no target is available.
 	ready atomic.Pointer[[]*Upstream]
@@ -132,7 +134,7 @@ func NewPool(targets []TargetSpec, opts PoolOptions) (*Pool, error) {
 		p.targets = append(p.targets, &Upstream{URL: u, Name: t.URL, Weight: w, pool: p})
 	}
 	opts.Logger = p.log // for the transport too
-	p.transport = newTransport(opts)
+	p.transport, p.lean, p.std = newTransports(opts)
 	p.rebuild()
 	return p, nil
 }

@@ -23,6 +23,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/frontgate/frontgate/h1client"
 	"github.com/frontgate/frontgate/internal/httpsyntax"
 )
 
@@ -227,15 +228,6 @@ var (
 	errNoTarget      = errors.New("no available upstream target")
 )
 
-// idempotent methods may be retried after a failure that may have reached the upstream.
-func idempotent(method string) bool {
-	switch method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
-		return true
-	}
-	return false
-}
-
 // RoundTrip sends the outbound request to a target chosen per try, retrying on other targets as the
 // options allow. It is the ReverseProxy's transport.
 func (h *handler) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -271,10 +263,10 @@ func (h *handler) RoundTrip(req *http.Request) (*http.Response, error) {
 		if errors.As(err, &ce) || req.Context().Err() != nil || try >= h.opts.Retries || budget <= 0 {
 			return nil, err
 		}
-		if !isDialError(err) && (!replayable || !idempotent(req.Method)) {
+		if !isDialError(err) && (!replayable || !h1client.Idempotent(req.Method)) {
 			return nil, err
 		}
-		if body != nil && !body.rewind() {
+		if body != nil && !body.Rewind() {
 			return nil, err // bytes flowed upstream and cannot be replayed
 		}
 		h.log.Debug("retrying on another target", zap.String("request_id", req.Header.Get("X-Request-Id")),
@@ -319,7 +311,7 @@ func (h *handler) prepareBody(req *http.Request) (*retryBody, bool, error) {
 	b := &retryBody{src: req.Body}
 	// Small bodies of idempotent requests are buffered even without retries: a kept-alive connection
 	// the target closed meanwhile needs the body sent again.
-	if idempotent(req.Method) && req.ContentLength > 0 && req.ContentLength <= h.opts.RetryBodyMax {
+	if h1client.Idempotent(req.Method) && req.ContentLength > 0 && req.ContentLength <= h.opts.RetryBodyMax {
 		buf := make([]byte, req.ContentLength)
 		if _, err := io.ReadFull(req.Body, buf); err != nil {
 			return nil, false, &clientError{err: err}
@@ -370,9 +362,11 @@ func (b *retryBody) failed() error {
 
 func (b *retryBody) Close() error { return nil }
 
-// rewind readies the body for another try; false when streamed bytes are gone or the client's body
-// failed.
-func (b *retryBody) rewind() bool {
+var _ h1client.Rewinder = (*retryBody)(nil)
+
+// Rewind readies the body for another try, by the handler or by the lean client (a kept-alive
+// connection found closed); false when streamed bytes are gone or the client's body failed.
+func (b *retryBody) Rewind() bool {
 	if b.failed() != nil {
 		return false
 	}
@@ -407,16 +401,18 @@ func (h *handler) try(out *http.Request, target *Upstream, path, rawPath string,
 	var err error
 	cancel := func(error) {}
 	lean := false
-	if h1, ok := h.pool.transport.(*h1Transport); ok && h1.handles(out) {
+	if h.pool.lean != nil && h.pool.lean.Handles(out) {
 		// The lean client takes the limits directly (no context, no timer per try), and its body
 		// drops the in-flight count itself when closed.
 		lean = true
-		lim := tryLimits{dial: h.opts.DialTimeout, wait: limit, target: target, start: start}
-		resp, err = h1.roundTrip(out, &lim)
-		if !lim.sent.IsZero() {
-			sent = lim.sent
+		var leanSent time.Time
+		resp, leanSent, err = h.pool.lean.Send(out, h1client.Try{
+			Dial: h.opts.DialTimeout, Wait: limit, Start: start, Inflight: &target.inflight, Name: target.Name,
+		})
+		if !leanSent.IsZero() {
+			sent = leanSent
 		}
-		if errors.Is(err, errDeadline) {
+		if errors.Is(err, h1client.ErrDeadline) {
 			err = cause
 		}
 	} else {
@@ -481,7 +477,7 @@ func (h *handler) try(out *http.Request, target *Upstream, path, rawPath string,
 	if rwc, ok := resp.Body.(io.ReadWriteCloser); ok && resp.StatusCode == http.StatusSwitchingProtocols {
 		resp.Body = &upgradedBody{ReadWriteCloser: rwc, done: done}
 	} else {
-		resp.Body = &finishBody{ReadCloser: resp.Body, done: done, cut: cutLogger{log: h.log, target: target.Name, req: out}}
+		resp.Body = &finishBody{ReadCloser: resp.Body, done: done, cut: h1client.CutLogger{Log: h.log, Target: target.Name, Req: out}}
 	}
 	return resp, waited, nil
 }
@@ -495,12 +491,12 @@ type finishBody struct {
 	io.ReadCloser
 	once sync.Once
 	done func()
-	cut  cutLogger
+	cut  h1client.CutLogger
 }
 
 func (b *finishBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
-	b.cut.read(n, err)
+	b.cut.Note(n, err)
 	return n, err
 }
 
@@ -521,31 +517,6 @@ func (b *upgradedBody) Close() error {
 	err := b.ReadWriteCloser.Close()
 	b.once.Do(b.done)
 	return err
-}
-
-// cutLogger notes how much of a response body came and logs, once, a body the target cut short:
-// ReverseProxy then aborts the client's response (the client sees the cut too) without saying why.
-type cutLogger struct {
-	log    *zap.Logger
-	target string
-	req    *http.Request // the outbound request, whose context is the client's
-	got    int64
-	logged bool
-}
-
-func (c *cutLogger) read(n int, err error) {
-	c.got += int64(n)
-	if err == nil || err == io.EOF || c.logged || c.log == nil {
-		return
-	}
-	c.logged = true
-	fields := []zap.Field{zap.String("request_id", c.req.Header.Get("X-Request-Id")), zap.String("upstream", c.target),
-		zap.Int64("body_bytes_received", c.got), zap.Error(err)}
-	if c.req.Context().Err() != nil {
-		c.log.Debug("client went away during the response body", fields...)
-		return
-	}
-	c.log.Warn("upstream response body cut short; the client's response is cut too", fields...)
 }
 
 // clientError is a try that failed because of the client's request body (malformed, cut short, too

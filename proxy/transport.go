@@ -5,27 +5,43 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/frontgate/frontgate/h1client"
 )
 
 // dialTimeoutKey carries a route's dial timeout to the pool's dialer.
 type dialTimeoutKey struct{}
 
-// newTransport returns the pool's transport: the lean HTTP/1.1 client for plain-http targets with a
-// tuned net/http Transport behind it for the rest, or that Transport alone for h2c.
-func newTransport(opts PoolOptions) http.RoundTripper {
-	std := newStdTransport(opts)
+// sender is what a try needs of the lean HTTP/1.1 client (package h1client): whether it takes a
+// request, and one try of it within limits handed over as plain values.
+type sender interface {
+	// Handles reports whether Send takes req.
+	Handles(req *http.Request) bool
+	// Send makes one try of req within try's limits; sent is when the request was written (zero:
+	// it was not). The response body drops try.Inflight when closed.
+	Send(req *http.Request, try h1client.Try) (resp *http.Response, sent time.Time, err error)
+}
+
+var _ sender = (*h1client.Transport)(nil)
+
+// newTransports returns the pool's transports. std is a tuned net/http Transport. Unless the pool
+// speaks h2c, lean is the lean HTTP/1.1 client for plain-http targets, with std behind it for the
+// rest, and transport is lean; for h2c, lean is nil and transport is std.
+func newTransports(opts PoolOptions) (transport http.RoundTripper, lean sender, std *http.Transport) {
+	std = newStdTransport(opts)
 	if opts.H2C {
-		return std
+		return std, nil, std
 	}
-	return &h1Transport{
-		dialer:      &net.Dialer{KeepAlive: 30 * time.Second},
-		dialTimeout: dialTimeoutOf(opts),
-		maxIdle:     std.MaxIdleConnsPerHost,
-		idleTimeout: std.IdleConnTimeout,
-		fallback:    std,
-		log:         opts.Logger,
-		idle:        map[string][]*h1Conn{},
-	}
+	client := h1client.New(h1client.Options{
+		Dialer:         &net.Dialer{KeepAlive: 30 * time.Second},
+		DialTimeout:    dialTimeoutOf(opts),
+		MaxIdlePerHost: std.MaxIdleConnsPerHost,
+		IdleTimeout:    std.IdleConnTimeout,
+		Fallback:       std,
+		Buffers:        bufferPool,
+		Logger:         opts.Logger,
+	})
+	return client, client, std
 }
 
 func dialTimeoutOf(opts PoolOptions) time.Duration {

@@ -1,5 +1,9 @@
-// Package httpsyntax checks the pieces of HTTP/1.1 messages (RFC 9110 5.1 and 5.5) for the server and
-// the upstream client, which parse requests and responses themselves.
+// Package httpsyntax is the one toolbox of every hand-written HTTP/1.1 parser in frontgate: the
+// server (leanhttp, and guard's watch over net/http), the upstream client (h1client) and the load
+// generator (loadgen). It reads message heads (ReadHead, HeadLength), checks field lines, tokens and
+// values (RFC 9110 5.1 and 5.5), decides framing (ContentLength, TransferCoding, ParseRequestHead),
+// decodes chunked bodies (Dechunker, ChunkedReader), compares names and tokens without allocating
+// (EqualFold, TrimOWS, ListHasToken), and holds the deadline used to cut blocked calls short.
 package httpsyntax
 
 import (

@@ -1,4 +1,4 @@
-package proxy
+package h1client
 
 import (
 	"bufio"
@@ -20,7 +20,7 @@ const maxResponseHeader = 16 << 10
 var errHeaderTooLarge = errors.New("response headers larger than 16 KiB")
 
 // readResponse parses a response's status line and headers from br and frames its body, which reads
-// from br through an h1Body. net/http's ReadResponse makes a string per value, a textproto reader, a
+// from br through a body. net/http's ReadResponse makes a string per value, a textproto reader, a
 // transfer reader and a locked body per response; here the header block becomes one string that keys
 // and values slice, and the values share one backing array.
 //
@@ -43,40 +43,19 @@ func readResponse(br *bufio.Reader, req *http.Request, reuse *headerSpace) (*htt
 	}
 }
 
-// headerBlock returns the buffered bytes up to and including the empty line that ends the headers,
-// reading more as needed. The slice is valid until br is read again.
-func headerBlock(br *bufio.Reader) ([]byte, error) {
-	for {
-		buf, _ := br.Peek(br.Buffered()) // what is buffered, without reading
-		if i := httpsyntax.HeadLength(buf); i >= 0 {
-			return buf[:i], nil
-		}
-		if len(buf) >= maxResponseHeader {
-			return nil, errHeaderTooLarge
-		}
-		// One more byte than is there: Peek reads once, taking whatever the socket has.
-		if buf, err := br.Peek(len(buf) + 1); err != nil {
-			if errors.Is(err, bufio.ErrBufferFull) {
-				return nil, errHeaderTooLarge
-			}
-			if errors.Is(err, io.EOF) && len(buf) > 0 {
-				err = io.ErrUnexpectedEOF
-			}
-			return nil, err
-		}
-	}
-}
-
 // readResponseHead reads one response's head and frames its body.
 func readResponseHead(br *bufio.Reader, req *http.Request, reuse *headerSpace) (*http.Response, error) {
-	blk, err := headerBlock(br)
+	blk, err := httpsyntax.ReadHead(br, maxResponseHeader, nil)
 	if err != nil {
+		switch {
+		case errors.Is(err, httpsyntax.ErrHeadTooLarge):
+			err = errHeaderTooLarge
+		case errors.Is(err, io.EOF) && len(blk) > 0:
+			err = io.ErrUnexpectedEOF
+		}
 		return nil, err
 	}
 	text := string(blk) // the one allocation that keys, values, Proto and Status share
-	if _, err := br.Discard(len(blk)); err != nil {
-		return nil, err
-	}
 	line, rest := httpsyntax.CutLine(text)
 	resp := &http.Response{Request: req}
 	if err := parseStatusLine(resp, line); err != nil {
@@ -309,114 +288,4 @@ func bodyLength(resp *http.Response) int64 {
 		return 0
 	}
 	return resp.ContentLength
-}
-
-// h1Body is a response body read from its pooled connection. Once read to its end and closed, the
-// connection goes back to the pool; closing it early closes the connection. Close also ends the try:
-// the target's in-flight count drops and the context watch is removed.
-type h1Body struct {
-	t       *h1Transport
-	c       *h1Conn
-	resp    *http.Response           // for trailers
-	target  *Upstream                // in-flight count to drop on Close; nil: none
-	n       int64                    // bytes left of a Content-Length body; -1: r reads it
-	r       io.Reader                // chunked or close-delimited body
-	chunked httpsyntax.ChunkedReader // r, for a chunked body
-	cut     cutLogger
-	keep    bool // the response allows reuse
-	eof     bool
-	closed  bool
-}
-
-func (b *h1Body) Read(p []byte) (int, error) {
-	n, err := b.read(p)
-	b.cut.read(n, err)
-	return n, err
-}
-
-func (b *h1Body) read(p []byte) (int, error) {
-	if b.eof {
-		return 0, io.EOF
-	}
-	if b.closed {
-		return 0, http.ErrBodyReadAfterClose
-	}
-	if b.n >= 0 {
-		if b.n == 0 {
-			b.eof = true
-			return 0, io.EOF
-		}
-		if int64(len(p)) > b.n {
-			p = p[:b.n]
-		}
-		n, err := b.c.br.Read(p)
-		b.n -= int64(n)
-		switch {
-		case b.n == 0:
-			b.eof = true
-			return n, io.EOF // the end, with the last bytes: saves the copy loop a call
-		case err == io.EOF:
-			err = io.ErrUnexpectedEOF // the target sent less than it announced
-		}
-		if err != nil {
-			b.keep = false
-		}
-		return n, err
-	}
-	n, err := b.r.Read(p)
-	if err == io.EOF {
-		b.eof = true
-	} else if err != nil {
-		b.keep = false
-	}
-	return n, err
-}
-
-// addTrailer keeps a trailer field of the response, but the ones that would frame or route a message.
-func (b *h1Body) addTrailer(k, v string) {
-	switch k {
-	case "Content-Length", "Transfer-Encoding", "Trailer", "Connection", "Keep-Alive", "Host", "Upgrade", "Te":
-		return
-	}
-	if b.resp.Trailer == nil {
-		b.resp.Trailer = make(http.Header)
-	}
-	b.resp.Trailer.Add(k, v)
-}
-
-func (b *h1Body) Close() error {
-	if b.closed {
-		return nil
-	}
-	b.closed = true
-	if b.target != nil {
-		b.target.inflight.Add(-1)
-	}
-	// Reuse needs the body read to its end (an unread rest would be taken for the next response),
-	// the watch not fired, and nothing unasked buffered after the response.
-	if b.c.release() && b.keep && b.eof && b.c.br.Buffered() == 0 {
-		b.t.put(b.c)
-	} else {
-		b.c.nc.Close()
-	}
-	return nil
-}
-
-// setBody gives resp a body reading from c.
-func (t *h1Transport) setBody(resp *http.Response, c *h1Conn, target *Upstream) {
-	b := &h1Body{t: t, c: c, resp: resp, target: target, keep: !resp.Close, n: bodyLength(resp)}
-	name := c.key
-	if target != nil {
-		name = target.Name
-	}
-	b.cut = cutLogger{log: t.log, target: name, req: resp.Request}
-	switch {
-	case b.n >= 0:
-	case resp.TransferEncoding != nil:
-		b.chunked.Reset(c.br, maxResponseHeader, b.addTrailer) // the trailer section read too
-		b.r = &b.chunked
-	default:
-		b.r = c.br // until the target closes
-	}
-	resp.Body = b
 }

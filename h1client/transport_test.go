@@ -1,9 +1,10 @@
-package proxy
+package h1client
 
 import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
@@ -59,6 +61,41 @@ func readRequest(br *bufio.Reader) (*http.Request, string, error) {
 	return req, string(b), err
 }
 
+// newTransport is a Transport as a gateway's pool makes one, closed when the test ends.
+func newTransport(t *testing.T, log *zap.Logger) *Transport {
+	tr := New(Options{DialTimeout: 5 * time.Second, MaxIdlePerHost: 16, IdleTimeout: time.Minute, Logger: log})
+	t.Cleanup(tr.CloseIdleConnections)
+	return tr
+}
+
+// fetch sends req through tr and reads the whole answer.
+func fetch(t *testing.T, tr *Transport, req *http.Request) (*http.Response, string) {
+	t.Helper()
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatalf("%s %s: body: %v", req.Method, req.URL.Path, err)
+	}
+	return resp, string(b)
+}
+
+// rewindable is a request body that can be sent again, as a gateway's buffered bodies can.
+type rewindable struct {
+	*strings.Reader
+	s string
+}
+
+func (r *rewindable) Close() error { return nil }
+
+func (r *rewindable) Rewind() bool {
+	r.Reset(r.s)
+	return true
+}
+
 // A target that closes kept-alive connections after each answer, without saying so: the next request
 // meets a dead connection and must go out again on a fresh one.
 func TestStaleKeepAliveConnectionIsRedialled(t *testing.T) {
@@ -69,11 +106,13 @@ func TestStaleKeepAliveConnectionIsRedialled(t *testing.T) {
 		}
 		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body)+2, "ok"+body)
 	})
-	front := newFrontPool(t, newPool(t, specs(up), PoolOptions{MaxFails: -1}), Options{})
+	tr := newTransport(t, nil)
 	for i := 0; i < 5; i++ {
-		req, _ := http.NewRequest(http.MethodPut, front.URL+"/x", strings.NewReader(fmt.Sprint(i)))
-		if status, body := fetch(t, req); status != 200 || body != fmt.Sprintf("ok%d", i) {
-			t.Fatalf("request %d: %d %q", i, status, body)
+		s := fmt.Sprint(i)
+		req, _ := http.NewRequest(http.MethodPut, up+"/x", &rewindable{strings.NewReader(s), s})
+		req.ContentLength = int64(len(s))
+		if resp, body := fetch(t, tr, req); resp.StatusCode != 200 || body != "ok"+s {
+			t.Fatalf("request %d: %d %q", i, resp.StatusCode, body)
 		}
 	}
 	if conns.Load() < 5 {
@@ -81,7 +120,8 @@ func TestStaleKeepAliveConnectionIsRedialled(t *testing.T) {
 	}
 }
 
-// With the idle peek on, even a POST (never retried) finds no dead connection: the peek saw the close.
+// With the idle peek on, even a POST (never sent twice) finds no dead connection: the peek saw the
+// close.
 func TestIdlePeekSkipsClosedConnections(t *testing.T) {
 	closed := make(chan struct{}, 1)
 	up, conns := rawUpstream(t, func(c net.Conn, br *bufio.Reader) {
@@ -92,12 +132,11 @@ func TestIdlePeekSkipsClosedConnections(t *testing.T) {
 		c.Close()
 		closed <- struct{}{}
 	})
-	pool := newPool(t, specs(up), PoolOptions{MaxFails: -1})
-	front := newFrontPool(t, pool, Options{})
+	tr := newTransport(t, nil)
 	for i := 0; i < 5; i++ {
-		req, _ := http.NewRequest(http.MethodPost, front.URL+"/x", strings.NewReader("once"))
-		if status, body := fetch(t, req); status != 200 || body != "ok" {
-			t.Fatalf("request %d: %d %q", i, status, body)
+		req, _ := http.NewRequest(http.MethodPost, up+"/x", strings.NewReader("once"))
+		if resp, body := fetch(t, tr, req); resp.StatusCode != 200 || body != "ok" {
+			t.Fatalf("request %d: %d %q", i, resp.StatusCode, body)
 		}
 		<-closed // the target has closed the kept-alive connection before the next request
 	}
@@ -135,7 +174,7 @@ func TestLeanClientFraming(t *testing.T) {
 			}
 		}
 	})
-	front := newFrontPool(t, newPool(t, specs(up), PoolOptions{}), Options{})
+	tr := newTransport(t, nil)
 	tests := []struct {
 		method, path string
 		body         io.Reader
@@ -154,15 +193,10 @@ func TestLeanClientFraming(t *testing.T) {
 		{"GET", "/after-close", nil, 0, "GET", ""},
 	}
 	for _, tt := range tests {
-		req, _ := http.NewRequest(tt.method, front.URL+tt.path, tt.body)
+		req, _ := http.NewRequest(tt.method, up+tt.path, tt.body)
 		req.ContentLength = tt.length
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatalf("%s %s: %v", tt.method, tt.path, err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if string(b) != tt.want || resp.Trailer.Get("X-Sum") != tt.trailer {
+		resp, b := fetch(t, tr, req)
+		if b != tt.want || resp.Trailer.Get("X-Sum") != tt.trailer {
 			t.Errorf("%s %s: %d %q trailer %q; want %q %q", tt.method, tt.path, resp.StatusCode, b, resp.Trailer.Get("X-Sum"), tt.want, tt.trailer)
 		}
 	}
@@ -175,16 +209,19 @@ func TestLeanClientFraming(t *testing.T) {
 // Responses the lean client must refuse (RFC 9112: a gateway answers 502 rather than guess the
 // framing or pass on a header that could split). Each target answers one request with its bytes.
 func TestLeanClientRefusesMalformedResponses(t *testing.T) {
-	tests := []struct{ name, answer string }{
-		{"conflicting lengths", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc"},
-		{"signed length", "HTTP/1.1 200 OK\r\nContent-Length: +2\r\n\r\nab"},
-		{"obs-fold", "HTTP/1.1 200 OK\r\nX-A: 1\r\n  folded\r\nContent-Length: 0\r\n\r\n"},
-		{"bad header name", "HTTP/1.1 200 OK\r\nX A: 1\r\nContent-Length: 0\r\n\r\n"},
-		{"control byte in value", "HTTP/1.1 200 OK\r\nX-A: a\x00b\r\nContent-Length: 0\r\n\r\n"},
-		{"bad status", "HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n"},
-		{"bad protocol", "HTTP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n"},
-		{"headers cut short", "HTTP/1.1 200 OK\r\nContent-Len"},
-		{"headers too large", "HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("a", 20<<10) + "\r\n\r\n"},
+	tests := []struct {
+		name, answer string
+		want         error // nil: any error
+	}{
+		{"conflicting lengths", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc", nil},
+		{"signed length", "HTTP/1.1 200 OK\r\nContent-Length: +2\r\n\r\nab", nil},
+		{"obs-fold", "HTTP/1.1 200 OK\r\nX-A: 1\r\n  folded\r\nContent-Length: 0\r\n\r\n", nil},
+		{"bad header name", "HTTP/1.1 200 OK\r\nX A: 1\r\nContent-Length: 0\r\n\r\n", nil},
+		{"control byte in value", "HTTP/1.1 200 OK\r\nX-A: a\x00b\r\nContent-Length: 0\r\n\r\n", nil},
+		{"bad status", "HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n", nil},
+		{"bad protocol", "HTTP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n", nil},
+		{"headers cut short", "HTTP/1.1 200 OK\r\nContent-Len", io.ErrUnexpectedEOF},
+		{"headers too large", "HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("a", 20<<10) + "\r\n\r\n", errHeaderTooLarge},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -193,18 +230,22 @@ func TestLeanClientRefusesMalformedResponses(t *testing.T) {
 					_, _ = io.WriteString(c, tt.answer)
 				}
 			})
-			front := newFrontPool(t, newPool(t, specs(up), PoolOptions{MaxFails: -1}), Options{})
-			req, _ := http.NewRequest(http.MethodGet, front.URL+"/x", nil)
-			if status, body := fetch(t, req); status != http.StatusBadGateway {
-				t.Errorf("status %d %q, want 502", status, body)
+			req, _ := http.NewRequest(http.MethodGet, up+"/x", nil)
+			resp, err := newTransport(t, nil).RoundTrip(req)
+			if err == nil {
+				resp.Body.Close()
+				t.Fatalf("accepted: %d %v", resp.StatusCode, resp.Header)
+			}
+			if tt.want != nil && !errors.Is(err, tt.want) {
+				t.Errorf("%v, want %v", err, tt.want)
 			}
 		})
 	}
 }
 
-// A 103 Early Hints before the final response reaches the client with its Link header, and the
-// final response's headers (one of them repeated, one in lower case) arrive whole, but for the
-// hop-by-hop ones: Connection and the field it names (and never the framing it names).
+// A 103 Early Hints before the final response reaches the request's client trace with its Link
+// header, and the final response's headers (one of them repeated, one in lower case) arrive whole,
+// but for the hop-by-hop ones: Connection and the field it names (and never the framing it names).
 func TestLeanClientForwardsEarlyHintsAndHeaders(t *testing.T) {
 	up, _ := rawUpstream(t, func(c net.Conn, br *bufio.Reader) {
 		if _, _, err := readRequest(br); err == nil {
@@ -213,21 +254,15 @@ func TestLeanClientForwardsEarlyHintsAndHeaders(t *testing.T) {
 				"X-Hop: for the gateway only\r\nContent-Length: 2\r\n\r\nok")
 		}
 	})
-	front := newFrontPool(t, newPool(t, specs(up), PoolOptions{}), Options{})
 	var hints []string
 	trace := &httptrace.ClientTrace{Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
 		hints = append(hints, fmt.Sprint(code, " ", h.Get("Link")))
 		return nil
 	}}
-	req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), http.MethodGet, front.URL+"/x", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if string(b) != "ok" || fmt.Sprint(resp.Header["Set-Cookie"]) != "[a=1 b=2]" || resp.Header.Get("X-Lower") != "yes" ||
-		resp.Header.Get("X-Hop") != "" || resp.Header.Get("Connection") != "" {
+	req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), http.MethodGet, up+"/x", nil)
+	resp, b := fetch(t, newTransport(t, nil), req)
+	if b != "ok" || fmt.Sprint(resp.Header["Set-Cookie"]) != "[a=1 b=2]" || resp.Header.Get("X-Lower") != "yes" ||
+		resp.Header.Get("X-Hop") != "" || resp.Header.Get("Connection") != "" || resp.ContentLength != 2 {
 		t.Errorf("got %q, headers %v", b, resp.Header)
 	}
 	if len(hints) != 1 || hints[0] != "103 </a.css>; rel=preload" {
@@ -264,7 +299,7 @@ func TestConnIOWriteThatBlocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = nc.(*net.TCPConn).SetWriteBuffer(64 << 10)
-	c := &h1Conn{nc: nc}
+	c := &conn{nc: nc}
 	c.rc, _ = nc.(*net.TCPConn).SyscallConn()
 	c.io = newRawIO()
 	c.ctx = context.Background()
@@ -285,10 +320,10 @@ func TestConnIOWriteThatBlocks(t *testing.T) {
 	}
 }
 
-// A client's User-Agent goes upstream as it is; a client without one makes the gateway send none
-// (not an empty header line, and not Go's default).
+// A User-Agent goes upstream as it is; an empty one, or one present without a value (as a gateway
+// marks a client's missing one), sends none: not an empty header line, and not Go's default.
 func TestUserAgentPassesOrStaysAbsent(t *testing.T) {
-	seen := make(chan []string, 2)
+	seen := make(chan []string, 3)
 	up, _ := rawUpstream(t, func(c net.Conn, br *bufio.Reader) {
 		for {
 			req, _, err := readRequest(br)
@@ -303,15 +338,18 @@ func TestUserAgentPassesOrStaysAbsent(t *testing.T) {
 			fmt.Fprint(c, "HTTP/1.1 204 No Content\r\n\r\n")
 		}
 	})
-	front := newFrontPool(t, newPool(t, specs(up), PoolOptions{}), Options{})
-	for _, tt := range []struct{ sent, want string }{{"curl/8.0", "[curl/8.0]"}, {"", "[<absent>]"}} {
-		req, _ := http.NewRequest(http.MethodGet, front.URL+"/ua", nil)
-		req.Header.Set("User-Agent", tt.sent) // "" makes Go's client send none
-		if status, _ := fetch(t, req); status != http.StatusNoContent {
-			t.Fatalf("status %d", status)
+	tr := newTransport(t, nil)
+	for _, tt := range []struct {
+		sent []string
+		want string
+	}{{[]string{"curl/8.0"}, "[curl/8.0]"}, {[]string{""}, "[<absent>]"}, {nil, "[<absent>]"}} {
+		req, _ := http.NewRequest(http.MethodGet, up+"/ua", nil)
+		req.Header["User-Agent"] = tt.sent
+		if resp, _ := fetch(t, tr, req); resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("status %d", resp.StatusCode)
 		}
 		if got := fmt.Sprint(<-seen); got != tt.want {
-			t.Errorf("client sent %q: upstream saw User-Agent %s, want %s", tt.sent, got, tt.want)
+			t.Errorf("User-Agent %q: upstream saw %s, want %s", tt.sent, got, tt.want)
 		}
 	}
 }
@@ -331,14 +369,10 @@ func TestReusedHeaderMapLeaksNothing(t *testing.T) {
 			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nX-Only-%d: yes\r\nX-Shared: %d\r\n%sContent-Length: 1\r\n\r\n%d", i, i, extra, i%10)
 		}
 	})
-	front := newFrontPool(t, newPool(t, specs(up), PoolOptions{}), Options{})
+	tr := newTransport(t, nil)
 	for i := 0; i < 7; i++ {
-		resp, err := http.Get(front.URL + "/x")
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+		req, _ := http.NewRequest(http.MethodGet, up+"/x", nil)
+		resp, _ := fetch(t, tr, req)
 		for k := range resp.Header {
 			if strings.HasPrefix(k, "X-Only-") && k != fmt.Sprintf("X-Only-%d", i) {
 				t.Errorf("response %d carries %s", i, k)
@@ -356,9 +390,10 @@ func TestReusedHeaderMapLeaksNothing(t *testing.T) {
 	}
 }
 
-// A target that cuts its answer mid-body: the client's answer is cut too (ReverseProxy aborts it),
-// and the cut is logged once, at warn, with the target and the bytes that came.
-func TestCutBodyIsLoggedAndPassedOn(t *testing.T) {
+// A target that cuts its answer mid-body: the body's reader gets the error, the cut is logged once,
+// at warn, with the try's name for the target and the bytes that came, and closing the body drops
+// the try's in-flight count.
+func TestCutBodyIsLoggedAndEndsTheTry(t *testing.T) {
 	up, _ := rawUpstream(t, func(c net.Conn, br *bufio.Reader) {
 		if _, _, err := readRequest(br); err != nil {
 			return
@@ -366,21 +401,55 @@ func TestCutBodyIsLoggedAndPassedOn(t *testing.T) {
 		fmt.Fprint(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"+strings.Repeat("x", 50))
 	})
 	core, logs := observer.New(zap.InfoLevel)
-	log := zap.New(core)
-	front := newFrontPool(t, newPool(t, specs(up), PoolOptions{MaxFails: -1, Logger: log}), Options{Logger: log})
-	resp, err := http.Get(front.URL + "/x")
-	if err == nil {
-		_, err = io.ReadAll(resp.Body)
-		resp.Body.Close()
+	tr := newTransport(t, zap.New(core))
+	var inflight atomic.Int64
+	inflight.Store(1)
+	req, _ := http.NewRequest(http.MethodGet, up+"/x", nil)
+	req.Header.Set("X-Request-Id", "r1")
+	resp, sent, err := tr.Send(req, Try{Wait: 5 * time.Second, Inflight: &inflight, Name: "target-a"})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err == nil {
-		t.Fatal("the client read the cut answer as whole")
+	if sent.IsZero() {
+		t.Error("Send did not say when the request went out")
+	}
+	if _, err := io.ReadAll(resp.Body); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("cut body read: %v, want %v", err, io.ErrUnexpectedEOF)
+	}
+	if inflight.Load() != 1 {
+		t.Error("the in-flight count dropped before the body was closed")
+	}
+	resp.Body.Close()
+	resp.Body.Close()
+	if inflight.Load() != 0 {
+		t.Errorf("in-flight count %d after the body was closed (twice), want 0", inflight.Load())
 	}
 	cuts := logs.FilterMessageSnippet("cut short").All()
 	if len(cuts) != 1 || cuts[0].Level != zap.WarnLevel || logs.Len() != 1 {
 		t.Fatalf("cut logged %d times, %d lines in all: %v", len(cuts), logs.Len(), logs.All())
 	}
-	if f := cuts[0].ContextMap(); f["upstream"] != up || f["body_bytes_received"] != int64(50) {
+	if f := cuts[0].ContextMap(); f["upstream"] != "target-a" || f["body_bytes_received"] != int64(50) || f["request_id"] != "r1" {
 		t.Errorf("logged %v", f)
+	}
+}
+
+// A try whose answer does not come within Try.Wait fails with ErrDeadline, and the request counts as
+// sent.
+func TestWaitBoundsTheResponseHead(t *testing.T) {
+	release := make(chan struct{})
+	up, _ := rawUpstream(t, func(c net.Conn, br *bufio.Reader) {
+		if _, _, err := readRequest(br); err == nil {
+			<-release
+		}
+	})
+	defer close(release)
+	req, _ := http.NewRequest(http.MethodGet, up+"/slow", nil)
+	start := time.Now()
+	_, sent, err := newTransport(t, nil).Send(req, Try{Wait: 100 * time.Millisecond, Start: start})
+	if !errors.Is(err, ErrDeadline) {
+		t.Fatalf("%v, want %v", err, ErrDeadline)
+	}
+	if sent.Before(start) {
+		t.Errorf("sent %v, before the try's start %v", sent, start)
 	}
 }

@@ -1,4 +1,4 @@
-package proxy
+package h1client
 
 import (
 	"bufio"
@@ -24,17 +24,17 @@ func (p *pieceReader) Read(b []byte) (int, error) {
 // leanResponse reads one response (past informational ones) and its body from data as the upstream
 // client does; rest is how many bytes are left after it, keep whether the connection could serve
 // another exchange.
-func leanResponse(data []byte, method string, piece int) (resp *http.Response, body []byte, rest int, keep bool, err error) {
+func leanResponse(data []byte, method string, piece int) (resp *http.Response, content []byte, rest int, keep bool, err error) {
 	src := &pieceReader{r: bytes.NewReader(data), piece: piece}
 	br := bufio.NewReaderSize(src, maxResponseHeader)
 	req, _ := http.NewRequest(method, "http://upstream/", nil)
 	if resp, err = readResponse(br, req, nil); err != nil {
 		return nil, nil, 0, false, err
 	}
-	(&h1Transport{}).setBody(resp, &h1Conn{br: br}, nil)
-	body, err = io.ReadAll(resp.Body)
-	b := resp.Body.(*h1Body)
-	return resp, body, src.r.Len() + br.Buffered(), b.keep && b.eof, err
+	(&Transport{}).setBody(resp, &conn{br: br}, &Try{})
+	content, err = io.ReadAll(resp.Body)
+	b := resp.Body.(*body)
+	return resp, content, src.r.Len() + br.Buffered(), b.keep && b.eof, err
 }
 
 // FuzzReadResponse holds the upstream client's response reader to net/http's: whatever it accepts,
