@@ -6,7 +6,6 @@ package proxy
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/frontgate/frontgate/h1client"
 	"github.com/frontgate/frontgate/internal/httpsyntax"
+	"github.com/frontgate/frontgate/internal/jsonerror"
 )
 
 // StatusClientClosedRequest is nginx's 499: the client went away before the response. It is never
@@ -600,19 +600,7 @@ func (h *handler) handleError(w http.ResponseWriter, r *http.Request, err error)
 	default:
 		h.log.Warn("upstream failed", fields...)
 	}
-	writeError(w, status, id)
-}
-
-// writeError sends a JSON error naming the status and the request id, never internal error text.
-func writeError(w http.ResponseWriter, status int, id string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(struct {
-		Error     string `json:"error"`
-		Status    int    `json:"status"`
-		RequestID string `json:"request_id,omitempty"`
-	}{strings.ToLower(http.StatusText(status)), status, id})
+	jsonerror.Write(w, r, status)
 }
 
 // bufferPool recycles ReverseProxy's 32 KiB copy buffers. It keeps array pointers, so that Put
