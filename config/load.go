@@ -22,6 +22,9 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/frontgate/frontgate/leanhttp"
+	"github.com/frontgate/frontgate/proxy"
 )
 
 //go:embed default.yaml
@@ -86,26 +89,27 @@ func Parse(data []byte, name, dir string) (*Config, error) {
 	return &c, nil
 }
 
-// Defaults, in one place.
+// Defaults, filled in one place (fillDefaults). The values the runtime packages give their zero
+// values are theirs, named here; the rest are the config's own.
 const (
 	DefaultListen                = ":8080"
 	DefaultLevel                 = "info"
-	DefaultReadHeaderTimeout     = 10 * time.Second
-	DefaultIdleTimeout           = 120 * time.Second
-	DefaultMaxHeaderBytes        = 64 << 10
 	DefaultShutdownTimeout       = 30 * time.Second
-	DefaultDialTimeout           = 5 * time.Second
-	DefaultMaxIdlePerTarget      = 256
-	DefaultResponseHeaderTimeout = 30 * time.Second
-	DefaultMaxFails              = 3
-	DefaultFailWindow            = 10 * time.Second
-	DefaultFailTimeout           = 30 * time.Second
-	DefaultHealthInterval        = 5 * time.Second
-	DefaultHealthTimeout         = 2 * time.Second
-	DefaultRise                  = 2
-	DefaultFall                  = 3
-	DefaultRetries               = 1
-	DefaultRetryBodyMax          = 64 << 10
+	DefaultMaxFails              = 3 // proxy's zero is "passive health off"
+	DefaultRetries               = 1 // proxy's zero is "no retries"
+	DefaultReadHeaderTimeout     = leanhttp.DefaultReadHeaderTimeout
+	DefaultIdleTimeout           = leanhttp.DefaultIdleTimeout
+	DefaultMaxHeaderBytes        = leanhttp.DefaultMaxHeaderBytes
+	DefaultDialTimeout           = proxy.DefaultDialTimeout
+	DefaultMaxIdlePerTarget      = proxy.DefaultMaxIdlePerTarget
+	DefaultResponseHeaderTimeout = proxy.DefaultResponseHeaderTimeout
+	DefaultFailWindow            = proxy.DefaultFailWindow
+	DefaultFailTimeout           = proxy.DefaultFailTimeout
+	DefaultHealthInterval        = proxy.DefaultHealthInterval
+	DefaultHealthTimeout         = proxy.DefaultHealthTimeout
+	DefaultRise                  = proxy.DefaultRise
+	DefaultFall                  = proxy.DefaultFall
+	DefaultRetryBodyMax          = proxy.DefaultRetryBodyMax
 )
 
 // orDefault sets *p to v when *p is the zero value.

@@ -25,13 +25,14 @@ import (
 	"sync"
 
 	"github.com/frontgate/frontgate/internal/httpsyntax"
+	"github.com/frontgate/frontgate/leanhttp"
 )
 
 // Listener returns ln with every accepted connection watched (see the package comment). A request
 // head over maxHeaderBytes is refused with 431; zero or less: 64 KiB.
 func Listener(ln net.Listener, maxHeaderBytes int) net.Listener {
 	if maxHeaderBytes <= 0 {
-		maxHeaderBytes = 64 << 10
+		maxHeaderBytes = leanhttp.DefaultMaxHeaderBytes
 	}
 	return &listener{Listener: ln, maxHead: maxHeaderBytes}
 }

@@ -41,18 +41,25 @@ type Server struct {
 	shutdown  atomic.Bool
 }
 
+// What the zero values of Server's limits mean. package config fills its defaults from these.
+const (
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultIdleTimeout       = 120 * time.Second
+	DefaultMaxHeaderBytes    = 64 << 10
+)
+
 // ErrServerClosed is returned by Serve after Shutdown.
 var ErrServerClosed = http.ErrServerClosed
 
 func (s *Server) defaults() {
 	if s.ReadHeaderTimeout <= 0 {
-		s.ReadHeaderTimeout = 10 * time.Second
+		s.ReadHeaderTimeout = DefaultReadHeaderTimeout
 	}
 	if s.IdleTimeout <= 0 {
-		s.IdleTimeout = 120 * time.Second
+		s.IdleTimeout = DefaultIdleTimeout
 	}
 	if s.MaxHeaderBytes <= 0 {
-		s.MaxHeaderBytes = 64 << 10
+		s.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
 	if s.base == nil {
 		// Handlers find a server under http.ServerContextKey, as under net/http. ReverseProxy relies

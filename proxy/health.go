@@ -22,16 +22,16 @@ type HealthCheck struct {
 
 func (h HealthCheck) withDefaults() HealthCheck {
 	if h.Interval <= 0 {
-		h.Interval = 5 * time.Second
+		h.Interval = DefaultHealthInterval
 	}
 	if h.Timeout <= 0 {
-		h.Timeout = 2 * time.Second
+		h.Timeout = DefaultHealthTimeout
 	}
 	if h.Rise <= 0 {
-		h.Rise = 2
+		h.Rise = DefaultRise
 	}
 	if h.Fall <= 0 {
-		h.Fall = 3
+		h.Fall = DefaultFall
 	}
 	return h
 }

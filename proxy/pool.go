@@ -65,13 +65,13 @@ type PoolOptions struct {
 	// MaxFails failures (connection errors, timeouts) within FailWindow eject a target for
 	// FailTimeout. Zero or negative: passive health off.
 	MaxFails    int
-	FailWindow  time.Duration // zero: 10s
-	FailTimeout time.Duration // zero: 30s
+	FailWindow  time.Duration // zero: DefaultFailWindow (10s)
+	FailTimeout time.Duration // zero: DefaultFailTimeout (30s)
 	// Health configures active checks; a zero Path turns them off.
 	Health HealthCheck
-	// DialTimeout bounds connecting to a target; zero means 5s.
+	// DialTimeout bounds connecting to a target; zero means DefaultDialTimeout (5s).
 	DialTimeout time.Duration
-	// MaxIdlePerTarget is how many keep-alive connections are kept per target; zero means 256.
+	// MaxIdlePerTarget is how many keep-alive connections are kept per target; zero means DefaultMaxIdlePerTarget (256).
 	MaxIdlePerTarget int
 	// H2C speaks HTTP/2 without TLS to the targets.
 	H2C bool
@@ -107,10 +107,10 @@ func NewPool(targets []TargetSpec, opts PoolOptions) (*Pool, error) {
 		return nil, errors.New("new pool: no targets")
 	}
 	if opts.FailWindow == 0 {
-		opts.FailWindow = 10 * time.Second
+		opts.FailWindow = DefaultFailWindow
 	}
 	if opts.FailTimeout == 0 {
-		opts.FailTimeout = 30 * time.Second
+		opts.FailTimeout = DefaultFailTimeout
 	}
 	p := &Pool{opts: opts, log: opts.Logger, now: opts.Now, selector: opts.Selector, stop: func() {}}
 	if p.log == nil {

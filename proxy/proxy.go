@@ -68,13 +68,13 @@ type Options struct {
 // New returns a handler forwarding to pool.
 func New(pool *Pool, opts Options) http.Handler {
 	if opts.ResponseHeaderTimeout <= 0 {
-		opts.ResponseHeaderTimeout = 30 * time.Second
+		opts.ResponseHeaderTimeout = DefaultResponseHeaderTimeout
 	}
 	if opts.TryTimeout <= 0 || opts.TryTimeout > opts.ResponseHeaderTimeout {
 		opts.TryTimeout = opts.ResponseHeaderTimeout
 	}
 	if opts.RetryBodyMax <= 0 {
-		opts.RetryBodyMax = 64 << 10
+		opts.RetryBodyMax = DefaultRetryBodyMax
 	}
 	if opts.Retries < 0 {
 		opts.Retries = 0

@@ -46,7 +46,7 @@ func newTransports(opts PoolOptions) (transport http.RoundTripper, lean sender, 
 
 func dialTimeoutOf(opts PoolOptions) time.Duration {
 	if opts.DialTimeout <= 0 {
-		return 5 * time.Second
+		return DefaultDialTimeout
 	}
 	return opts.DialTimeout
 }
@@ -58,7 +58,7 @@ func newStdTransport(opts PoolOptions) *http.Transport {
 	dialTimeout := dialTimeoutOf(opts)
 	idle := opts.MaxIdlePerTarget
 	if idle <= 0 {
-		idle = 256
+		idle = DefaultMaxIdlePerTarget
 	}
 	dialer := &net.Dialer{KeepAlive: 30 * time.Second}
 	t := &http.Transport{
