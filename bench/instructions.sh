@@ -5,8 +5,10 @@
 # spent waiting are not counted; use peers.sh for the whole cost.
 #
 # The gateway runs under valgrind (GOMAXPROCS=1, no async preemption: valgrind and Go's preemption
-# signals do not mix) beside an nginx upstream; `frontgate selftest -c 16` sends the load. Two runs,
-# of 1000 and 1000+N requests, are subtracted, so that start-up and shutdown cancel out.
+# signals do not mix; no RDTSCP, which valgrind 3.19 cannot run and without which the gateway dies
+# and the count comes out negative) beside an nginx upstream; `frontgate selftest -c 16` sends the
+# load. Two runs, of 1000 and 1000+N requests, are subtracted, so that start-up and shutdown cancel
+# out.
 #
 #   go build -o bin/frontgate ./cmd/frontgate
 #   bash bench/instructions.sh bin/frontgate [/demo2|/css/base.css] [N]
@@ -19,7 +21,7 @@ load=$(dirname "$0")/../bin/frontgate # the load generator; any build will do
 
 count() { # requests -> instructions of a whole run
   local reqs=$1 out=$dir/cg.$1.out
-  GOMAXPROCS=1 GODEBUG=asyncpreemptoff=1 valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file="$out" \
+  GOMAXPROCS=1 GODEBUG=asyncpreemptoff=1,cpu.rdtscp=off valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file="$out" \
     "$bin" serve -config "$dir/gw.yaml" 2>"$dir/gw.$reqs.log" & gw_pid=$!
   for _ in $(seq 300); do curl -fs -o /dev/null "http://127.0.0.1:19134$path" && break; sleep 0.2; done
   "$load" selftest -c 16 -n "$reqs" "http://127.0.0.1:19134$path" >/dev/null
