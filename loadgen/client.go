@@ -305,8 +305,9 @@ func (c *fastConn) readResponse(head bool, ex *exchange) error {
 			switch len(name) {
 			case len("content-length"):
 				if httpsyntax.EqualFold(name, "content-length") {
-					if contentLength, err = parseDecimal(value); err != nil {
-						return err
+					var ok bool
+					if contentLength, ok = httpsyntax.ContentLength(value); !ok {
+						return fmt.Errorf("content-length: %w", errMalformed)
 					}
 				}
 			case len("transfer-encoding"):
@@ -377,9 +378,9 @@ func (c *fastConn) readChunked(ex *exchange) error {
 		if i := bytes.IndexByte(b, ';'); i >= 0 {
 			b = b[:i]
 		}
-		size, err := parseHex(httpsyntax.TrimOWS(b))
-		if err != nil {
-			return err
+		size, rest, ok := httpsyntax.ChunkSize(httpsyntax.TrimOWS(b))
+		if !ok || len(rest) != 0 {
+			return fmt.Errorf("chunk size: %w", errMalformed)
 		}
 		if size == 0 {
 			for { // trailers up to the empty line
@@ -408,39 +409,4 @@ func (c *fastConn) readChunked(ex *exchange) error {
 			return fmt.Errorf("chunk trailer: %w", errMalformed)
 		}
 	}
-}
-
-func parseDecimal(b []byte) (int64, error) {
-	if len(b) == 0 || len(b) > 18 {
-		return 0, fmt.Errorf("content-length: %w", errMalformed)
-	}
-	var n int64
-	for _, d := range b {
-		if d < '0' || d > '9' {
-			return 0, fmt.Errorf("content-length: %w", errMalformed)
-		}
-		n = n*10 + int64(d-'0')
-	}
-	return n, nil
-}
-
-func parseHex(b []byte) (int64, error) {
-	if len(b) == 0 || len(b) > 15 {
-		return 0, fmt.Errorf("chunk size: %w", errMalformed)
-	}
-	var n int64
-	for _, d := range b {
-		switch {
-		case '0' <= d && d <= '9':
-			d -= '0'
-		case 'a' <= d && d <= 'f':
-			d -= 'a' - 10
-		case 'A' <= d && d <= 'F':
-			d -= 'A' - 10
-		default:
-			return 0, fmt.Errorf("chunk size: %w", errMalformed)
-		}
-		n = n<<4 | int64(d)
-	}
-	return n, nil
 }

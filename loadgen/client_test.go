@@ -163,7 +163,11 @@ func TestFastClientMalformed(t *testing.T) {
 		"bad status line":    "HTTP/1.1 2x0 OK\r\n\r\n",
 		"not http":           "SSH-2.0-OpenSSH\r\n\r\n",
 		"bad content-length": "HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n",
+		"signed length":      "HTTP/1.1 200 OK\r\nContent-Length: +0\r\n\r\n",
+		"huge length":        "HTTP/1.1 200 OK\r\nContent-Length: 9223372036854775808\r\n\r\n",
 		"bad chunk size":     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+		"chunk size 0x":      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0x1\r\n",
+		"huge chunk size":    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000000\r\n",
 		"short body":         "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc",
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -173,22 +173,14 @@ func (d *Dechunker) sizeLine(line []byte) error {
 	if !ok {
 		return d.fail("chunk-size line not ended by CRLF")
 	}
-	var size int64
-	digits := 0
-	for ; digits < len(s); digits++ {
-		v := unhex(s[digits])
-		if v < 0 {
-			break
-		}
-		if digits == 16 || size > (1<<63-1)>>4 {
-			return d.fail("chunk size too large")
-		}
-		size = size<<4 | int64(v)
-	}
-	if digits == 0 {
+	size, ext, ok := ChunkSize(s)
+	switch {
+	case !ok && (len(s) == 0 || unhex(s[0]) < 0):
 		return d.fail("chunk size is not a hex number")
+	case !ok:
+		return d.fail("chunk size too large")
 	}
-	if !chunkExtensions(s[digits:]) {
+	if !chunkExtensions(ext) {
 		return d.fail("malformed chunk extension")
 	}
 	d.overhead += int64(len(line)) + 2 - 16 - 2*size
@@ -226,6 +218,24 @@ func (d *Dechunker) trailerLine(line []byte) error {
 		d.OnTrailer(k, v)
 	}
 	return nil
+}
+
+// ChunkSize parses the chunk-size at the start of s: 1 to 16 hex digits, at most math.MaxInt64
+// (RFC 9112 7.1). rest is what follows the digits (the extensions and whatever else); ok is false
+// when s does not start with a hex digit or the size is too large.
+func ChunkSize[T string | []byte](s T) (size int64, rest T, ok bool) {
+	digits := 0
+	for ; digits < len(s); digits++ {
+		v := unhex(s[digits])
+		if v < 0 {
+			break
+		}
+		if digits == 16 || size > (1<<63-1)>>4 {
+			return 0, s, false
+		}
+		size = size<<4 | int64(v)
+	}
+	return size, s[digits:], digits > 0
 }
 
 func unhex(c byte) int {

@@ -181,8 +181,8 @@ func SafeValue(v string) string {
 
 // ContentLength parses a Content-Length value: 1*DIGIT (RFC 9110 8.6), no sign, no spaces, no list,
 // at most math.MaxInt64. ok is false for anything else.
-func ContentLength(v string) (n int64, ok bool) {
-	if v == "" || len(v) > 19 {
+func ContentLength[T string | []byte](v T) (n int64, ok bool) {
+	if len(v) == 0 || len(v) > 19 {
 		return 0, false
 	}
 	for i := 0; i < len(v); i++ {

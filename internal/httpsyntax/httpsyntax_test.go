@@ -152,6 +152,47 @@ func TestContentLength(t *testing.T) {
 	}
 }
 
+// The []byte form reads the same as the string form (loadgen parses in its read buffer).
+func TestContentLengthBytes(t *testing.T) {
+	for _, v := range []string{"0", "5", "9223372036854775807", "", "-1", "1 ", "9223372036854775808"} {
+		n1, ok1 := ContentLength(v)
+		n2, ok2 := ContentLength([]byte(v))
+		if n1 != n2 || ok1 != ok2 {
+			t.Errorf("%q: string %d %v, bytes %d %v", v, n1, ok1, n2, ok2)
+		}
+	}
+}
+
+func TestChunkSize(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		size int64
+		rest string
+		ok   bool
+	}{
+		{"0", 0, "", true},
+		{"1a", 26, "", true},
+		{"FF;ext=1", 255, ";ext=1", true},
+		{"7fffffffffffffff", 1<<63 - 1, "", true},
+		{"0000000000000001", 1, "", true},
+		{"8000000000000000", 0, "8000000000000000", false},   // over math.MaxInt64
+		{"00000000000000001", 0, "00000000000000001", false}, // 17 digits
+		{"", 0, "", false},
+		{";x", 0, ";x", false},
+		{" 1", 0, " 1", false},
+		{"-1", 0, "-1", false},
+		{"0x10", 0, "x10", true}, // the size is 0; what follows is the caller's to refuse
+	} {
+		size, rest, ok := ChunkSize(tt.in)
+		if size != tt.size || rest != tt.rest || ok != tt.ok {
+			t.Errorf("ChunkSize(%q) = %d %q %v, want %d %q %v", tt.in, size, rest, ok, tt.size, tt.rest, tt.ok)
+		}
+		if bs, br, bok := ChunkSize([]byte(tt.in)); bs != size || string(br) != rest || bok != ok {
+			t.Errorf("ChunkSize([]byte(%q)) differs from the string form", tt.in)
+		}
+	}
+}
+
 func TestTransferCoding(t *testing.T) {
 	for _, tt := range []struct {
 		values []string
