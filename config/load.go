@@ -89,27 +89,14 @@ func Parse(data []byte, name, dir string) (*Config, error) {
 	return &c, nil
 }
 
-// Defaults, filled in one place (fillDefaults). The values the runtime packages give their zero
-// values are theirs, named here; the rest are the config's own.
+// The config's own defaults. fillDefaults fills these and, for everything else, the values that
+// the runtime packages (leanhttp, proxy) give their zero values, named there: one place each.
 const (
-	DefaultListen                = ":8080"
-	DefaultLevel                 = "info"
-	DefaultShutdownTimeout       = 30 * time.Second
-	DefaultMaxFails              = 3 // proxy's zero is "passive health off"
-	DefaultRetries               = 1 // proxy's zero is "no retries"
-	DefaultReadHeaderTimeout     = leanhttp.DefaultReadHeaderTimeout
-	DefaultIdleTimeout           = leanhttp.DefaultIdleTimeout
-	DefaultMaxHeaderBytes        = leanhttp.DefaultMaxHeaderBytes
-	DefaultDialTimeout           = proxy.DefaultDialTimeout
-	DefaultMaxIdlePerTarget      = proxy.DefaultMaxIdlePerTarget
-	DefaultResponseHeaderTimeout = proxy.DefaultResponseHeaderTimeout
-	DefaultFailWindow            = proxy.DefaultFailWindow
-	DefaultFailTimeout           = proxy.DefaultFailTimeout
-	DefaultHealthInterval        = proxy.DefaultHealthInterval
-	DefaultHealthTimeout         = proxy.DefaultHealthTimeout
-	DefaultRise                  = proxy.DefaultRise
-	DefaultFall                  = proxy.DefaultFall
-	DefaultRetryBodyMax          = proxy.DefaultRetryBodyMax
+	DefaultListen          = ":8080"
+	DefaultLevel           = "info"
+	DefaultShutdownTimeout = 30 * time.Second
+	DefaultMaxFails        = 3 // proxy's zero is "passive health off"
+	DefaultRetries         = 1 // proxy's zero is "no retries"
 )
 
 // orDefault sets *p to v when *p is the zero value.
@@ -138,9 +125,9 @@ func (c *Config) fillDefaults(given map[string]bool) {
 		c.Log.Access = true
 	}
 	s := &c.Server
-	orDefault(&s.ReadHeaderTimeout, DefaultReadHeaderTimeout)
-	orDefault(&s.IdleTimeout, DefaultIdleTimeout)
-	orDefault(&s.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	orDefault(&s.ReadHeaderTimeout, leanhttp.DefaultReadHeaderTimeout)
+	orDefault(&s.IdleTimeout, leanhttp.DefaultIdleTimeout)
+	orDefault(&s.MaxHeaderBytes, leanhttp.DefaultMaxHeaderBytes)
 	orDefault(&s.ShutdownTimeout, DefaultShutdownTimeout)
 	fillRateLimit(c.RateLimit)
 	fillRateLimit(c.Defaults.RateLimit)
@@ -159,34 +146,34 @@ func (c *Config) fillDefaults(given map[string]bool) {
 		}
 	}
 	for name, u := range c.Upstreams {
-		orDefault(&u.DialTimeout, DefaultDialTimeout)
-		orDefault(&u.MaxIdlePerTarget, DefaultMaxIdlePerTarget)
+		orDefault(&u.DialTimeout, proxy.DefaultDialTimeout)
+		orDefault(&u.MaxIdlePerTarget, proxy.DefaultMaxIdlePerTarget)
 		for i := range u.Targets {
 			orDefault(&u.Targets[i].Weight, 1)
 		}
 		orDefault(&u.MaxFails, DefaultMaxFails)
-		orDefault(&u.FailWindow, DefaultFailWindow)
-		orDefault(&u.FailTimeout, DefaultFailTimeout)
+		orDefault(&u.FailWindow, proxy.DefaultFailWindow)
+		orDefault(&u.FailTimeout, proxy.DefaultFailTimeout)
 		h := &u.Health
 		if h.Path != "" {
-			orDefault(&h.Interval, DefaultHealthInterval)
-			orDefault(&h.Timeout, DefaultHealthTimeout)
-			orDefault(&h.Rise, DefaultRise)
-			orDefault(&h.Fall, DefaultFall)
+			orDefault(&h.Interval, proxy.DefaultHealthInterval)
+			orDefault(&h.Timeout, proxy.DefaultHealthTimeout)
+			orDefault(&h.Rise, proxy.DefaultRise)
+			orDefault(&h.Fall, proxy.DefaultFall)
 		}
 		c.Upstreams[name] = u
 	}
 	for i := range c.Routes {
 		r := &c.Routes[i]
 		orDefault(&r.Name, r.Path+r.PathPrefix)
-		orDefault(&r.ResponseHeaderTimeout, DefaultResponseHeaderTimeout)
+		orDefault(&r.ResponseHeaderTimeout, proxy.DefaultResponseHeaderTimeout)
 		orDefault(&r.TryTimeout, r.ResponseHeaderTimeout)
 		orDefault(&r.DialTimeout, c.Upstreams[r.Upstream].DialTimeout)
 		p := fmt.Sprintf("routes[%d].", i)
 		if !given[p+"retries"] {
 			r.Retries = DefaultRetries
 		}
-		orDefault(&r.RetryBodyMax, DefaultRetryBodyMax)
+		orDefault(&r.RetryBodyMax, proxy.DefaultRetryBodyMax)
 		if !given[p+"max_body"] {
 			r.MaxBody = c.Defaults.MaxBody
 		}

@@ -7,6 +7,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/frontgate/frontgate/leanhttp"
+	"github.com/frontgate/frontgate/proxy"
 )
 
 func writeConfig(t *testing.T, body string) string {
@@ -55,21 +58,21 @@ routes:
 		t.Errorf("static[0] = %+v, want path %s", got, want)
 	}
 	if u := c.Upstreams["backend"]; len(u.Targets) != 2 || u.Targets[0].Weight != 1 || u.Targets[1].Weight != 3 || u.Targets[1].URL != "http://127.0.0.1:9001/base" ||
-		u.DialTimeout != 2*time.Second || u.MaxIdlePerTarget != DefaultMaxIdlePerTarget || u.Balance != Hash || u.HashKey.Key != (Key{Header, "X-User"}) ||
-		u.Health.Interval != DefaultHealthInterval || u.Health.Rise != DefaultRise || u.Health.ExpectStatus != 204 || u.MaxFails != DefaultMaxFails {
+		u.DialTimeout != 2*time.Second || u.MaxIdlePerTarget != proxy.DefaultMaxIdlePerTarget || u.Balance != Hash || u.HashKey.Key != (Key{Header, "X-User"}) ||
+		u.Health.Interval != proxy.DefaultHealthInterval || u.Health.Rise != proxy.DefaultRise || u.Health.ExpectStatus != 204 || u.MaxFails != DefaultMaxFails {
 		t.Errorf("upstream decoded wrong: %+v", u)
 	}
 	if r := c.Routes[1]; r.PathPrefix != "/api/" || !r.StripPrefix || r.ResponseHeaderTimeout != 250*time.Millisecond || r.Name != "/api/" ||
 		r.Retries != 0 || r.RetryBodyMax != 1<<20 || r.Host != PreserveHost || r.TryTimeout != 250*time.Millisecond {
 		t.Errorf("routes[1] decoded wrong: %+v", r)
 	}
-	if r := c.Routes[0]; r.ResponseHeaderTimeout != DefaultResponseHeaderTimeout || r.Methods[0] != "POST" {
+	if r := c.Routes[0]; r.ResponseHeaderTimeout != proxy.DefaultResponseHeaderTimeout || r.Methods[0] != "POST" {
 		t.Errorf("routes[0] defaults wrong: %+v", r)
 	}
-	if r := c.Routes[0]; r.Retries != DefaultRetries || r.RetryBodyMax != DefaultRetryBodyMax || r.Host != TargetHost || r.DialTimeout != 2*time.Second {
+	if r := c.Routes[0]; r.Retries != DefaultRetries || r.RetryBodyMax != proxy.DefaultRetryBodyMax || r.Host != TargetHost || r.DialTimeout != 2*time.Second {
 		t.Errorf("routes[0] engine defaults wrong: %+v", r)
 	}
-	if c.Server.ReadHeaderTimeout != DefaultReadHeaderTimeout || c.Server.MaxHeaderBytes != DefaultMaxHeaderBytes {
+	if c.Server.ReadHeaderTimeout != leanhttp.DefaultReadHeaderTimeout || c.Server.MaxHeaderBytes != leanhttp.DefaultMaxHeaderBytes {
 		t.Errorf("server defaults wrong: %+v", c.Server)
 	}
 }

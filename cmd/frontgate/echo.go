@@ -13,6 +13,7 @@ import (
 	"github.com/frontgate/frontgate/config"
 	"github.com/frontgate/frontgate/demo"
 	"github.com/frontgate/frontgate/gateway"
+	"github.com/frontgate/frontgate/leanhttp"
 )
 
 func runEcho(ctx context.Context, args []string, _, stderr io.Writer) int {
@@ -41,8 +42,8 @@ func serveEcho(ctx context.Context, addr string, log *zap.Logger) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	srv := &http.Server{Handler: demo.Echo(), ReadHeaderTimeout: config.DefaultReadHeaderTimeout,
-		IdleTimeout: config.DefaultIdleTimeout, MaxHeaderBytes: config.DefaultMaxHeaderBytes, ErrorLog: zap.NewStdLog(log)}
+	srv := &http.Server{Handler: demo.Echo(), ReadHeaderTimeout: leanhttp.DefaultReadHeaderTimeout,
+		IdleTimeout: leanhttp.DefaultIdleTimeout, MaxHeaderBytes: leanhttp.DefaultMaxHeaderBytes, ErrorLog: zap.NewStdLog(log)}
 	failed := make(chan error, 1)
 	go func() { failed <- srv.Serve(ln) }()
 	log.Info("listening", zap.String("addr", ln.Addr().String()))
