@@ -27,18 +27,21 @@ func Token[T string | []byte](s T) bool {
 	return true
 }
 
-var tokenChar = func() (t [128]bool) {
+var tokenChar = alnumAnd("!#$%&'*+-.^_`|~")
+
+// alnumAnd is the ASCII table of the letters, the digits and the characters in extra.
+func alnumAnd(extra string) (t [128]bool) {
 	for c := '0'; c <= '9'; c++ {
 		t[c] = true
 	}
 	for c := 'a'; c <= 'z'; c++ {
 		t[c], t[c-32] = true, true
 	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
+	for _, c := range extra {
 		t[c] = true
 	}
 	return t
-}()
+}
 
 // Value reports whether s may be a header field value: visible characters, spaces, tabs and
 // obs-text; never CR, LF, NUL or another control character.

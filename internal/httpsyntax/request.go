@@ -214,15 +214,4 @@ func simpleTarget(target string) *url.URL {
 
 // pathChar: the path characters that net/url leaves as they are when it escapes a path (so that
 // RawPath stays empty).
-var pathChar = func() (t [128]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c], t[c-32] = true, true
-	}
-	for _, c := range "-._~$&+,;=:@/" {
-		t[c] = true
-	}
-	return t
-}()
+var pathChar = alnumAnd("-._~$&+,;=:@/")
