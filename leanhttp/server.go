@@ -8,6 +8,7 @@ package leanhttp
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"net"
@@ -52,15 +53,10 @@ const (
 var ErrServerClosed = http.ErrServerClosed
 
 func (s *Server) defaults() {
-	if s.ReadHeaderTimeout <= 0 {
-		s.ReadHeaderTimeout = DefaultReadHeaderTimeout
-	}
-	if s.IdleTimeout <= 0 {
-		s.IdleTimeout = DefaultIdleTimeout
-	}
-	if s.MaxHeaderBytes <= 0 {
-		s.MaxHeaderBytes = DefaultMaxHeaderBytes
-	}
+	// Zero or less: the default (cmp.Or takes the first non-zero).
+	s.ReadHeaderTimeout = cmp.Or(max(s.ReadHeaderTimeout, 0), DefaultReadHeaderTimeout)
+	s.IdleTimeout = cmp.Or(max(s.IdleTimeout, 0), DefaultIdleTimeout)
+	s.MaxHeaderBytes = cmp.Or(max(s.MaxHeaderBytes, 0), DefaultMaxHeaderBytes)
 	if s.base == nil {
 		// Handlers find a server under http.ServerContextKey, as under net/http. ReverseProxy relies
 		// on it: only then does it abort a response whose upstream body failed (a panic with

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"cmp"
 	"context"
 	"io"
 	"net/http"
@@ -21,18 +22,11 @@ type HealthCheck struct {
 }
 
 func (h HealthCheck) withDefaults() HealthCheck {
-	if h.Interval <= 0 {
-		h.Interval = DefaultHealthInterval
-	}
-	if h.Timeout <= 0 {
-		h.Timeout = DefaultHealthTimeout
-	}
-	if h.Rise <= 0 {
-		h.Rise = DefaultRise
-	}
-	if h.Fall <= 0 {
-		h.Fall = DefaultFall
-	}
+	// Zero or less: the default (cmp.Or takes the first non-zero).
+	h.Interval = cmp.Or(max(h.Interval, 0), DefaultHealthInterval)
+	h.Timeout = cmp.Or(max(h.Timeout, 0), DefaultHealthTimeout)
+	h.Rise = cmp.Or(max(h.Rise, 0), DefaultRise)
+	h.Fall = cmp.Or(max(h.Fall, 0), DefaultFall)
 	return h
 }
 
