@@ -21,11 +21,23 @@ import (
 
 // exchange is what one request/response cycle moved; the fast client fills it without allocating.
 type exchange struct {
-	status   int
+	status int
+	traffic
+}
+
+// traffic counts the bytes of exchanges.
+type traffic struct {
 	wireSent uint64 // request bytes written, head and body
 	wireRecv uint64 // response bytes read, head and body (chunk framing included)
 	bodySent uint64 // request body bytes
 	bodyRecv uint64 // response body bytes (decoded from chunked framing)
+}
+
+func (t *traffic) add(o traffic) {
+	t.wireSent += o.wireSent
+	t.wireRecv += o.wireRecv
+	t.bodySent += o.bodySent
+	t.bodyRecv += o.bodyRecv
 }
 
 // requester sends prepared requests over the one connection it owns. It is driven by a single goroutine,

@@ -107,11 +107,11 @@ type routeStats struct {
 	hist *recorder // latency: from the due time in open loop, from the send otherwise
 	raw  *recorder // open loop only: latency from the actual send
 
-	requests, errors                       uint64
-	wireSent, wireRecv, bodySent, bodyRecv uint64
-	status                                 [600]uint64
-	oddStatus                              map[int]uint64 // codes outside 0..599
-	kinds                                  [numKinds]uint64
+	requests, errors uint64
+	traffic
+	status    [600]uint64
+	oddStatus map[int]uint64 // codes outside 0..599
+	kinds     [numKinds]uint64
 }
 
 func newRouteStats(open bool) *routeStats {
@@ -123,10 +123,7 @@ func newRouteStats(open bool) *routeStats {
 }
 
 func (s *routeStats) add(ex *exchange) {
-	s.wireSent += ex.wireSent
-	s.wireRecv += ex.wireRecv
-	s.bodySent += ex.bodySent
-	s.bodyRecv += ex.bodyRecv
+	s.traffic.add(ex.traffic)
 }
 
 func (s *routeStats) countStatus(code int) {
@@ -227,13 +224,18 @@ func newResult(open bool) *Result {
 	return r
 }
 
+// addCounts adds requests, errors and bytes to r's counts.
+func (r *Result) addCounts(requests, errors uint64, t traffic) {
+	r.Requests += requests
+	r.Errors += errors
+	r.BytesSent += t.wireSent
+	r.BytesReceived += t.wireRecv
+	r.BodyBytesSent += t.bodySent
+	r.BodyBytesReceived += t.bodyRecv
+}
+
 func (r *Result) addStats(s *routeStats) {
-	r.Requests += s.requests
-	r.Errors += s.errors
-	r.BytesSent += s.wireSent
-	r.BytesReceived += s.wireRecv
-	r.BodyBytesSent += s.bodySent
-	r.BodyBytesReceived += s.bodyRecv
+	r.addCounts(s.requests, s.errors, s.traffic)
 	for code, n := range s.status {
 		if n > 0 {
 			r.Status[code] += n
@@ -255,12 +257,7 @@ func (r *Result) addStats(s *routeStats) {
 
 // addResult adds o's counts and histograms to r (not its Duration nor Routes).
 func (r *Result) addResult(o *Result) {
-	r.Requests += o.Requests
-	r.Errors += o.Errors
-	r.BytesSent += o.BytesSent
-	r.BytesReceived += o.BytesReceived
-	r.BodyBytesSent += o.BodyBytesSent
-	r.BodyBytesReceived += o.BodyBytesReceived
+	r.addCounts(o.Requests, o.Errors, traffic{o.BytesSent, o.BytesReceived, o.BodyBytesSent, o.BodyBytesReceived})
 	for code, n := range o.Status {
 		r.Status[code] += n
 	}
