@@ -197,11 +197,11 @@ func frame(resp *http.Response, req *http.Request, fields []field) error {
 			for v := f.v; v != ""; {
 				var name string
 				name, v, _ = strings.Cut(v, ",")
-				switch name = strings.TrimSpace(name); {
+				switch name = httpsyntax.TrimOWS(name); {
 				case name == "":
-				case strings.EqualFold(name, "close"):
+				case httpsyntax.EqualFold(name, "close"):
 					closeConn = true
-				case strings.EqualFold(name, "keep-alive"):
+				case httpsyntax.EqualFold(name, "keep-alive"):
 					keepAlive = true
 				default:
 					if k := textproto.CanonicalMIMEHeaderKey(name); k != "Content-Length" && k != "Transfer-Encoding" {

@@ -453,3 +453,39 @@ func TestWaitBoundsTheResponseHead(t *testing.T) {
 		t.Errorf("sent %v, before the try's start %v", sent, start)
 	}
 }
+
+// Connection tokens compare under ASCII case folding only, as net/http's Transport compares them:
+// "cloſe" (a long s, which Unicode folds to "s") is not "close", and the connection stays in use;
+// "CLOSE" in a list is.
+func TestConnectionTokensFoldASCIIOnly(t *testing.T) {
+	up, conns := rawUpstream(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			req, _, err := readRequest(br)
+			if err != nil {
+				return
+			}
+			switch req.URL.Path {
+			case "/long-s":
+				fmt.Fprint(c, "HTTP/1.1 200 OK\r\nConnection: clo\u017fe\r\nContent-Length: 2\r\n\r\nok")
+			case "/listed":
+				fmt.Fprint(c, "HTTP/1.1 200 OK\r\nConnection: X-Trace, CLOSE\r\nContent-Length: 2\r\n\r\nok")
+				return
+			default:
+				fmt.Fprint(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			}
+		}
+	})
+	tr := newTransport(t, nil)
+	for i, tt := range []struct {
+		path  string
+		conns int64
+	}{{"/long-s", 1}, {"/next", 1}, {"/listed", 1}, {"/after", 2}} {
+		req, _ := http.NewRequest("GET", up+tt.path, nil)
+		if _, b := fetch(t, tr, req); b != "ok" {
+			t.Fatalf("%s: %q", tt.path, b)
+		}
+		if n := conns.Load(); n != tt.conns {
+			t.Errorf("after request %d (%s): %d upstream connections, want %d", i, tt.path, n, tt.conns)
+		}
+	}
+}

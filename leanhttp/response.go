@@ -320,12 +320,8 @@ func (w *response) headerBytes() []byte {
 	if w.c.s.shutdown.Load() {
 		w.closeAfter = true
 	}
-	if !w.closeAfter {
-		for _, v := range w.header["Connection"] {
-			if strings.EqualFold(strings.TrimSpace(v), "close") {
-				w.closeAfter = true
-			}
-		}
+	if !w.closeAfter && httpsyntax.HasToken(w.header["Connection"], "close") {
+		w.closeAfter = true // the handler asked for it, alone or in a list ("close, foo")
 	}
 	b = appendHeaders(b, w.header)
 	if _, ok := w.header["Date"]; !ok {

@@ -88,6 +88,10 @@ func testHandler() http.Handler {
 		fmt.Fprintf(w, "read %s", b)
 	})
 	mux.HandleFunc("/nocontent", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) })
+	mux.HandleFunc("/bye", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "X-Trace, close") // close in a list: the connection ends after
+		io.WriteString(w, "bye")
+	})
 	mux.HandleFunc("/panic", func(w http.ResponseWriter, r *http.Request) { panic("boom") })
 	mux.HandleFunc("/short", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", "10")
@@ -199,6 +203,7 @@ func TestRawRequests(t *testing.T) {
 			[]string{"read ab", "HTTP/1.1 200 OK", "hello"}, "400"},
 		{"short body declared", "GET /short HTTP/1.1\r\nHost: a\r\n\r\nGET /hello HTTP/1.1\r\nHost: a\r\n\r\n", []string{"Content-Length: 10", "abc"}, "hello"},
 		{"garbage", "\x16\x03\x01 tls?\r\n\r\n", []string{"400 Bad Request"}, ""},
+		{"handler closes in a list", "GET /bye HTTP/1.1\r\nHost: a\r\n\r\nGET /hello HTTP/1.1\r\nHost: a\r\n\r\n", []string{"bye"}, "hello"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

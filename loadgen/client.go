@@ -171,7 +171,7 @@ func (c *fastConn) abort() {
 	defer c.mu.Unlock()
 	c.abrtd.Store(true)
 	if c.nc != nil {
-		_ = c.nc.SetDeadline(time.Unix(1, 0))
+		_ = c.nc.SetDeadline(httpsyntax.ALongTimeAgo)
 	}
 }
 
