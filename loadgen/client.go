@@ -353,13 +353,7 @@ func (c *fastConn) readResponse(head bool, ex *exchange) error {
 				return err
 			}
 		case contentLength >= 0:
-			n, err := c.br.Discard(int(contentLength))
-			ex.wireRecv += uint64(n)
-			ex.bodyRecv += uint64(n)
-			if err != nil {
-				if err == io.EOF {
-					err = io.ErrUnexpectedEOF
-				}
+			if err := c.discard(contentLength, ex); err != nil {
 				return fmt.Errorf("read body: %w", err)
 			}
 		default:
@@ -379,6 +373,17 @@ func (c *fastConn) readResponse(head bool, ex *exchange) error {
 		}
 		return nil
 	}
+}
+
+// discard reads n body bytes, counting them; input that ends first is io.ErrUnexpectedEOF.
+func (c *fastConn) discard(n int64, ex *exchange) error {
+	got, err := c.br.Discard(int(n))
+	ex.wireRecv += uint64(got)
+	ex.bodyRecv += uint64(got)
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 func (c *fastConn) readChunked(ex *exchange) error {
@@ -405,13 +410,7 @@ func (c *fastConn) readChunked(ex *exchange) error {
 				}
 			}
 		}
-		n, err := c.br.Discard(int(size))
-		ex.wireRecv += uint64(n)
-		ex.bodyRecv += uint64(n)
-		if err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
+		if err := c.discard(size, ex); err != nil {
 			return fmt.Errorf("read chunk: %w", err)
 		}
 		if b, err = c.line(ex); err != nil {
