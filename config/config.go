@@ -26,7 +26,7 @@ type Config struct {
 	Admin Admin `yaml:"admin"`
 	// Watch reloads the config when its file changes (checked every second). SIGHUP always reloads.
 	Watch bool `yaml:"watch"`
-	// TLS serves the public listener over HTTPS (HTTP/2 and HTTP/1.1) with this certificate.
+	// TLS serves the public listener over HTTPS (HTTP/2 and HTTP/1.1) with these certificates.
 	TLS TLS `yaml:"tls"`
 	// H2C also speaks HTTP/2 without TLS on a plain public listener. Default false.
 	H2C bool `yaml:"h2c"`
@@ -54,13 +54,39 @@ type Admin struct {
 	Listen string `yaml:"listen"`
 }
 
-// TLS names a certificate and key, PEM files (relative paths resolve against the config's folder).
-// Both empty: plain HTTP. They are read again on every reload.
+// TLS names the public listener's certificates and keys, PEM files (relative paths resolve against the
+// config's folder). No certificate at all (the zero value): plain HTTP. Each handshake gets the
+// certificate that covers the name the client asks for (SNI). The files are read again on every reload,
+// and while TLS is on a changed file is picked up within a second or so, without a reload.
 type TLS struct {
+	// Cert and Key are a certificate and its key; both empty: none. Given with Certs, this pair is the
+	// first certificate.
 	Cert string `yaml:"cert"`
 	Key  string `yaml:"key" redact:"true"`
+	// Certs lists more certificates; each serves the names (DNS SANs) in it. Empty: only Cert and Key.
+	Certs []CertPair `yaml:"certs"`
+	// DefaultSNI picks the certificate for clients that send no SNI, an IP address or a name no
+	// certificate covers: the one that covers this name. Empty: the first certificate (Cert if given,
+	// else Certs[0]).
+	DefaultSNI string `yaml:"default_sni"`
 	// RedirectHTTP is an optional plain listener (like :80) that redirects every request to https.
 	RedirectHTTP string `yaml:"redirect_http"`
+}
+
+// CertPair is a certificate and its key, PEM files (an entry of tls.certs in YAML).
+type CertPair struct {
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key" redact:"true"`
+}
+
+// Pairs lists every certificate and key in order: Cert and Key first when either is given, then Certs.
+// Empty: TLS is off.
+func (t *TLS) Pairs() []CertPair {
+	var pairs []CertPair
+	if t.Cert != "" || t.Key != "" {
+		pairs = append(pairs, CertPair{Cert: t.Cert, Key: t.Key})
+	}
+	return append(pairs, t.Certs...)
 }
 
 // Limits are per-route protections. Zero values mean no limit.

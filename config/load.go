@@ -3,6 +3,7 @@ package config
 import (
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -132,7 +133,11 @@ func (c *Config) fillDefaults(given map[string]bool) {
 	fillRateLimit(c.RateLimit)
 	fillRateLimit(c.Defaults.RateLimit)
 	if !c.Embedded {
-		for _, p := range []*string{&c.TLS.Cert, &c.TLS.Key} {
+		paths := []*string{&c.TLS.Cert, &c.TLS.Key}
+		for i := range c.TLS.Certs {
+			paths = append(paths, &c.TLS.Certs[i].Cert, &c.TLS.Certs[i].Key)
+		}
+		for _, p := range paths {
 			if *p != "" && !filepath.IsAbs(*p) {
 				*p = filepath.Join(c.Dir, *p)
 			}
@@ -409,29 +414,70 @@ func (c *Config) validateRoute(bad problemFunc, p string, r Route) {
 	}
 }
 
+// validateTLS checks the certificates (each pair given whole, loading, not expired), default_sni and
+// the redirect listener.
 func (c *Config) validateTLS(bad problemFunc) {
 	t := c.TLS
-	switch {
-	case t.Cert == "" && t.Key == "":
-		if t.RedirectHTTP != "" {
-			bad("tls.redirect_http", "needs tls.cert and tls.key: it redirects to https")
+	var leaves []*x509.Certificate
+	loaded := true // every pair given has loaded
+	check := func(p string, pair CertPair) {
+		switch {
+		case pair.Cert == "":
+			bad(p+"cert", "missing; give the certificate file with the key")
+		case pair.Key == "":
+			bad(p+"key", "missing; give the key file with the certificate")
+		default:
+			leaf, err := loadLeaf(pair)
+			switch {
+			case err != nil:
+				bad(p+"cert", "cannot load the certificate and key: %v", err)
+			case time.Now().After(leaf.NotAfter):
+				bad(p+"cert", "the certificate expired on %s (notAfter)", leaf.NotAfter.UTC().Format(time.RFC3339))
+			default:
+				leaves = append(leaves, leaf)
+				return
+			}
 		}
-		return
-	case t.Cert == "":
-		bad("tls.cert", "missing; give the certificate file with the key")
-		return
-	case t.Key == "":
-		bad("tls.key", "missing; give the key file with the certificate")
-		return
+		loaded = false
 	}
-	if _, err := tls.LoadX509KeyPair(t.Cert, t.Key); err != nil {
-		bad("tls.cert", "cannot load the certificate and key: %v", err)
+	if t.Cert != "" || t.Key != "" {
+		check("tls.", CertPair{Cert: t.Cert, Key: t.Key})
 	}
-	if t.RedirectHTTP != "" {
+	for i, pair := range t.Certs {
+		check(fmt.Sprintf("tls.certs[%d].", i), pair)
+	}
+	none := t.Cert == "" && t.Key == "" && len(t.Certs) == 0
+	if t.DefaultSNI != "" {
+		switch {
+		case none:
+			bad("tls.default_sni", "needs a certificate: give tls.cert and tls.key or tls.certs")
+		case net.ParseIP(t.DefaultSNI) != nil:
+			bad("tls.default_sni", "%q is an IP address; give a DNS name one of the certificates covers", t.DefaultSNI)
+		case loaded && !slices.ContainsFunc(leaves, func(l *x509.Certificate) bool { return l.VerifyHostname(t.DefaultSNI) == nil }):
+			bad("tls.default_sni", "%q is not a name any of the certificates covers", t.DefaultSNI)
+		}
+	}
+	switch {
+	case t.RedirectHTTP == "":
+	case none:
+		bad("tls.redirect_http", "needs tls.cert and tls.key: it redirects to https")
+	default:
 		if err := checkListen(t.RedirectHTTP); err != nil {
 			bad("tls.redirect_http", "%v", err)
 		}
 	}
+}
+
+// loadLeaf loads a certificate and its key and returns the certificate.
+func loadLeaf(pair CertPair) (*x509.Certificate, error) {
+	cert, err := tls.LoadX509KeyPair(pair.Cert, pair.Key)
+	if err != nil {
+		return nil, err
+	}
+	if cert.Leaf != nil {
+		return cert.Leaf, nil
+	}
+	return x509.ParseCertificate(cert.Certificate[0])
 }
 
 func checkListen(addr string) error {

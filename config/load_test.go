@@ -1,9 +1,17 @@
 package config
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
+	"math/big"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -221,5 +229,107 @@ func TestParseByteSize(t *testing.T) {
 		if _, err := ParseByteSize(in); err == nil {
 			t.Errorf("ParseByteSize(%q) succeeded", in)
 		}
+	}
+}
+
+// writeCertPair writes a self-signed ECDSA certificate for names, valid until notAfter, and its key to
+// dir/tag.crt and dir/tag.key.
+func writeCertPair(t *testing.T, dir, tag string, notAfter time.Time, names ...string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: tag},
+		NotBefore: notAfter.Add(-48 * time.Hour), NotAfter: notAfter, DNSNames: names,
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, block := range map[string]*pem.Block{tag + ".crt": {Type: "CERTIFICATE", Bytes: der}, tag + ".key": {Type: "EC PRIVATE KEY", Bytes: kb}} {
+		if err := os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(block), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// loadTLSConfig writes body as a config beside the pairs a (a.test, *.a.test), b (b.test) and old
+// (expired on 2020-01-02), loads it and returns the config's folder too.
+func loadTLSConfig(t *testing.T, body string) (*Config, string, error) {
+	t.Helper()
+	path := writeConfig(t, body)
+	dir := filepath.Dir(path)
+	later := time.Now().Add(time.Hour)
+	writeCertPair(t, dir, "a", later, "a.test", "*.a.test")
+	writeCertPair(t, dir, "b", later, "b.test")
+	writeCertPair(t, dir, "old", time.Date(2020, 1, 2, 0, 0, 0, 0, time.UTC), "old.test")
+	c, err := Load(path)
+	return c, dir, err
+}
+
+func TestLoadTLS(t *testing.T) {
+	c, dir, err := loadTLSConfig(t, "tls:\n  cert: a.crt\n  key: a.key\n  certs:\n    - {cert: b.crt, key: b.key}\n  default_sni: X.A.Test.\n  redirect_http: \":0\"\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []CertPair{{filepath.Join(dir, "a.crt"), filepath.Join(dir, "a.key")}, {filepath.Join(dir, "b.crt"), filepath.Join(dir, "b.key")}}
+	if got := c.TLS.Pairs(); !slices.Equal(got, want) {
+		t.Errorf("pairs %v, want %v", got, want)
+	}
+	if c, _, err := loadTLSConfig(t, "tls:\n  certs: [{cert: b.crt, key: b.key}]\n"); err != nil || len(c.TLS.Pairs()) != 1 {
+		t.Errorf("certs alone: %v", err)
+	}
+}
+
+// Each bad tls section must produce exactly the listed problems (DIR is the config's folder).
+func TestLoadTLSBad(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want []string
+	}{
+		{"a pair given half", "tls:\n  certs:\n    - {cert: a.crt}\n    - {key: b.key}\n",
+			[]string{`tls.certs[0].key: missing; give the key file with the certificate (line 3)`, `tls.certs[1].cert: missing; give the certificate file with the key (line 4)`}},
+		{"the single pair given half", "tls: {key: a.key}\n", []string{`tls.cert: missing; give the certificate file with the key (line 1)`}},
+		{"pairs that do not load", "tls:\n  certs:\n    - {cert: a.crt, key: b.key}\n    - {cert: nope.crt, key: b.key}\n", []string{
+			`tls.certs[0].cert: cannot load the certificate and key: tls: private key does not match public key (line 3)`,
+			`tls.certs[1].cert: cannot load the certificate and key: open DIR/nope.crt: no such file or directory (line 4)`,
+		}},
+		{"expired", "tls:\n  cert: a.crt\n  key: a.key\n  certs:\n    - {cert: old.crt, key: old.key}\n",
+			[]string{`tls.certs[0].cert: the certificate expired on 2020-01-02T00:00:00Z (notAfter) (line 5)`}},
+		{"expired single pair", "tls: {cert: old.crt, key: old.key}\n",
+			[]string{`tls.cert: the certificate expired on 2020-01-02T00:00:00Z (notAfter) (line 1)`}},
+		{"default_sni no certificate covers", "tls:\n  certs: [{cert: a.crt, key: a.key}, {cert: b.crt, key: b.key}]\n  default_sni: x.y.a.test\n",
+			[]string{`tls.default_sni: "x.y.a.test" is not a name any of the certificates covers (line 3)`}},
+		{"default_sni an address", "tls:\n  certs: [{cert: a.crt, key: a.key}]\n  default_sni: 127.0.0.1\n",
+			[]string{`tls.default_sni: "127.0.0.1" is an IP address; give a DNS name one of the certificates covers (line 3)`}},
+		{"no certificate", "tls:\n  default_sni: a.test\n  redirect_http: \":80\"\n", []string{
+			`tls.default_sni: needs a certificate: give tls.cert and tls.key or tls.certs (line 2)`,
+			`tls.redirect_http: needs tls.cert and tls.key: it redirects to https (line 3)`,
+		}},
+		{"certs not a list", "tls: {certs: {cert: a.crt}}\n", []string{`tls.certs: expected a list, got a mapping (line 1)`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, dir, err := loadTLSConfig(t, tt.yaml)
+			var ce *Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("Load error = %v, want *config.Error", err)
+			}
+			var got []string
+			for _, p := range ce.Problems {
+				got = append(got, strings.ReplaceAll(p.String(), dir, "DIR"))
+			}
+			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+				t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
 	}
 }

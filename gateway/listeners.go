@@ -153,8 +153,8 @@ func (s *Server) publicEngine(cfg *config.Config) engine {
 	return &tlsfront.Server{TLSConfig: s.tlsConfig(), HTTP1: h1, HTTP2: h2, HandshakeTimeout: cfg.Server.ReadHeaderTimeout}
 }
 
-// tlsConfig: TLS 1.2 and up, AEAD suites with forward secrecy only, the certificate read on each
-// handshake from the atomically swapped pointer (reloads replace it).
+// tlsConfig: TLS 1.2 and up, AEAD suites with forward secrecy only, the certificate picked by SNI on
+// each handshake from the atomically swapped certificate set (reloads and renewed files replace it).
 func (s *Server) tlsConfig() *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
@@ -163,19 +163,22 @@ func (s *Server) tlsConfig() *tls.Config {
 			tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
 			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 		},
-		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return s.cert.Load(), nil },
+		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			return s.certs.Load().GetCertificate(hello)
+		},
 	}
 }
 
+// loadCert loads the certificates cfg names and swaps them in; without any it keeps the ones loaded.
 func (s *Server) loadCert(cfg *config.Config) error {
-	if cfg.TLS.Cert == "" {
+	if len(cfg.TLS.Pairs()) == 0 {
 		return nil
 	}
-	cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
+	set, err := newCertSet(&cfg.TLS)
 	if err != nil {
 		return fmt.Errorf("tls: %w", err)
 	}
-	s.cert.Store(&cert)
+	s.certs.Store(set)
 	return nil
 }
 

@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"os"
@@ -37,7 +36,7 @@ type Server struct {
 	opts      Options
 	log       *zap.Logger
 	gens      generations
-	cert      atomic.Pointer[tls.Certificate]
+	certs     atomic.Pointer[certSet] // the public listener's certificates while TLS is on
 	stopping  atomic.Bool
 	httpsPort atomic.Pointer[string] // the public listener's bound port, for the redirect listener
 
@@ -50,6 +49,8 @@ type Server struct {
 	tlsOn    bool           // the public listener speaks TLS (fixed for the process's life)
 	draining sync.WaitGroup // old generations and replaced listeners winding down
 	lastSum  [32]byte       // the config file's hash at the last load, for the file watch
+	// stopCertWatch stops the certificate files' watch and waits for it; nil while none runs.
+	stopCertWatch func()
 }
 
 // NewServer returns a server that has not started: Run (or Start) it with the config from LoadConfig.
@@ -91,7 +92,8 @@ func (s *Server) build(cfg *config.Config) (*Gateway, error) {
 	return Build(cfg, deps)
 }
 
-// Start builds the first generation from cfg (from Load) and opens the listeners.
+// Start builds the first generation from cfg (from Load) and opens the listeners. With TLS on it also
+// starts watching the certificate files, which Shutdown stops.
 func (s *Server) Start(cfg *config.Config) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -100,7 +102,7 @@ func (s *Server) Start(cfg *config.Config) error {
 		return fmt.Errorf("build gateway: %w", err)
 	}
 	s.gens.current.Store(newGeneration(gw))
-	s.tlsOn = cfg.TLS.Cert != ""
+	s.tlsOn = len(cfg.TLS.Pairs()) > 0
 	if err := s.loadCert(cfg); err != nil {
 		return errors.Join(err, gw.Close(context.Background()))
 	}
@@ -118,7 +120,26 @@ func (s *Server) Start(cfg *config.Config) error {
 	}
 	s.cfg, s.lastSum = cfg, cfg.Digest
 	s.opts.Metrics.ConfigReload(true)
+	if s.tlsOn {
+		s.startCertWatch()
+	}
 	return nil
+}
+
+// startCertWatch watches the certificate files every second, with or without watch: true, and swaps
+// in renewed ones; Shutdown stops it. s.mu is held.
+func (s *Server) startCertWatch() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	w := &certWatch{certs: &s.certs, log: s.log.Named("tls"), settle: certSettle}
+	go func() {
+		defer close(done)
+		every(ctx, time.Second, w.check)
+	}()
+	s.stopCertWatch = func() {
+		cancel()
+		<-done
+	}
 }
 
 // Addr is the public listener's bound address; "" before Start.
@@ -225,7 +246,7 @@ func (s *Server) Reload(reason string) {
 		s.lastSum = cfg.Digest
 		return
 	}
-	if (cfg.TLS.Cert != "") != s.tlsOn || cfg.H2C != s.cfg.H2C || cfg.Server != s.cfg.Server {
+	if (len(cfg.TLS.Pairs()) > 0) != s.tlsOn || cfg.H2C != s.cfg.H2C || cfg.Server != s.cfg.Server {
 		log.Warn("tls on/off, h2c and server settings take effect at the next restart")
 	}
 	if err := s.loadCert(cfg); err != nil && s.tlsOn {
@@ -322,25 +343,32 @@ func (s *Server) stopLater(ep *endpoint) {
 
 // watch reloads when the config file's content changes, checking every interval while watch is on.
 func (s *Server) watch(ctx context.Context, interval time.Duration) {
+	every(ctx, interval, func(time.Time) {
+		s.mu.Lock()
+		on, last := s.cfg.Watch, s.lastSum
+		s.mu.Unlock()
+		if !on {
+			return
+		}
+		data, err := os.ReadFile(s.opts.Path)
+		if err != nil || sha256.Sum256(data) == last {
+			return // a file being replaced may be briefly missing; the next tick looks again
+		}
+		s.Reload("file changed")
+	})
+}
+
+// every calls f with the time every interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, f func(now time.Time)) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case now := <-t.C:
+			f(now)
 		}
-		s.mu.Lock()
-		on, last := s.cfg.Watch, s.lastSum
-		s.mu.Unlock()
-		if !on {
-			continue
-		}
-		data, err := os.ReadFile(s.opts.Path)
-		if err != nil || sha256.Sum256(data) == last {
-			continue // a file being replaced may be briefly missing; the next tick looks again
-		}
-		s.Reload("file changed")
 	}
 }
 
@@ -357,6 +385,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopping.Store(true)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.stopCertWatch != nil {
+		s.stopCertWatch()
+	}
 	var errs []error
 	for _, ep := range []*endpoint{s.public, s.redirect} {
 		if ep != nil {

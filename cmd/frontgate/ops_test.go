@@ -254,8 +254,9 @@ func TestAdminEndpoints(t *testing.T) {
 	}
 }
 
-// selfSigned writes a fresh certificate for 127.0.0.1 and its key, named by tag.
-func selfSigned(t *testing.T, dir, tag string) (certPath, keyPath string) {
+// selfSigned writes a fresh certificate for 127.0.0.1 and the DNS names given, and its key, named by
+// tag (dir/tag.crt, dir/tag.key); each call gives a new key and a random serial.
+func selfSigned(t *testing.T, dir, tag string, names ...string) (certPath, keyPath string) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -265,7 +266,7 @@ func selfSigned(t *testing.T, dir, tag string) (certPath, keyPath string) {
 	tmpl := &x509.Certificate{
 		SerialNumber: serial, Subject: pkix.Name{CommonName: "frontgate-test-" + tag},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: names, KeyUsage: x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, IsCA: true, BasicConstraintsValid: true,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
