@@ -136,11 +136,14 @@ type Server struct {
 
 // Static is a folder served under a URL prefix (the seed's add_static(prefix, path, name, show_index)).
 type Static struct {
+	// Hosts restricts the mount to these host names (see Route.Hosts); empty: every host.
+	Hosts []string `yaml:"hosts"`
 	// Prefix is the URL prefix, starting and ending with "/".
 	Prefix string `yaml:"prefix"`
 	// Path is the folder, relative to the config file's folder unless absolute.
 	Path string `yaml:"path"`
-	// Name makes the mount addressable (route name, logs). Default: the prefix.
+	// Name makes the mount addressable (route name, logs). Default: the prefix, after the first of
+	// Hosts when there are hosts (docs.example.com/).
 	Name string `yaml:"name"`
 	// ShowIndex answers folder URLs with an HTML listing; off by default.
 	ShowIndex bool `yaml:"show_index"`
@@ -202,9 +205,16 @@ type Health struct {
 
 // Route forwards requests to an upstream pool. Exactly one of Path and PathPrefix is set.
 type Route struct {
+	// Hosts restricts the route to requests for these host names: exact names (app.example.com) or
+	// one leading wildcard label (*.example.com matches a.example.com, not example.com nor
+	// a.b.example.com). Case-insensitive, without the port; IDNs in their A-label (xn--) form.
+	// The most specific host wins: exact names, then wildcards, then routes without hosts. Empty:
+	// every host.
+	Hosts []string `yaml:"hosts"`
 	// Path matches this exact URL path.
 	Path string `yaml:"path"`
-	// PathPrefix matches every URL path that starts with it.
+	// PathPrefix matches every URL path that starts with it at a segment boundary: /b matches /b
+	// and /b/x, never /bxyz (a prefix ending in "/" matches what starts with it).
 	PathPrefix string `yaml:"path_prefix"`
 	// StripPrefix removes PathPrefix from the forwarded path (only with path_prefix).
 	StripPrefix bool `yaml:"strip_prefix"`

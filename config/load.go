@@ -145,6 +145,10 @@ func (c *Config) fillDefaults(given map[string]bool) {
 	}
 	for i := range c.Static {
 		m := &c.Static[i]
+		normalizeHosts(m.Hosts)
+		if len(m.Hosts) > 0 {
+			orDefault(&m.Name, m.Hosts[0]+m.Prefix) // mounts of several hosts may share a prefix
+		}
 		orDefault(&m.Name, m.Prefix)
 		if m.Path != "" && !c.Embedded && !filepath.IsAbs(m.Path) {
 			m.Path = filepath.Join(c.Dir, m.Path)
@@ -170,6 +174,7 @@ func (c *Config) fillDefaults(given map[string]bool) {
 	}
 	for i := range c.Routes {
 		r := &c.Routes[i]
+		normalizeHosts(r.Hosts)
 		orDefault(&r.Name, r.Path+r.PathPrefix)
 		orDefault(&r.ResponseHeaderTimeout, proxy.DefaultResponseHeaderTimeout)
 		orDefault(&r.TryTimeout, r.ResponseHeaderTimeout)
@@ -295,10 +300,11 @@ func (c *Config) validateLimits(bad problemFunc, given map[string]bool) {
 
 // validateStatic checks the static mounts: clean distinct prefixes, distinct names, existing folders.
 func (c *Config) validateStatic(bad problemFunc) {
-	prefixes := map[string]int{}
+	prefixes := map[string][]int{} // prefix -> the mounts with it
 	names := map[string]int{}
 	for i, m := range c.Static {
 		p := fmt.Sprintf("static[%d]", i)
+		checkHosts(bad, p, m.Hosts)
 		switch {
 		case m.Prefix == "":
 			bad(p+".prefix", "missing; give the URL prefix, like /css/")
@@ -307,10 +313,13 @@ func (c *Config) validateStatic(bad problemFunc) {
 		case strings.Contains(m.Prefix, "//") || strings.Contains(m.Prefix, "/../") || strings.Contains(m.Prefix, "/./"):
 			bad(p+".prefix", "%q is not a clean URL path", m.Prefix)
 		default:
-			if j, dup := prefixes[m.Prefix]; dup {
-				bad(p+".prefix", "%q is already mounted by static[%d]", m.Prefix, j)
+			for _, j := range prefixes[m.Prefix] {
+				if hostsOverlap(m.Hosts, c.Static[j].Hosts) {
+					bad(p+".prefix", "%q is already mounted by static[%d]", m.Prefix, j)
+					break
+				}
 			}
-			prefixes[m.Prefix] = i
+			prefixes[m.Prefix] = append(prefixes[m.Prefix], i)
 		}
 		if j, dup := names[m.Name]; dup && m.Name != "" {
 			bad(p+".name", "%q is already the name of static[%d]", m.Name, j)
@@ -382,6 +391,7 @@ func (u Pool) validate(bad problemFunc, p string, given map[string]bool) {
 
 // validateRoute checks one route found at path p.
 func (c *Config) validateRoute(bad problemFunc, p string, r Route) {
+	checkHosts(bad, p, r.Hosts)
 	switch {
 	case r.Path == "" && r.PathPrefix == "":
 		bad(p, "give path or path_prefix")

@@ -75,14 +75,12 @@ func Build(cfg *config.Config, deps Deps) (gw *Gateway, err error) {
 		return nil, err
 	}
 	b := &builder{log: deps.Log, trusted: trusted, obs: deps.Observer}
-	r := mux.NewRouter()
-	r.NotFoundHandler = withRoute("", http.HandlerFunc(notFound))
-	r.MethodNotAllowedHandler = withRoute("", http.HandlerFunc(methodNotAllowed))
-
+	var entries []entry
 	if cfg.Demo {
-		r.Path("/").Methods(http.MethodGet, http.MethodHead).Name("hello").Handler(b.route("hello", cfg.Defaults, demo.Hello()))
-		r.Path("/demo1/{name}").Methods(http.MethodPost).Name("demo1").
-			Handler(b.route("demo1", cfg.Defaults, demo.Form(func(r *http.Request) string { return mux.Vars(r)["name"] })))
+		entries = append(entries,
+			routeEntry("hello", nil, "/", false, []string{http.MethodGet, http.MethodHead}, b.route("hello", cfg.Defaults, demo.Hello())),
+			routeEntry("demo1", nil, "/demo1/{name}", false, []string{http.MethodPost},
+				b.route("demo1", cfg.Defaults, demo.Form(func(r *http.Request) string { return mux.Vars(r)["name"] }))))
 	}
 
 	pools := map[string]*proxy.Pool{}
@@ -94,16 +92,11 @@ func Build(cfg *config.Config, deps Deps) (gw *Gateway, err error) {
 		pools[name] = p
 	}
 	for _, rt := range cfg.Routes {
-		var route *mux.Route
-		if rt.Path != "" {
-			route = r.Path(rt.Path)
-		} else {
-			route = r.PathPrefix(rt.PathPrefix)
+		path, prefix := rt.Path, rt.Path == ""
+		if prefix {
+			path = rt.PathPrefix
 		}
-		if len(rt.Methods) > 0 {
-			route = route.Methods(rt.Methods...)
-		}
-		route.Name(rt.Name).Handler(b.proxyRoute(rt, pools[rt.Upstream]))
+		entries = append(entries, routeEntry(rt.Name, rt.Hosts, path, prefix, rt.Methods, b.proxyRoute(rt, pools[rt.Upstream])))
 	}
 
 	// Longest prefix first, so /css/ wins over /.
@@ -116,19 +109,10 @@ func Build(cfg *config.Config, deps Deps) (gw *Gateway, err error) {
 		}
 		h := static.New(fsys, static.Options{ShowIndex: m.ShowIndex, Logger: deps.Log.With(zap.String("mount", m.Name))})
 		h = http.StripPrefix(strings.TrimSuffix(m.Prefix, "/"), h)
-		r.PathPrefix(m.Prefix).Name(m.Name).Handler(b.route(m.Name, cfg.Defaults, h))
+		entries = append(entries, mountEntry(m, b.route(m.Name, cfg.Defaults, h)))
 	}
 
-	literal := []string{}
-	if cfg.Demo {
-		literal = append(literal, "/")
-	}
-	for _, rt := range cfg.Routes {
-		if rt.Path != "" {
-			literal = append(literal, rt.Path)
-		}
-	}
-	var root http.Handler = newDispatch(r, literal)
+	root := newHostRouter(entries)
 	if cfg.RateLimit != nil {
 		root = b.rateLimit("", cfg.RateLimit, root)
 	}

@@ -7,7 +7,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/frontgate/frontgate/config"
-	"github.com/frontgate/frontgate/internal/jsonerror"
 	"github.com/frontgate/frontgate/middleware"
 	"github.com/frontgate/frontgate/proxy"
 )
@@ -19,7 +18,8 @@ type builder struct {
 	obs     Observer // nil: no metrics
 }
 
-// route wraps h in the route's chain: name it for the log, then rate limit, concurrency cap, body cap.
+// route wraps h in the route's chain: rate limit, concurrency cap, body cap. The router names it for
+// the log (see named), per host pattern it is registered under.
 func (b *builder) route(name string, l config.Limits, h http.Handler) http.Handler {
 	var tooBig, tooMany func(*http.Request)
 	if b.obs != nil {
@@ -34,7 +34,7 @@ func (b *builder) route(name string, l config.Limits, h http.Handler) http.Handl
 	if l.RateLimit != nil {
 		h = b.rateLimit(name, l.RateLimit, h)
 	}
-	return withRoute(name, h)
+	return h
 }
 
 // proxyRoute is a forwarding route's handler with its chain.
@@ -110,18 +110,4 @@ func countInflight(route string, obs Observer, h http.Handler) http.Handler {
 		defer obs.InflightAdd(route, -1)
 		h.ServeHTTP(w, r)
 	})
-}
-
-// withRoute names the matched route for the access log.
-func withRoute(name string, h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		middleware.SetRoute(r, name)
-		h.ServeHTTP(w, r)
-	})
-}
-
-func notFound(w http.ResponseWriter, r *http.Request) { jsonerror.Write(w, r, http.StatusNotFound) }
-
-func methodNotAllowed(w http.ResponseWriter, r *http.Request) {
-	jsonerror.Write(w, r, http.StatusMethodNotAllowed)
 }

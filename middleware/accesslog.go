@@ -128,6 +128,10 @@ func (a *accessEntry) appendJSON(b []byte) []byte {
 	b = strconv.AppendInt(b, e.bytesOut, 10)
 	b = append(b, `,"route":`...)
 	b = appendJSONString(b, e.routeName)
+	if e.hostName != "" {
+		b = append(b, `,"host":`...)
+		b = appendJSONString(b, e.hostName)
+	}
 	b = append(b, `,"request_id":`...)
 	b = appendJSONString(b, a.id)
 	b = append(b, `,"remote":`...)

@@ -34,6 +34,9 @@ func TestAccessEncoderMatchesZapJSON(t *testing.T) {
 					zone := zones[(i+j)%len(zones)]
 					e := &exchange{status: 200 + j, bytesOut: int64(i * 1000), routeName: "r" + p, upstream: "http://10.0.0.1:80",
 						upstreamD: durations[(j+3)%len(durations)], hasUp: j%2 == 0}
+					if j%3 == 0 {
+						e.hostName = "*.ex" + p // a host pattern, with the path's odd bytes
+					}
 					e.bytesIn.Store(int64(j))
 					r := &http.Request{Method: "GET", URL: &url.URL{Path: p}, RemoteAddr: "127.0.0.1:" + p}
 					a := &accessEntry{e: e, r: r, id: "id-" + p, total: d + durations[(j+1)%len(durations)], recv: d}

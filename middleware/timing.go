@@ -38,6 +38,7 @@ type Options struct {
 // Record is one finished request's measurements, for Options.Observe.
 type Record struct {
 	Route             string
+	Host              string // the host pattern that routed the request; "": none (see SetHost)
 	Status            int
 	Total, Recv       time.Duration
 	Upstream          time.Duration // time to the upstream's response headers
@@ -99,6 +100,7 @@ type exchange struct {
 	lastRead  atomic.Int64 // ns after start of the latest body read that returned data or EOF; 0: none
 	bodyDone  atomic.Int64 // ns after start when the body ended; 0: not yet (or no body)
 	routeName string
+	hostName  string // the host pattern the router matched; "": a route for every host
 	upstream  string
 	upstreamD time.Duration
 	hasUp     bool
@@ -211,7 +213,7 @@ func (t *timing) finish(e *exchange, r *http.Request) {
 		t.logExchange(e, r, e.ids[0], total, recv)
 	}
 	if t.observe != nil {
-		t.observe(Record{Route: e.routeName, Status: e.status, Total: total, Recv: recv, Upstream: e.upstreamD,
+		t.observe(Record{Route: e.routeName, Host: e.hostName, Status: e.status, Total: total, Recv: recv, Upstream: e.upstreamD,
 			HasUpstream: e.hasUp, BytesIn: e.bytesIn.Load(), BytesOut: e.bytesOut})
 	}
 }
@@ -245,6 +247,9 @@ func (a *accessEntry) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	enc.AddInt64("bytes_in", e.bytesIn.Load())
 	enc.AddInt64("bytes_out", e.bytesOut)
 	enc.AddString("route", e.routeName)
+	if e.hostName != "" {
+		enc.AddString("host", e.hostName)
+	}
 	enc.AddString("request_id", a.id)
 	enc.AddString("remote", a.r.RemoteAddr)
 	if e.hasUp {
@@ -262,6 +267,14 @@ func (a *accessEntry) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 func SetRoute(r *http.Request, name string) {
 	if e, ok := r.Context().Value(ctxKey{}).(*exchange); ok {
 		e.routeName = name
+	}
+}
+
+// SetHost records the host pattern (app.example.com, *.example.com) that routed r, for the access
+// log and metrics. It does nothing for a request that did not pass through Timing.
+func SetHost(r *http.Request, pattern string) {
+	if e, ok := r.Context().Value(ctxKey{}).(*exchange); ok {
+		e.hostName = pattern
 	}
 }
 
