@@ -1,9 +1,12 @@
 package main
 
 import (
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -45,5 +48,56 @@ func TestReadmeTour(t *testing.T) {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("tour output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// The README's hosts-and-HTTPS config passes check and serves as it says, given its files: each name
+// gets its certificate, and docs.example.com its static mount.
+func TestReadmeHostsConfig(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, ok := strings.Cut(string(readme), "<!-- hosts-config")
+	block, _, ok2 := strings.Cut(block, "<!-- /hosts-config -->")
+	_, yaml, ok3 := strings.Cut(block, "```yaml\n")
+	yaml, _, ok4 := strings.Cut(yaml, "```")
+	if !ok || !ok2 || !ok3 || !ok4 {
+		t.Fatal("README has no yaml block between <!-- hosts-config --> markers")
+	}
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "certs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	exampleCert, _ := selfSigned(t, filepath.Join(dir, "certs"), "example", "example.com", "*.example.com")
+	apiCert, _ := selfSigned(t, filepath.Join(dir, "certs"), "api", "api.example.com")
+	if err := os.MkdirAll(filepath.Join(dir, "site", "docs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "site", "docs"), "index.html", "the docs")
+	// The redirect listener's :8080 may be taken on a test machine: any free port instead.
+	yaml = strings.Replace(yaml, `redirect_http: ":8080"`, `redirect_http: "127.0.0.1:0"`, 1)
+	cfg := writeFile(t, dir, "gw.yaml", yaml)
+
+	if out, err := exec.Command(binary, "check", "-config", cfg).CombinedOutput(); err != nil {
+		t.Fatalf("check: %v\n%s", err, out)
+	}
+	gw := startGateway(t, "-config", cfg)
+	for _, tt := range []struct{ name, wantCertName string }{
+		{"docs.example.com", "*.example.com"}, {"api.example.com", "api.example.com"}, {"example.com", "example.com"},
+	} {
+		if leaf := servedLeaf(t, gw.Addr, tt.name); !slices.Contains(leaf.DNSNames, tt.wantCertName) {
+			t.Errorf("%s was served the certificate for %v", tt.name, leaf.DNSNames)
+		}
+	}
+	req, _ := http.NewRequest("GET", "https://"+gw.Addr+"/", nil)
+	req.Host = "docs.example.com" // routing goes by the Host header, the certificate by SNI
+	resp, err := tlsClientFor(t, "docs.example.com", exampleCert, apiCert).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if b, _ := io.ReadAll(resp.Body); resp.StatusCode != 200 || string(b) != "the docs" {
+		t.Errorf("docs.example.com / = %d %q", resp.StatusCode, b)
 	}
 }
