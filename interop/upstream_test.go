@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/frontgate/frontgate/internal/e2e"
 )
 
 // upstream is one real HTTP/1.1 server answering the interop paths.
@@ -93,30 +95,12 @@ func startGoUpstream(t *testing.T, fx *fixture) (*upstream, error) {
 	return &upstream{name: "go", url: "http://" + ln.Addr().String(), output: func() string { return "" }}, nil
 }
 
-// lockedBuffer collects a process's output from its copying goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startScript runs an upstream script that prints its port on its first stdout line, and kills it
 // (by its own pid) when the test ends.
 func startScript(t *testing.T, name, program string, args ...string) (*upstream, error) {
 	cmd := exec.Command(program, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM} // if this test process dies first
-	logs := &lockedBuffer{}
+	logs := &e2e.Buffer{}
 	cmd.Stderr = logs
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -181,7 +165,7 @@ func startNginx(t *testing.T, fx *fixture) (*upstream, error) {
 	cmd.ExtraFiles = []*os.File{lf} // fd 3
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	cmd.Env = append(os.Environ(), "NGINX=3;")
-	logs := &lockedBuffer{}
+	logs := &e2e.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("nginx: %w", err)

@@ -32,12 +32,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/net/dns/dnsmessage"
+
+	"github.com/frontgate/frontgate/internal/e2e"
 )
 
 const (
@@ -610,7 +611,7 @@ func freePorts(avoid []int, udp ...bool) ([]int, error) {
 // process is a running child process whose output is kept in memory. Its owner must call stop.
 type process struct {
 	name   string
-	out    lockedBuffer
+	out    e2e.Buffer
 	cancel context.CancelFunc // makes exec send SIGTERM, then kill after stopDelay
 	done   chan struct{}      // closed once the process has exited and its output is copied
 	err    error              // what Wait returned; read only after done is closed
@@ -652,24 +653,4 @@ func (p *process) exited() bool {
 func (p *process) stop() {
 	p.cancel()
 	<-p.done
-}
-
-// lockedBuffer is a bytes.Buffer safe for concurrent writes and reads.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-// Write appends b.
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// String returns everything written so far.
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

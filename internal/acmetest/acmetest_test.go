@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/frontgate/frontgate/internal/acmetest"
+	"github.com/frontgate/frontgate/internal/e2e"
 )
 
 // TestCertmagicObtainsFromPebble obtains a certificate for one name over HTTP-01 alone and for
@@ -234,7 +235,7 @@ func verifyLeaf(t *testing.T, chain [][]byte, name string, roots *x509.CertPool)
 // only if the test failed. Unlike zaptest's, it is safe to use from goroutines that outlive t,
 // such as certmagic's renewal jobs.
 func bufferedLogger(t *testing.T) *zap.Logger {
-	buf := &lockedBuilder{}
+	buf := &e2e.Buffer{}
 	core := zapcore.NewCore(zapcore.NewConsoleEncoder(zap.NewDevelopmentEncoderConfig()), zapcore.AddSync(buf), zap.DebugLevel)
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -242,24 +243,4 @@ func bufferedLogger(t *testing.T) *zap.Logger {
 		}
 	})
 	return zap.New(core)
-}
-
-// lockedBuilder is a strings.Builder safe for concurrent use.
-type lockedBuilder struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-// Write appends p.
-func (b *lockedBuilder) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-// String returns everything written so far.
-func (b *lockedBuilder) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
