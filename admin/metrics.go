@@ -59,6 +59,7 @@ type Metrics struct {
 	reg *prometheus.Registry
 
 	requests    *prometheus.CounterVec
+	hostReqs    *prometheus.CounterVec
 	duration    *prometheus.HistogramVec
 	receive     *prometheus.HistogramVec
 	upstream    *prometheus.HistogramVec
@@ -72,6 +73,7 @@ type Metrics struct {
 	lastReload  prometheus.Gauge
 
 	routes sync.Map // route name → *routeMetrics
+	hosts  sync.Map // host pattern → *statusCounters
 	now    func() time.Time
 }
 
@@ -81,6 +83,9 @@ const (
 	minStatus = 100
 	maxStatus = 599
 )
+
+// statusCounters caches the counter per status code of one label set.
+type statusCounters [maxStatus - minStatus + 1]atomic.Pointer[prometheus.Counter]
 
 // routeMetrics caches one route's label children so that the hot path does no label hashing: a map
 // load by route name and then plain field or array accesses. Children that not every route needs
@@ -92,7 +97,7 @@ type routeMetrics struct {
 	rateLimited prometheus.Counter
 
 	upstream atomic.Pointer[prometheus.Observer]
-	status   [maxStatus - minStatus + 1]atomic.Pointer[prometheus.Counter]
+	status   statusCounters
 	rejected sync.Map // reason → prometheus.Counter
 }
 
@@ -106,6 +111,10 @@ func NewMetrics() *Metrics {
 			Name: "frontgate_requests_total",
 			Help: "Finished requests by route and response status code.",
 		}, []string{"route", "status"}),
+		hostReqs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "frontgate_host_requests_total",
+			Help: "Finished requests routed by a host name (hosts: of routes and static mounts), by the matched pattern and status code.",
+		}, []string{"host", "status"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "frontgate_request_duration_seconds",
 			Help:    "Total time of a request, from the start of handling to the end of the response.",
@@ -149,7 +158,7 @@ func NewMetrics() *Metrics {
 	m.reloadOK = m.reloads.WithLabelValues("ok")
 	m.reloadErr = m.reloads.WithLabelValues("error")
 	m.reg.MustRegister(
-		m.requests, m.duration, m.receive, m.upstream, m.inflight, m.rateLimited, m.rejected,
+		m.requests, m.hostReqs, m.duration, m.receive, m.upstream, m.inflight, m.rateLimited, m.rejected,
 		m.upstreamUp, m.reloads, m.lastReload,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -204,18 +213,36 @@ func (m *Metrics) ObserveRequest(route string, status int, total, recv, upstream
 		}
 		(*o).Observe(upstream.Seconds())
 	}
+	rm.status.inc(m.requests, route, status)
+}
+
+// inc counts one request with status under the label value first (route or host) of vec.
+func (sc *statusCounters) inc(vec *prometheus.CounterVec, first string, status int) {
 	if status < minStatus || status > maxStatus {
-		m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+		vec.WithLabelValues(first, strconv.Itoa(status)).Inc()
 		return
 	}
-	slot := &rm.status[status-minStatus]
+	slot := &sc[status-minStatus]
 	c := slot.Load()
 	if c == nil {
-		cc := m.requests.WithLabelValues(route, strconv.Itoa(status))
+		cc := vec.WithLabelValues(first, strconv.Itoa(status))
 		slot.CompareAndSwap(nil, &cc)
 		c = slot.Load()
 	}
 	(*c).Inc()
+}
+
+// ObserveHost counts one finished request routed by the host pattern host (not for requests that
+// matched a route without hosts). It does not allocate once the host and status have been seen.
+func (m *Metrics) ObserveHost(host string, status int) {
+	if m == nil {
+		return
+	}
+	v, ok := m.hosts.Load(host)
+	if !ok {
+		v, _ = m.hosts.LoadOrStore(host, new(statusCounters))
+	}
+	v.(*statusCounters).inc(m.hostReqs, host, status)
 }
 
 // InflightAdd adds delta (+1 when a request starts, -1 when it ends) to route's in-flight gauge.

@@ -108,6 +108,9 @@ func TestMetricsExposition(t *testing.T) {
 	m.ObserveRequest("static", 200, 100*time.Microsecond, 0, 0, false)
 	m.ObserveRequest("static", 404, 100*time.Microsecond, 0, 0, false)
 	m.ObserveRequest("static", 0, time.Microsecond, 0, 0, false) // outside 100..599: slow path
+	m.ObserveHost("api.example.com", 200)
+	m.ObserveHost("api.example.com", 200)
+	m.ObserveHost("*.example.com", 404)
 	m.InflightAdd("api", 1)
 	m.InflightAdd("api", 1)
 	m.InflightAdd("api", -1)
@@ -135,6 +138,8 @@ func TestMetricsExposition(t *testing.T) {
 		{"frontgate_requests_total", []string{"route=static", "status=200"}, 1},
 		{"frontgate_requests_total", []string{"route=static", "status=404"}, 1},
 		{"frontgate_requests_total", []string{"route=static", "status=0"}, 1},
+		{"frontgate_host_requests_total", []string{"host=api.example.com", "status=200"}, 2},
+		{"frontgate_host_requests_total", []string{"host=*.example.com", "status=404"}, 1},
 		{"frontgate_inflight_requests", []string{"route=api"}, 1},
 		{"frontgate_inflight_requests", []string{"route=static"}, 0},
 		{"frontgate_rate_limited_total", []string{"route=api"}, 2},
@@ -279,8 +284,10 @@ func TestMetricsConcurrentFirstUse(t *testing.T) {
 func TestObserveRequestDoesNotAllocate(t *testing.T) {
 	m := NewMetrics()
 	m.ObserveRequest("api", 200, time.Millisecond, time.Millisecond, time.Millisecond, true) // warm the caches
+	m.ObserveHost("api.example.com", 200)
 	allocs := testing.AllocsPerRun(1000, func() {
 		m.ObserveRequest("api", 200, time.Millisecond, time.Millisecond, time.Millisecond, true)
+		m.ObserveHost("api.example.com", 200)
 		m.InflightAdd("api", 1)
 		m.InflightAdd("api", -1)
 	})
@@ -292,6 +299,7 @@ func TestObserveRequestDoesNotAllocate(t *testing.T) {
 func TestNilMetricsIsNoop(t *testing.T) {
 	var m *Metrics
 	m.ObserveRequest("r", 200, time.Second, 0, 0, true)
+	m.ObserveHost("h", 200)
 	m.InflightAdd("r", 1)
 	m.RateLimited("r")
 	m.Rejected("r", ReasonMaxBody)

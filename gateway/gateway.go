@@ -52,6 +52,7 @@ type Deps struct {
 // Observer receives what metrics need; admin.Metrics is one.
 type Observer interface {
 	ObserveRequest(route string, status int, total, recv, upstream time.Duration, hasUpstream bool)
+	ObserveHost(host string, status int)
 	InflightAdd(route string, delta int)
 	RateLimited(route string)
 	Rejected(route, reason string)
@@ -121,6 +122,9 @@ func Build(cfg *config.Config, deps Deps) (gw *Gateway, err error) {
 	if obs := deps.Observer; obs != nil {
 		opts.Observe = func(rec middleware.Record) {
 			obs.ObserveRequest(rec.Route, rec.Status, rec.Total, rec.Recv, rec.Upstream, rec.HasUpstream)
+			if rec.Host != "" {
+				obs.ObserveHost(rec.Host, rec.Status)
+			}
 		}
 	}
 	gw.handler = middleware.Timing(root, opts)

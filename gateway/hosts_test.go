@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/frontgate/frontgate/admin"
 	"github.com/frontgate/frontgate/config"
 )
 
@@ -32,6 +33,11 @@ func namedUpstream(t *testing.T, name string) string {
 // buildServed builds yaml (with its folder holding a site/ folder with index.html) and serves it on a
 // real listener; it returns the base URL and the access log.
 func buildServed(t *testing.T, yaml string) (string, *observer.ObservedLogs) {
+	return buildObserved(t, yaml, nil)
+}
+
+// buildObserved is buildServed reporting to metrics (nil: none).
+func buildObserved(t *testing.T, yaml string, metrics Observer) (string, *observer.ObservedLogs) {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "site"), 0o755); err != nil {
@@ -45,7 +51,7 @@ func buildServed(t *testing.T, yaml string) (string, *observer.ObservedLogs) {
 		t.Fatal(err)
 	}
 	core, logs := observer.New(zap.InfoLevel)
-	gw, err := Build(cfg, Deps{Log: zaptest.NewLogger(t), Access: zap.New(core)})
+	gw, err := Build(cfg, Deps{Log: zaptest.NewLogger(t), Access: zap.New(core), Observer: metrics})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +84,8 @@ func do(t *testing.T, base, method, host, path string) (int, string, http.Header
 
 func TestHostRouting(t *testing.T) {
 	api, web, other := namedUpstream(t, "api"), namedUpstream(t, "web"), namedUpstream(t, "other")
-	base, logs := buildServed(t, fmt.Sprintf(`
+	metrics := admin.NewMetrics()
+	base, logs := buildObserved(t, fmt.Sprintf(`
 upstreams:
   api: {targets: [%q]}
   web: {targets: [%q]}
@@ -90,7 +97,7 @@ routes:
   - {hosts: [API.example.com], path: /only-post, methods: [POST], upstream: api, name: post}
 static:
   - {hosts: [docs.example.com], prefix: /, path: site}
-`, api, web, other))
+`, api, web, other), metrics)
 	tests := []struct {
 		host, path string
 		status     int
@@ -128,6 +135,19 @@ static:
 		if !hosts[want] {
 			t.Errorf("no access line with host %q (saw %v)", want, hosts)
 		}
+	}
+	// So do the metrics: 3 requests routed by api.example.com, none by a host-less route.
+	srv := httptest.NewServer(metrics.Handler())
+	defer srv.Close()
+	_, exposition, _ := do(t, srv.URL, "GET", "x", "/metrics")
+	for _, want := range []string{`frontgate_host_requests_total{host="api.example.com",status="200"} 3`,
+		`frontgate_host_requests_total{host="*.example.com",status="200"} 2`} {
+		if !strings.Contains(exposition, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(exposition, `host=""`) {
+		t.Error("/metrics counts requests of host-less routes under an empty host")
 	}
 }
 
