@@ -46,6 +46,9 @@ type Config struct {
 	Embedded bool `yaml:"-"`
 	// Digest is the SHA-256 of the YAML text the config was parsed from.
 	Digest [32]byte `yaml:"-"`
+	// Warnings lists what a valid config holds that is likely a mistake (a route that can never
+	// match, a host no certificate covers), in file order; check prints them, serve logs them.
+	Warnings []Problem `yaml:"-"`
 }
 
 // Admin configures the admin listener.

@@ -66,6 +66,22 @@ type decoder struct {
 	given    map[string]bool // paths given a value other than null, for defaults of fields whose zero is a setting
 }
 
+// lineOf is the line of path, or of its nearest parent the file has (a key left out points at its
+// parent); 0 when none is known.
+func (d *decoder) lineOf(path string) int {
+	for path != "" {
+		if l, ok := d.lines[path]; ok {
+			return l
+		}
+		cut := strings.LastIndexAny(path, ".[")
+		if cut < 0 {
+			break
+		}
+		path = path[:cut]
+	}
+	return 0
+}
+
 func (d *decoder) addf(path string, line int, format string, args ...any) {
 	d.problems = append(d.problems, Problem{Path: path, Line: line, Msg: fmt.Sprintf(format, args...)})
 }

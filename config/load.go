@@ -87,6 +87,7 @@ func Parse(data []byte, name, dir string) (*Config, error) {
 		sort.SliceStable(d.problems, func(i, j int) bool { return d.problems[i].Line < d.problems[j].Line })
 		return nil, &Error{File: name, Problems: d.problems}
 	}
+	c.Warnings = c.lint(d)
 	return &c, nil
 }
 
@@ -206,20 +207,7 @@ type problemFunc func(path, format string, args ...any)
 // validate adds a problem for everything wrong in c, section by section. Lines come from the
 // decoder's path index; a missing key points at its parent.
 func (c *Config) validate(d *decoder) {
-	line := func(path string) int {
-		for path != "" {
-			if l, ok := d.lines[path]; ok {
-				return l
-			}
-			cut := strings.LastIndexAny(path, ".[")
-			if cut < 0 {
-				break
-			}
-			path = path[:cut]
-		}
-		return 0
-	}
-	bad := func(path, format string, args ...any) { d.addf(path, line(path), format, args...) }
+	bad := func(path, format string, args ...any) { d.addf(path, d.lineOf(path), format, args...) }
 	c.validateTop(bad)
 	c.validateTLS(bad)
 	c.validateLimits(bad, d.given)

@@ -85,6 +85,9 @@ func LoadConfig(path, listen string) (*config.Config, error) {
 
 // build makes a gateway for cfg with this server's logger and metrics.
 func (s *Server) build(cfg *config.Config) (*Gateway, error) {
+	for _, w := range cfg.Warnings {
+		s.log.Warn("config warning", zap.String("problem", w.String()))
+	}
 	deps := Deps{Log: s.log, Observer: s.opts.Metrics}
 	if cfg.Log.Access {
 		deps.Access = s.log.Named("access")

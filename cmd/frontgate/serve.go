@@ -92,6 +92,9 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "%s: ok: listen %s, %d static mounts, %d upstreams, %d routes, demo routes %s\n",
 		*path, cfg.Listen, len(cfg.Static), len(cfg.Upstreams), len(cfg.Routes), onOff(cfg.Demo))
+	for _, w := range cfg.Warnings {
+		fmt.Fprintf(stdout, "  warning: %s\n", w)
+	}
 	return 0
 }
 

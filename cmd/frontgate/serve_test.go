@@ -405,6 +405,14 @@ routes:
 	if _, stderr, code := runCmd(t, "check", "-config", filepath.Join(dir, "missing.yaml")); code != 1 || !strings.Contains(stderr, "no such file") {
 		t.Errorf("missing file: %d %q", code, stderr)
 	}
+	// A valid config with a route that can never match: ok, with the warning and its line.
+	shadowed := writeFile(t, dir, "shadowed.yaml", "upstreams: {u: {targets: [\"http://127.0.0.1:9\"]}}\nroutes:\n"+
+		"  - {path_prefix: /api, upstream: u}\n  - {path: /api/v2, upstream: u}\n")
+	stdout, stderr, code = runCmd(t, "check", "-config", shadowed)
+	if code != 0 || !strings.Contains(stdout, "ok: listen") ||
+		!strings.Contains(stdout, "warning: routes[1]: can never match: routes[0] takes every request it would (line 4)") {
+		t.Errorf("check shadowed.yaml: %d %q %q", code, stdout, stderr)
+	}
 }
 
 func TestVersionAndHelp(t *testing.T) {
