@@ -36,7 +36,10 @@ func NewLogger(c config.Log, out *os.File) (*zap.Logger, func(), error) {
 	enc.EncodeDuration = zapcore.StringDurationEncoder
 	var encoder zapcore.Encoder
 	if format == "console" {
-		enc.EncodeLevel = zapcore.CapitalColorLevelEncoder
+		enc.EncodeLevel = zapcore.CapitalLevelEncoder
+		if terminal {
+			enc.EncodeLevel = zapcore.CapitalColorLevelEncoder // colour codes only where they are read as colour
+		}
 		encoder = zapcore.NewConsoleEncoder(enc)
 	} else {
 		encoder = middleware.NewJSONEncoder(enc) // zap's, with access lines written by hand
