@@ -224,7 +224,21 @@ func (t *timing) logExchange(e *exchange, r *http.Request, id string, total, rec
 	e.access = accessEntry{e: e, r: r, id: id, total: total, recv: recv}
 	// The field and the slice that carries it live in the exchange: no allocation.
 	e.logField[0] = zap.Inline(&e.access)
-	t.log.Info("request", e.logField[:]...)
+	if ce := t.log.Check(accessLevel(e), "request"); ce != nil {
+		ce.Write(e.logField[:]...)
+	}
+}
+
+// accessLevel is an access line's level: error for a 5xx, warn for a 4xx or a response cut short,
+// info for the rest; the line's status says which.
+func accessLevel(e *exchange) zapcore.Level {
+	switch {
+	case e.status >= 500:
+		return zapcore.ErrorLevel
+	case e.status >= 400 || e.aborted:
+		return zapcore.WarnLevel
+	}
+	return zapcore.InfoLevel
 }
 
 // accessEntry writes an access-log line's fields straight into the encoder: one zap field instead of a

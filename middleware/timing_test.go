@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 )
 
@@ -304,5 +305,31 @@ func TestTimingLogsAbortedResponses(t *testing.T) {
 	}
 	if f := fieldsOf(entries[0]); f["aborted"] != true || f["status"] != int64(200) || f["bytes_out"] != int64(5) {
 		t.Errorf("logged %v", f)
+	}
+	if entries[0].Level != zap.WarnLevel {
+		t.Errorf("a cut response logged at %v, want warn", entries[0].Level)
+	}
+}
+
+// Access lines of failed requests stand out by level: warn for a 4xx, error for a 5xx.
+func TestTimingAccessLevels(t *testing.T) {
+	core, logs := observer.New(zap.DebugLevel)
+	h := Timing(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		code, _ := strconv.Atoi(r.URL.Query().Get("code"))
+		w.WriteHeader(code)
+	}), Options{Logger: zap.New(core)})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	for code, want := range map[int]zapcore.Level{200: zap.InfoLevel, 304: zap.InfoLevel, 404: zap.WarnLevel, 429: zap.WarnLevel,
+		500: zap.ErrorLevel, 502: zap.ErrorLevel} {
+		resp, err := http.Get(srv.URL + "/?code=" + strconv.Itoa(code))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		entries := logs.TakeAll()
+		if len(entries) != 1 || entries[0].Level != want || fieldsOf(entries[0])["status"] != int64(code) {
+			t.Errorf("status %d: logged %v, want one line at %v", code, entries, want)
+		}
 	}
 }
