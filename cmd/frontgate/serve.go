@@ -90,12 +90,20 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		printConfigError(stderr, err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "%s: ok: listen %s, %d static mounts, %d upstreams, %d routes, demo routes %s\n",
-		*path, cfg.Listen, len(cfg.Static), len(cfg.Upstreams), len(cfg.Routes), onOff(cfg.Demo))
+	fmt.Fprintf(stdout, "%s: ok: listen %s, %s, %s, %s, demo routes %s\n", *path, cfg.Listen,
+		count(len(cfg.Static), "static mount"), count(len(cfg.Upstreams), "upstream"), count(len(cfg.Routes), "route"), onOff(cfg.Demo))
 	for _, w := range cfg.Warnings {
 		fmt.Fprintf(stdout, "  warning: %s\n", w)
 	}
 	return 0
+}
+
+// count writes n and the noun, plural unless n is 1.
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func onOff(b bool) string {

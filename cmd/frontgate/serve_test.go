@@ -399,7 +399,7 @@ routes:
 		})
 	}
 	stdout, stderr, code := runCmd(t, "check", "-config", filepath.Join("..", "..", "config.yaml"))
-	if code != 0 || !strings.Contains(stdout, "ok: listen 127.0.0.1:8080, 3 static mounts, 1 upstreams, 2 routes") {
+	if code != 0 || !strings.Contains(stdout, "ok: listen 127.0.0.1:8080, 3 static mounts, 1 upstream, 2 routes") {
 		t.Errorf("check config.yaml: %d %q %q", code, stdout, stderr)
 	}
 	if _, stderr, code := runCmd(t, "check", "-config", filepath.Join(dir, "missing.yaml")); code != 1 || !strings.Contains(stderr, "no such file") {
