@@ -321,15 +321,10 @@ func (d *decoder) list(n *yaml.Node, v reflect.Value, path string) {
 	v.Set(s)
 }
 
-// suggest names the closest known key when the unknown one looks like a typo of it.
+// suggest names the closest known key when the unknown one looks like a typo of it, else lists the
+// known ones.
 func suggest(key string, known map[string]int) string {
-	best, bestDist := "", 3
-	for k := range known {
-		if dist := editDistance(key, k); dist < bestDist || (dist == bestDist && k < best) {
-			best, bestDist = k, dist
-		}
-	}
-	if best != "" {
+	if best := closest(key, known); best != "" {
 		return fmt.Sprintf(" (did you mean %q?)", best)
 	}
 	names := make([]string, 0, len(known))
@@ -338,6 +333,17 @@ func suggest(key string, known map[string]int) string {
 	}
 	sort.Strings(names)
 	return " (known keys: " + strings.Join(names, ", ") + ")"
+}
+
+// closest is the known name within two edits of name (ties: the first in order), or "".
+func closest(name string, known map[string]int) string {
+	best, bestDist := "", 3
+	for k := range known {
+		if dist := editDistance(name, k); dist < bestDist || (dist == bestDist && k < best) {
+			best, bestDist = k, dist
+		}
+	}
+	return best
 }
 
 // editDistance is the Levenshtein distance between a and b.

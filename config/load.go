@@ -70,6 +70,9 @@ func Parse(data []byte, name, dir string) (*Config, error) {
 			p.Line, _ = strconv.Atoi(m[1])
 			p.Msg = m[2]
 		}
+		if lines := strings.Split(string(data), "\n"); p.Line > 0 && p.Line <= len(lines) && strings.Contains(lines[p.Line-1], "\t") {
+			p.Msg += " (the line holds a tab: YAML indents with spaces only)"
+		}
 		return nil, &Error{File: name, Problems: []Problem{p}}
 	}
 	if len(root.Content) == 0 {
@@ -408,7 +411,15 @@ func (c *Config) validateRoute(bad problemFunc, p string, r Route) {
 	case r.Upstream == "":
 		bad(p+".upstream", "missing; name one of upstreams (%s)", strings.Join(slices.Sorted(maps.Keys(c.Upstreams)), ", "))
 	case !ok:
-		bad(p+".upstream", "unknown upstream %q", r.Upstream)
+		known := map[string]int{}
+		for name := range c.Upstreams {
+			known[name] = 0
+		}
+		if near := closest(r.Upstream, known); near != "" {
+			bad(p+".upstream", "unknown upstream %q (did you mean %q?)", r.Upstream, near)
+		} else {
+			bad(p+".upstream", "unknown upstream %q", r.Upstream)
+		}
 	}
 }
 

@@ -1,0 +1,26 @@
+package config
+
+import (
+	"errors"
+	"testing"
+)
+
+// Problems that point at the fix: a close upstream name, a tab in the indentation.
+func TestProblemsSuggestTheFix(t *testing.T) {
+	for _, tt := range []struct{ name, yaml, want string }{
+		{"close upstream name", "upstreams: {svca: {targets: [\"http://a:1\"]}}\nroutes:\n  - {path: /, upstream: svcA}\n",
+			`routes[0].upstream: unknown upstream "svcA" (did you mean "svca"?) (line 3)`},
+		{"far upstream name", "upstreams: {svca: {targets: [\"http://a:1\"]}}\nroutes:\n  - {path: /, upstream: billing}\n",
+			`routes[0].upstream: unknown upstream "billing" (line 3)`},
+		{"tab", "listen: \":8080\"\nlog:\n\tlevel: info\n",
+			`found character that cannot start any token (the line holds a tab: YAML indents with spaces only) (line 3)`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.yaml), "test", t.TempDir())
+			var ce *Error
+			if !errors.As(err, &ce) || len(ce.Problems) != 1 || ce.Problems[0].String() != tt.want {
+				t.Errorf("got %v\nwant the one problem %s", err, tt.want)
+			}
+		})
+	}
+}
