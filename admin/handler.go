@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 
 	"go.uber.org/zap"
 )
@@ -37,8 +38,8 @@ type Options struct {
 //	/debug/pprof/             the pprof index, with cmdline, profile, symbol, trace and the named
 //	                          profiles (heap, goroutine, allocs, block, mutex, threadcreate) below it
 //
-// Only GET and HEAD are served: other methods on these paths get 405 with an Allow header. Every
-// other path gets 404. Probe and config answers are marked Cache-Control: no-store.
+// / lists them. Only GET and HEAD are served: other methods on these paths get 405 with an Allow
+// header. Every other path gets 404. Probe and config answers are marked Cache-Control: no-store.
 func Handler(opts Options) http.Handler {
 	log := opts.Logger
 	if log == nil {
@@ -47,6 +48,17 @@ func Handler(opts Options) http.Handler {
 	mux := http.NewServeMux()
 	// A "GET" pattern matches HEAD too, and the mux answers 405 with Allow for other methods on a
 	// known path and 404 for unknown paths, which is exactly the contract.
+	index := []string{"/healthz    200 ok while the process serves", "/readyz     200 ready; 503 once shutdown has begun"}
+	if opts.Metrics != nil {
+		index = append(index, "/metrics    Prometheus exposition")
+	}
+	if opts.Config != nil {
+		index = append(index, "/config     the running config as JSON, secrets redacted")
+	}
+	index = append(index, "/debug/pprof/  Go's profiler")
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		plain(w, http.StatusOK, "frontgate admin\n\n"+strings.Join(index, "\n"))
+	})
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		plain(w, http.StatusOK, "ok")
 	})

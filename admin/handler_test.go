@@ -89,7 +89,7 @@ func TestReadyzNilIsReady(t *testing.T) {
 func TestMethodsAndUnknownPaths(t *testing.T) {
 	srv := httptest.NewServer(Handler(Options{Metrics: NewMetrics(), Config: func() any { return map[string]any{} }}))
 	defer srv.Close()
-	for _, path := range []string{"/healthz", "/readyz", "/metrics", "/config", "/debug/pprof/", "/debug/pprof/heap", "/debug/pprof/profile"} {
+	for _, path := range []string{"/", "/healthz", "/readyz", "/metrics", "/config", "/debug/pprof/", "/debug/pprof/heap", "/debug/pprof/profile"} {
 		for _, method := range []string{http.MethodPost, http.MethodPut, http.MethodDelete} {
 			code, h, _ := do(t, srv, method, path)
 			if code != http.StatusMethodNotAllowed {
@@ -100,7 +100,7 @@ func TestMethodsAndUnknownPaths(t *testing.T) {
 			}
 		}
 	}
-	for _, path := range []string{"/", "/nope", "/healthz/x", "/metricsx", "/debug/"} {
+	for _, path := range []string{"/nope", "/healthz/x", "/metricsx", "/debug/"} {
 		for _, method := range []string{http.MethodGet, http.MethodPost} {
 			if code, _, _ := do(t, srv, method, path); code != http.StatusNotFound {
 				t.Errorf("%s %s = %d, want 404", method, path, code)
@@ -110,6 +110,34 @@ func TestMethodsAndUnknownPaths(t *testing.T) {
 	// Below /debug/pprof/ pprof itself answers unknown profile names (a POST there is a 405 first).
 	if code, _, _ := do(t, srv, http.MethodGet, "/debug/pprof/nosuchprofile"); code != http.StatusNotFound {
 		t.Errorf("GET /debug/pprof/nosuchprofile = %d, want 404", code)
+	}
+}
+
+// The admin root lists the endpoints there are.
+func TestIndex(t *testing.T) {
+	for _, tt := range []struct {
+		opts      Options
+		want, not []string
+	}{
+		{Options{Metrics: NewMetrics(), Config: func() any { return nil }}, []string{"/healthz", "/readyz", "/metrics", "/config", "/debug/pprof/"}, nil},
+		{Options{}, []string{"/healthz", "/readyz", "/debug/pprof/"}, []string{"/metrics", "/config"}},
+	} {
+		srv := httptest.NewServer(Handler(tt.opts))
+		code, _, body := do(t, srv, http.MethodGet, "/")
+		srv.Close()
+		if code != http.StatusOK {
+			t.Errorf("GET / = %d", code)
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(body, w) {
+				t.Errorf("index lacks %s:\n%s", w, body)
+			}
+		}
+		for _, n := range tt.not {
+			if strings.Contains(body, n) {
+				t.Errorf("index lists %s, which is not served:\n%s", n, body)
+			}
+		}
 	}
 }
 
