@@ -79,6 +79,9 @@ func versionString() string {
 		return "(unknown)"
 	}
 	v := info.Main.Version
+	if v == "" || v == "(devel)" {
+		v = "devel" // built from a checkout: the revision below says which
+	}
 	var rev, dirty string
 	for _, s := range info.Settings {
 		switch s.Key {

@@ -38,6 +38,9 @@ func TestReadmeTour(t *testing.T) {
 	if err != nil {
 		t.Fatalf("tour failed: %v\n%s\n%s", err, out, stderr.String())
 	}
+	if left, _ := os.ReadDir(cmd.Dir); len(left) != 0 {
+		t.Errorf("the tour left %s in the working folder", left[0].Name())
+	}
 	for _, want := range []string{
 		"Hello, world",
 		`{"key":"v","name":"alice"}` + "\n" + `{"key":"v","name":"alice"}`,

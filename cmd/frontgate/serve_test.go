@@ -417,7 +417,7 @@ routes:
 
 func TestVersionAndHelp(t *testing.T) {
 	stdout, _, code := runCmd(t, "version")
-	if code != 0 || !strings.HasPrefix(stdout, "frontgate ") {
+	if code != 0 || !strings.HasPrefix(stdout, "frontgate ") || strings.Contains(stdout, "(devel)") {
 		t.Errorf("version: %d %q", code, stdout)
 	}
 	for _, cmd := range []string{"serve", "check", "echo", "selftest"} {
