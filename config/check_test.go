@@ -14,6 +14,8 @@ func TestProblemsSuggestTheFix(t *testing.T) {
 			`routes[0].upstream: unknown upstream "billing" (line 3)`},
 		{"targets as a string", "upstreams:\n  u: {targets: \"http://a:1\"}\n",
 			`upstreams.u.targets: expected a list, got "http://a:1" (line 2)`},
+		{"targets empty", "upstreams:\n  u: {targets: []}\n",
+			`upstreams.u: give targets (like ["http://127.0.0.1:9000"]) or builtin: echo (line 2)`},
 		{"tab", "listen: \":8080\"\nlog:\n\tlevel: info\n",
 			`found character that cannot start any token (the line holds a tab: YAML indents with spaces only) (line 3)`},
 	} {

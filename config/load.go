@@ -340,7 +340,7 @@ func (c *Config) validateStatic(bad problemFunc) {
 // validate checks one upstream pool found at path p.
 func (u Pool) validate(bad problemFunc, p string, given map[string]bool) {
 	switch {
-	case len(u.Targets) == 0 && u.Builtin == "" && !given[p+".targets"]: // given but unreadable: said already
+	case len(u.Targets) == 0 && u.Builtin == "" && !(given[p+".targets"] && u.Targets == nil): // unreadable: said already
 		bad(p, "give targets (like [\"http://127.0.0.1:9000\"]) or builtin: echo")
 	case len(u.Targets) > 0 && u.Builtin != "":
 		bad(p, "give either targets or builtin, not both")
