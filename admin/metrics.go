@@ -52,6 +52,9 @@ const (
 //	frontgate_upstream_up{pool,target}                  gauge     1 while a target is healthy, 0 while it is ejected
 //	frontgate_config_reloads_total{result}              counter   configuration reloads by result, "ok" or "error"
 //	frontgate_config_last_reload_success_timestamp_seconds gauge  Unix time of the last successful reload; 0 before one
+//	frontgate_tls_certificate_expiry_seconds{name,source} gauge     Unix time of the notAfter of the certificate served for
+//	                                                              each name (a wildcard as *.example.com); source is "file"
+//	                                                              (tls.cert, tls.certs) or "acme"
 //
 // The histograms share DurationBuckets. Alongside these the registry holds the standard go_* and
 // process_* series, and promhttp_metric_handler_* about the scrapes themselves.
@@ -71,6 +74,7 @@ type Metrics struct {
 	reloadOK    prometheus.Counter
 	reloadErr   prometheus.Counter
 	lastReload  prometheus.Gauge
+	certExpiry  *prometheus.GaugeVec
 
 	routes sync.Map // route name → *routeMetrics
 	hosts  sync.Map // host pattern → *statusCounters
@@ -155,11 +159,15 @@ func NewMetrics() *Metrics {
 			Help: "Unix time of the last successful configuration reload; 0 before the first.",
 		}),
 	}
+	m.certExpiry = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "frontgate_tls_certificate_expiry_seconds",
+		Help: "Unix time of the notAfter of the TLS certificate served for a name, by source (file or acme).",
+	}, []string{"name", "source"})
 	m.reloadOK = m.reloads.WithLabelValues("ok")
 	m.reloadErr = m.reloads.WithLabelValues("error")
 	m.reg.MustRegister(
 		m.requests, m.hostReqs, m.duration, m.receive, m.upstream, m.inflight, m.rateLimited, m.rejected,
-		m.upstreamUp, m.reloads, m.lastReload,
+		m.upstreamUp, m.reloads, m.lastReload, m.certExpiry,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -309,6 +317,24 @@ func (m *Metrics) ConfigReload(ok bool) {
 	}
 	m.reloadOK.Inc()
 	m.lastReload.Set(float64(m.now().UnixNano()) / 1e9)
+}
+
+// SetCertExpiry sets frontgate_tls_certificate_expiry_seconds of name to notAfter; source is "file"
+// or "acme".
+func (m *Metrics) SetCertExpiry(name, source string, notAfter time.Time) {
+	if m == nil {
+		return
+	}
+	m.certExpiry.WithLabelValues(name, source).Set(float64(notAfter.Unix()))
+}
+
+// ForgetCerts drops every frontgate_tls_certificate_expiry_seconds series, before the certificates
+// served now are set again (a reload or renewal may have removed names).
+func (m *Metrics) ForgetCerts() {
+	if m == nil {
+		return
+	}
+	m.certExpiry.Reset()
 }
 
 // Handler returns the /metrics handler for this registry (text or protobuf exposition as the scraper

@@ -58,9 +58,10 @@ type Admin struct {
 }
 
 // TLS names the public listener's certificates and keys, PEM files (relative paths resolve against the
-// config's folder). No certificate at all (the zero value): plain HTTP. Each handshake gets the
-// certificate that covers the name the client asks for (SNI). The files are read again on every reload,
-// and while TLS is on a changed file is picked up within a second or so, without a reload.
+// config's folder), and automatic certificates (ACME). No certificate file and no acme (the zero value):
+// plain HTTP. Each handshake gets the certificate that covers the name the client asks for (SNI): a
+// file's (exact names, then wildcards), else ACME's, else the default. The files are read again on
+// every reload, and while TLS is on a changed file is picked up within a second or so, without a reload.
 type TLS struct {
 	// Cert and Key are a certificate and its key; both empty: none. Given with Certs, this pair is the
 	// first certificate.
@@ -69,12 +70,61 @@ type TLS struct {
 	// Certs lists more certificates; each serves the names (DNS SANs) in it. Empty: only Cert and Key.
 	Certs []CertPair `yaml:"certs"`
 	// DefaultSNI picks the certificate for clients that send no SNI, an IP address or a name no
-	// certificate covers: the one that covers this name. Empty: the first certificate (Cert if given,
-	// else Certs[0]).
+	// certificate covers: a file's that covers this name, else ACME's when it is one of acme.names.
+	// Empty: the first certificate file (Cert if given, else Certs[0]), else ACME's for the first of
+	// acme.names.
 	DefaultSNI string `yaml:"default_sni"`
 	// RedirectHTTP is an optional plain listener (like :80) that redirects every request to https.
 	RedirectHTTP string `yaml:"redirect_http"`
+	// ACME obtains and renews certificates automatically for the names no certificate file covers
+	// (a file is the operator's override). Nil (the key left out): none. With it TLS is on even
+	// without certificate files. Giving it agrees to the CA's terms of service.
+	ACME *ACME `yaml:"acme"`
 }
+
+// DefaultACMEDirectory is Let's Encrypt's production ACME directory, tls.acme.directory's default.
+const DefaultACMEDirectory = "https://acme-v02.api.letsencrypt.org/directory"
+
+// ACME configures automatic certificates (tls.acme in YAML). The CA proves each name over HTTP-01 (a
+// plain request to port 80, answered by HTTPListen) or TLS-ALPN-01 (a handshake on port 443,
+// answered by the public listener); neither can prove a wildcard, so every name is exact.
+// Certificates renew by themselves well before they expire.
+type ACME struct {
+	// Email is the ACME account's contact address, where the CA writes about problems with the
+	// certificates. Empty: an account without one.
+	Email string `yaml:"email"`
+	// Directory is the ACME directory's https URL. Default: DefaultACMEDirectory (Let's Encrypt).
+	Directory string `yaml:"directory"`
+	// CARoot is a PEM file of root certificates to trust, besides the system's, when talking to the
+	// directory (a private ACME CA); relative to the config's folder. Empty: the system's roots.
+	CARoot string `yaml:"ca_root"`
+	// Storage is the folder that keeps the account, the keys, the certificates and the locks;
+	// replicas sharing it share certificates, and one orders while the others wait. Relative to the
+	// config's folder. Default: os.UserConfigDir()/frontgate/acme ($XDG_CONFIG_HOME/frontgate/acme
+	// or ~/.config/frontgate/acme on Linux).
+	Storage string `yaml:"storage"`
+	// HTTPListen is a plain listener (like :80) that answers HTTP-01 challenges and redirects every
+	// other request to https. It may be redirect_http's address: one listener does both. Empty: no
+	// HTTP-01; certificates come over TLS-ALPN-01 on the public listener, which the CA must reach on
+	// port 443.
+	HTTPListen string `yaml:"http_listen"`
+	// Names are the exact host names to get certificates for from the start. Empty: every exact name
+	// in hosts: of the routes and static mounts (wildcards are left out).
+	Names []string `yaml:"names"`
+	// OnDemand also gets a certificate at the first handshake for a name not in Names, when its ask
+	// endpoint allows that name. Nil: only Names.
+	OnDemand *OnDemand `yaml:"on_demand"`
+}
+
+// OnDemand is on-demand issuance (tls.acme.on_demand in YAML).
+type OnDemand struct {
+	// Ask is an http or https URL asked GET Ask?domain=NAME before a certificate is ordered for NAME
+	// at a handshake: 200 allows it, any other answer or no answer refuses. Required.
+	Ask string `yaml:"ask"`
+}
+
+// On reports whether the public listener speaks TLS: a certificate file or acme is given.
+func (t *TLS) On() bool { return len(t.Pairs()) > 0 || t.ACME != nil }
 
 // CertPair is a certificate and its key, PEM files (an entry of tls.certs in YAML).
 type CertPair struct {
@@ -83,7 +133,7 @@ type CertPair struct {
 }
 
 // Pairs lists every certificate and key in order: Cert and Key first when either is given, then Certs.
-// Empty: TLS is off.
+// Empty: no certificate file (TLS is off unless ACME is given).
 func (t *TLS) Pairs() []CertPair {
 	var pairs []CertPair
 	if t.Cert != "" || t.Key != "" {

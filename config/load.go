@@ -5,11 +5,13 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	_ "embed"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"maps"
 	"math"
 	"net"
+	"net/mail"
 	"net/netip"
 	"net/url"
 	"os"
@@ -141,11 +143,23 @@ func (c *Config) fillDefaults(given map[string]bool) {
 		for i := range c.TLS.Certs {
 			paths = append(paths, &c.TLS.Certs[i].Cert, &c.TLS.Certs[i].Key)
 		}
+		if a := c.TLS.ACME; a != nil {
+			if a.Storage == "" {
+				if dir, err := os.UserConfigDir(); err == nil {
+					a.Storage = filepath.Join(dir, "frontgate", "acme")
+				}
+			}
+			paths = append(paths, &a.CARoot, &a.Storage)
+		}
 		for _, p := range paths {
 			if *p != "" && !filepath.IsAbs(*p) {
 				*p = filepath.Join(c.Dir, *p)
 			}
 		}
+	}
+	if a := c.TLS.ACME; a != nil {
+		orDefault(&a.Directory, DefaultACMEDirectory)
+		normalizeHosts(a.Names)
 	}
 	for i := range c.Static {
 		m := &c.Static[i]
@@ -199,6 +213,33 @@ func (c *Config) fillDefaults(given map[string]bool) {
 		} else {
 			fillRateLimit(r.RateLimit)
 		}
+	}
+	if c.TLS.ACME != nil {
+		c.fillACMENames() // after the hosts of routes and static mounts are normalized, above
+	}
+}
+
+// fillACMENames gives tls.acme.names its default when empty: every exact, valid name in hosts: of
+// the routes and then the static mounts, each once (a malformed one is reported where it is given).
+func (c *Config) fillACMENames() {
+	a := c.TLS.ACME
+	if len(a.Names) > 0 {
+		return
+	}
+	seen := map[string]bool{}
+	add := func(hosts []string) {
+		for _, h := range hosts {
+			if !strings.HasPrefix(h, "*.") && !seen[h] && checkHostName(h) == nil {
+				seen[h] = true
+				a.Names = append(a.Names, h)
+			}
+		}
+	}
+	for _, r := range c.Routes {
+		add(r.Hosts)
+	}
+	for _, m := range c.Static {
+		add(m.Hosts)
 	}
 }
 
@@ -423,8 +464,8 @@ func (c *Config) validateRoute(bad problemFunc, p string, r Route) {
 	}
 }
 
-// validateTLS checks the certificates (each pair given whole, loading, not expired), default_sni and
-// the redirect listener.
+// validateTLS checks the certificates (each pair given whole, loading, not expired), default_sni, the
+// redirect listener and tls.acme.
 func (c *Config) validateTLS(bad problemFunc) {
 	t := c.TLS
 	var leaves []*x509.Certificate
@@ -455,15 +496,19 @@ func (c *Config) validateTLS(bad problemFunc) {
 	for i, pair := range t.Certs {
 		check(fmt.Sprintf("tls.certs[%d].", i), pair)
 	}
-	none := t.Cert == "" && t.Key == "" && len(t.Certs) == 0
+	none := t.Cert == "" && t.Key == "" && len(t.Certs) == 0 && t.ACME == nil
 	if t.DefaultSNI != "" {
+		covers := func(l *x509.Certificate) bool { return l.VerifyHostname(t.DefaultSNI) == nil }
 		switch {
 		case none:
 			bad("tls.default_sni", "needs a certificate: give tls.cert and tls.key or tls.certs")
 		case net.ParseIP(t.DefaultSNI) != nil:
 			bad("tls.default_sni", "%q is an IP address; give a DNS name one of the certificates covers", t.DefaultSNI)
-		case loaded && !slices.ContainsFunc(leaves, func(l *x509.Certificate) bool { return l.VerifyHostname(t.DefaultSNI) == nil }):
+		case !loaded || slices.ContainsFunc(leaves, covers):
+		case t.ACME == nil:
 			bad("tls.default_sni", "%q is not a name any of the certificates covers", t.DefaultSNI)
+		case !slices.Contains(t.ACME.Names, strings.TrimSuffix(strings.ToLower(t.DefaultSNI), ".")):
+			bad("tls.default_sni", "%q is not a name any of the certificates or tls.acme.names covers", t.DefaultSNI)
 		}
 	}
 	switch {
@@ -475,6 +520,92 @@ func (c *Config) validateTLS(bad problemFunc) {
 			bad("tls.redirect_http", "%v", err)
 		}
 	}
+	if t.ACME != nil {
+		c.validateACME(bad)
+	}
+}
+
+// validateACME checks tls.acme: an email address, an https directory, a ca_root of PEM certificates,
+// a storage folder, the challenge listener, exact host names and an http(s) ask URL.
+func (c *Config) validateACME(bad problemFunc) {
+	a := c.TLS.ACME
+	if a.Email != "" {
+		if addr, err := mail.ParseAddress(a.Email); err != nil || addr.Address != a.Email {
+			bad("tls.acme.email", "%q is not an email address like ops@example.com", a.Email)
+		}
+	}
+	if u, err := url.Parse(a.Directory); err != nil || u.Scheme != "https" || u.Host == "" {
+		bad("tls.acme.directory", "%q is not an https URL like %s", a.Directory, DefaultACMEDirectory)
+	}
+	if a.CARoot != "" {
+		if err := checkPEMCertificates(a.CARoot); err != nil {
+			bad("tls.acme.ca_root", "%v", err)
+		}
+	}
+	if a.Storage == "" {
+		_, err := os.UserConfigDir()
+		bad("tls.acme.storage", "missing, and there is no default (%v); give a folder", err)
+	}
+	if a.HTTPListen != "" {
+		switch err := checkListen(a.HTTPListen); {
+		case err != nil:
+			bad("tls.acme.http_listen", "%v", err)
+		case a.HTTPListen == c.Listen:
+			bad("tls.acme.http_listen", "must differ from listen: the public listener speaks TLS")
+		case a.HTTPListen == c.Admin.Listen:
+			bad("tls.acme.http_listen", "must differ from admin.listen: admin endpoints are never on a public listener")
+		}
+	}
+	seen := map[string]int{}
+	for i, name := range a.Names {
+		p := fmt.Sprintf("tls.acme.names[%d]", i)
+		switch err := checkHostName(name); {
+		case err != nil:
+			bad(p, "%v", err)
+		case strings.HasPrefix(name, "*."):
+			bad(p, "%q is a wildcard: HTTP-01 and TLS-ALPN-01 cannot prove one (that takes DNS-01); give exact names, or a certificate file for the wildcard", name)
+		case net.ParseIP(name) != nil:
+			bad(p, "%q is an IP address; give host names", name)
+		default:
+			if j, dup := seen[name]; dup {
+				bad(p, "%q is already names[%d]", name, j)
+			}
+			seen[name] = i
+		}
+	}
+	if len(a.Names) == 0 && a.OnDemand == nil {
+		bad("tls.acme", "no names to get certificates for: give tls.acme.names, exact hosts: on routes or static mounts, or on_demand")
+	}
+	if d := a.OnDemand; d != nil {
+		switch u, err := url.Parse(d.Ask); {
+		case d.Ask == "":
+			bad("tls.acme.on_demand.ask", "missing; give the URL that answers 200 for the names that may get a certificate")
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			bad("tls.acme.on_demand.ask", "%q is not an http or https URL", d.Ask)
+		}
+	}
+}
+
+// checkPEMCertificates makes sure the file at path holds PEM certificates, at least one, all parsing.
+func checkPEMCertificates(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("cannot read the certificates: %w", err)
+	}
+	n := 0
+	for block, rest := pem.Decode(data); block != nil; block, rest = pem.Decode(rest) {
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		if _, err := x509.ParseCertificate(block.Bytes); err != nil {
+			return fmt.Errorf("%s: certificate %d does not parse: %w", path, n+1, err)
+		}
+		n++
+	}
+	if n == 0 {
+		return fmt.Errorf("%s holds no PEM certificate", path)
+	}
+	return nil
 }
 
 // loadLeaf loads a certificate and its key and returns the certificate.

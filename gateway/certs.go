@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/frontgate/frontgate/admin"
 	"github.com/frontgate/frontgate/config"
 )
 
@@ -21,8 +22,9 @@ import (
 // certificate written before its key) before the watch warns about them.
 const certSettle = 5 * time.Second
 
-// certSet is one load of the public listener's certificates, indexed by the names they cover. It is
-// never changed once built: a reload or a renewed file builds a new one and swaps the pointer that
+// certSet is one load of the public listener's certificates, indexed by the names they cover, and the
+// place where the two sources of certificates meet: files first, then ACME (acme.go). It is never
+// changed once built: a reload or a renewed file builds a new one and swaps the pointer that
 // handshakes read (Server.certs), so a handshake takes no lock.
 type certSet struct {
 	pairs      []config.CertPair
@@ -31,17 +33,28 @@ type certSet struct {
 	certs      []*tls.Certificate          // in pairs' order, each with its Leaf
 	exact      map[string]*tls.Certificate // a DNS name (lower case, no trailing dot) → the first certificate with it
 	wild       map[string]*tls.Certificate // "example.com" → the first certificate with "*.example.com"
-	def        *tls.Certificate            // for no SNI, an IP address or a name no certificate covers
+	def        *tls.Certificate            // for no SNI, an IP address or a name no certificate covers; nil: see acmeDef
+	acme       *acmeManager                // ACME's certificates, for the names no file covers; nil: no ACME
+	acmeDef    string                      // with def nil, the name whose ACME certificate is the default; "": none
 }
 
-// newCertSet loads the certificates t names; t must name at least one.
+// newCertSet loads the certificates t names, without ACME; t must name at least one.
 func newCertSet(t *config.TLS) (*certSet, error) {
+	s, err := loadCertFiles(t)
+	if err != nil {
+		return nil, err
+	}
+	return s.finish(t.DefaultSNI, nil)
+}
+
+// loadCertFiles loads the certificate files t names, if any, into a set that finish completes.
+func loadCertFiles(t *config.TLS) (*certSet, error) {
 	pairs := t.Pairs()
 	files, err := readPairs(pairs)
 	if err != nil {
 		return nil, err
 	}
-	return buildCertSet(pairs, t.DefaultSNI, files, time.Now(), nil)
+	return indexCerts(pairs, files, time.Now(), nil)
 }
 
 // pairFiles is what a certificate file and its key file hold.
@@ -71,11 +84,12 @@ func readPairs(pairs []config.CertPair) ([]pairFiles, error) {
 	return files, nil
 }
 
-// buildCertSet parses each pair's files and indexes the certificates' DNS names; where two
-// certificates have the same name, the first one serves it. A pair whose files prev (nil: none, else a
-// set of the same pairs) loaded keeps prev's certificate; any other must load and not be expired at now.
-func buildCertSet(pairs []config.CertPair, defaultSNI string, files []pairFiles, now time.Time, prev *certSet) (*certSet, error) {
-	s := &certSet{pairs: pairs, defaultSNI: defaultSNI, sums: make([][32]byte, len(pairs)),
+// indexCerts parses each pair's files and indexes the certificates' DNS names, for finish to complete;
+// where two certificates have the same name, the first one serves it. A pair whose files prev (nil:
+// none, else a set of the same pairs) loaded keeps prev's certificate; any other must load and not be
+// expired at now.
+func indexCerts(pairs []config.CertPair, files []pairFiles, now time.Time, prev *certSet) (*certSet, error) {
+	s := &certSet{pairs: pairs, sums: make([][32]byte, len(pairs)),
 		exact: map[string]*tls.Certificate{}, wild: map[string]*tls.Certificate{}}
 	for i, p := range pairs {
 		s.sums[i] = files[i].sum()
@@ -99,14 +113,29 @@ func buildCertSet(pairs []config.CertPair, defaultSNI string, files []pairFiles,
 			}
 		}
 	}
-	if len(s.certs) == 0 {
+	return s, nil
+}
+
+// finish completes an indexed set with its ACME manager (nil: none) and its default certificate:
+// default_sni's, a file's that covers it or else ACME's when it is a managed name; without default_sni
+// the first file's, else ACME's for the first managed name (none with on_demand alone: a client
+// without SNI then fails its handshake). It returns s.
+func (s *certSet) finish(defaultSNI string, acme *acmeManager) (*certSet, error) {
+	s.defaultSNI, s.acme = defaultSNI, acme
+	switch {
+	case len(s.certs) == 0 && acme == nil:
 		return nil, errors.New("no certificate given")
-	}
-	s.def = s.certs[0]
-	if defaultSNI != "" {
+	case defaultSNI != "":
 		if s.def = s.match(defaultSNI); s.def == nil {
-			return nil, fmt.Errorf("default_sni %q: no certificate covers it", defaultSNI)
+			if acme == nil || !acme.managed[normalName(defaultSNI)] {
+				return nil, fmt.Errorf("default_sni %q: no certificate covers it", defaultSNI)
+			}
+			s.acmeDef = normalName(defaultSNI)
 		}
+	case len(s.certs) > 0:
+		s.def = s.certs[0]
+	case len(acme.settings.names) > 0:
+		s.acmeDef = acme.settings.names[0]
 	}
 	return s, nil
 }
@@ -150,20 +179,59 @@ func (s *certSet) match(name string) *tls.Certificate {
 	return nil
 }
 
-// GetCertificate picks the certificate for a handshake by its SNI (tls.Config.GetCertificate): the one
-// that covers the name, else the default one. On a nil set it fails the handshake.
+// GetCertificate picks the certificate for a handshake by its SNI (tls.Config.GetCertificate): a file's
+// that covers the name (an operator's file overrides ACME), else ACME's for a name it serves (managed,
+// or any with on_demand), else the default one. A TLS-ALPN-01 validation gets ACME's challenge
+// certificate. On a nil set, or with no certificate to give, it fails the handshake.
 func (s *certSet) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	if s == nil {
 		return nil, errors.New("tls: no certificate loaded")
 	}
+	if s.acme != nil && isACMEChallenge(hello) {
+		return s.acme.GetCertificate(hello)
+	}
 	if c := s.match(hello.ServerName); c != nil {
 		return c, nil
 	}
-	return s.def, nil
+	var acmeErr error
+	if s.acme != nil && s.acme.covers(normalName(hello.ServerName)) {
+		c, err := s.acme.GetCertificate(hello)
+		if err == nil {
+			return c, nil
+		}
+		acmeErr = err // not obtained yet, or refused by on_demand.ask: the default, if there is one
+	}
+	switch {
+	case s.def != nil:
+		return s.def, nil
+	case s.acmeDef != "":
+		def := *hello
+		def.ServerName = s.acmeDef
+		return s.acme.GetCertificate(&def)
+	case acmeErr != nil:
+		return nil, acmeErr
+	}
+	return nil, fmt.Errorf("tls: no certificate for %q", hello.ServerName)
+}
+
+// report sets the expiry series of every certificate the set serves, by the name it serves: the
+// files' (a wildcard as *.example.com) and ACME's.
+func (s *certSet) report(m *admin.Metrics) {
+	for name, c := range s.exact {
+		m.SetCertExpiry(name, "file", c.Leaf.NotAfter)
+	}
+	for parent, c := range s.wild {
+		m.SetCertExpiry("*."+parent, "file", c.Leaf.NotAfter)
+	}
+	if s.acme != nil {
+		for name, notAfter := range s.acme.expiries() {
+			m.SetCertExpiry(name, "acme", notAfter)
+		}
+	}
 }
 
 // reread reads the set's files again: s itself when they have not changed, else a set built from
-// them (with the same pairs and default_sni; unchanged pairs keep their certificates).
+// them (with the same pairs, default_sni and ACME manager; unchanged pairs keep their certificates).
 func (s *certSet) reread(now time.Time) (*certSet, error) {
 	files, err := readPairs(s.pairs)
 	if err != nil {
@@ -176,7 +244,11 @@ func (s *certSet) reread(now time.Time) (*certSet, error) {
 	if !changed {
 		return s, nil
 	}
-	return buildCertSet(s.pairs, s.defaultSNI, files, now, s)
+	next, err := indexCerts(s.pairs, files, now, s)
+	if err != nil {
+		return nil, err
+	}
+	return next.finish(s.defaultSNI, s.acme)
 }
 
 // certWatch swaps in a new certificate set when a certificate or key file of the current one changes,
@@ -185,6 +257,7 @@ func (s *certSet) reread(now time.Time) (*certSet, error) {
 type certWatch struct {
 	certs    *atomic.Pointer[certSet]
 	log      *zap.Logger
+	report   func()        // called after a swap (the expiry metrics); nil: nothing
 	settle   time.Duration // how long changed files may fail to load before a warning
 	badSince time.Time     // when the changed files first failed to load; zero while they load
 	warned   bool          // this spell of failing files has been logged
@@ -225,4 +298,7 @@ func (w *certWatch) check(now time.Time) {
 		}
 	}
 	w.log.Info("tls certificates renewed from changed files", zap.Strings("files", files), zap.Time("not_after", notAfter))
+	if w.report != nil {
+		w.report()
+	}
 }

@@ -83,7 +83,7 @@ func newStdServer(h http.Handler, log *zap.Logger, s *config.Server) *http.Serve
 
 // listenerSpec names a listener the config asks for and where the server keeps it.
 type listenerSpec struct {
-	name string // public, admin, redirect
+	name string // public, admin, redirect, acme_http
 	addr string
 	slot **endpoint
 }
@@ -95,6 +95,10 @@ func (s *Server) listenersFor(cfg *config.Config) []listenerSpec {
 	}
 	if cfg.TLS.RedirectHTTP != "" && s.tlsOn {
 		specs = append(specs, listenerSpec{"redirect", cfg.TLS.RedirectHTTP, &s.redirect})
+	}
+	// On redirect_http's address, the redirect listener answers the challenges too (plainHTTP).
+	if a := cfg.TLS.ACME; a != nil && a.HTTPListen != "" && a.HTTPListen != cfg.TLS.RedirectHTTP && s.tlsOn {
+		specs = append(specs, listenerSpec{"acme_http", a.HTTPListen, &s.acmeHTTP})
 	}
 	return specs
 }
@@ -119,8 +123,8 @@ func (s *Server) open(spec listenerSpec, cfg *config.Config) (*endpoint, error) 
 			Config:  s.redactedConfig,
 			Logger:  s.log.Named("admin"),
 		}), s.log.Named("admin"), &cfg.Server)
-	case "redirect":
-		eng = newStdServer(http.HandlerFunc(s.redirectToHTTPS), s.log.Named("redirect"), &cfg.Server)
+	case "redirect", "acme_http":
+		eng = newStdServer(http.HandlerFunc(s.plainHTTP), s.log.Named(spec.name), &cfg.Server)
 	}
 	s.log.Info("listening", zap.String("listener", spec.name), zap.String("addr", ln.Addr().String()),
 		zap.Bool("tls", tlsOn), zap.String("version", s.opts.Version), zap.Bool("embedded_config", cfg.Embedded))
@@ -150,13 +154,15 @@ func (s *Server) publicEngine(cfg *config.Config) engine {
 		return h1
 	}
 	h2 := newStdServer(&s.gens, log, &cfg.Server)
-	return &tlsfront.Server{TLSConfig: s.tlsConfig(), HTTP1: h1, HTTP2: h2, HandshakeTimeout: cfg.Server.ReadHeaderTimeout}
+	return &tlsfront.Server{TLSConfig: s.tlsConfig(), HTTP1: closeChallenges{h1}, HTTP2: h2, HandshakeTimeout: cfg.Server.ReadHeaderTimeout}
 }
 
 // tlsConfig: TLS 1.2 and up, AEAD suites with forward secrecy only, the certificate picked by SNI on
 // each handshake from the atomically swapped certificate set (reloads and renewed files replace it).
+// With ACME, a hello offering acme-tls/1 alone (a TLS-ALPN-01 validation) gets a config that
+// negotiates that protocol: tlsfront sets NextProtos to h2 and http/1.1 on the config it is given.
 func (s *Server) tlsConfig() *tls.Config {
-	return &tls.Config{
+	cfg := &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		CipherSuites: []uint16{
 			tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
@@ -167,19 +173,96 @@ func (s *Server) tlsConfig() *tls.Config {
 			return s.certs.Load().GetCertificate(hello)
 		},
 	}
+	challenge := cfg.Clone()
+	challenge.NextProtos = []string{acmeALPN}
+	cfg.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		if set := s.certs.Load(); set != nil && set.acme != nil && isACMEChallenge(hello) {
+			return challenge, nil
+		}
+		return nil, nil // the config itself
+	}
+	return cfg
 }
 
-// loadCert loads the certificates cfg names and swaps them in; without any it keeps the ones loaded.
-func (s *Server) loadCert(cfg *config.Config) error {
-	if len(cfg.TLS.Pairs()) == 0 {
-		return nil
+// loadCerts loads the certificate files cfg names and pairs them with the ACME manager for its
+// tls.acme: the running one when its settings are unchanged, else a new one (not started: useCerts
+// does that), or none. With TLS off (it is fixed at Start), or with neither certificate files nor acme
+// in cfg (turning TLS off takes a restart), it returns the set and manager in use. A new manager that
+// the caller does not useCerts must be given to dropACME.
+func (s *Server) loadCerts(cfg *config.Config) (*certSet, *acmeManager, error) {
+	if !s.tlsOn || !cfg.TLS.On() {
+		return s.certs.Load(), s.acme, nil
 	}
-	set, err := newCertSet(&cfg.TLS)
+	set, err := loadCertFiles(&cfg.TLS)
 	if err != nil {
-		return fmt.Errorf("tls: %w", err)
+		return nil, nil, fmt.Errorf("tls: %w", err)
+	}
+	var m *acmeManager
+	if cfg.TLS.ACME != nil {
+		st := newACMESettings(cfg, set)
+		if m = s.acme; m == nil || !m.settings.same(st) {
+			if m, err = newACMEManager(st, s.log.Named("acme"), s.acmeTune, s.reportCerts); err != nil {
+				return nil, nil, fmt.Errorf("tls.acme: %w", err)
+			}
+		}
+	}
+	if _, err := set.finish(cfg.TLS.DefaultSNI, m); err != nil {
+		s.dropACME(m)
+		return nil, nil, fmt.Errorf("tls: %w", err)
+	}
+	return set, m, nil
+}
+
+// useCerts serves set from the next handshake on. When m is not the running ACME manager, the running
+// one stops first (its jobs are cancelled and waited for, within the shutdown timeout) and m starts:
+// call useCerts once the listeners answering m's challenges are open. s.mu is held.
+func (s *Server) useCerts(set *certSet, m *acmeManager) {
+	if m != s.acme {
+		if old := s.acme; old != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Server.ShutdownTimeout)
+			if err := old.stop(ctx); err != nil {
+				s.log.Warn("stopping the replaced acme manager", zap.Error(err))
+			}
+			cancel()
+		}
+		if m != nil {
+			m.start()
+		}
+		s.acme = m
 	}
 	s.certs.Store(set)
-	return nil
+	s.reportCerts()
+}
+
+// dropACME stops m unless it is the running manager: one loadCerts made for a config that will not be
+// used. s.mu is held.
+func (s *Server) dropACME(m *acmeManager) {
+	if m == nil || m == s.acme {
+		return
+	}
+	if err := m.stop(context.Background()); err != nil { // never started: nothing to wait for
+		s.log.Warn("stopping an unused acme manager", zap.Error(err))
+	}
+}
+
+// reportCerts sets the certificate expiry series to the certificates served now. It runs at start, on
+// reloads, when certificate files change and when ACME caches or obtains a certificate.
+func (s *Server) reportCerts() {
+	s.certReport.Lock()
+	defer s.certReport.Unlock()
+	s.opts.Metrics.ForgetCerts()
+	if set := s.certs.Load(); set != nil {
+		set.report(s.opts.Metrics)
+	}
+}
+
+// plainHTTP answers the plain listeners (redirect_http, tls.acme.http_listen): HTTP-01 validations of
+// the challenges under way, and a redirect to https for everything else.
+func (s *Server) plainHTTP(w http.ResponseWriter, r *http.Request) {
+	if set := s.certs.Load(); set != nil && set.acme != nil && set.acme.handleHTTPChallenge(w, r) {
+		return
+	}
+	s.redirectToHTTPS(w, r)
 }
 
 // redirectToHTTPS answers the plain redirect listener: 308 to the same URL over https on the public port.

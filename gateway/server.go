@@ -39,6 +39,9 @@ type Server struct {
 	certs     atomic.Pointer[certSet] // the public listener's certificates while TLS is on
 	stopping  atomic.Bool
 	httpsPort atomic.Pointer[string] // the public listener's bound port, for the redirect listener
+	acmeTune  acmeTuning             // set by tests before Start
+	// certReport serializes reportCerts, so that the expiry series end up describing the latest set.
+	certReport sync.Mutex
 
 	// mu serializes reloads and shutdown, and guards the fields below.
 	mu       sync.Mutex
@@ -46,6 +49,8 @@ type Server struct {
 	public   *endpoint
 	admin    *endpoint
 	redirect *endpoint
+	acmeHTTP *endpoint      // tls.acme.http_listen, when it is not redirect_http's address
+	acme     *acmeManager   // the running ACME manager; nil without tls.acme
 	tlsOn    bool           // the public listener speaks TLS (fixed for the process's life)
 	draining sync.WaitGroup // old generations and replaced listeners winding down
 	lastSum  [32]byte       // the config file's hash at the last load, for the file watch
@@ -96,7 +101,7 @@ func (s *Server) build(cfg *config.Config) (*Gateway, error) {
 }
 
 // Start builds the first generation from cfg (from Load) and opens the listeners. With TLS on it also
-// starts watching the certificate files, which Shutdown stops.
+// starts watching the certificate files and, with tls.acme, the ACME manager; Shutdown stops both.
 func (s *Server) Start(cfg *config.Config) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -105,10 +110,12 @@ func (s *Server) Start(cfg *config.Config) error {
 		return fmt.Errorf("build gateway: %w", err)
 	}
 	s.gens.current.Store(newGeneration(gw))
-	s.tlsOn = len(cfg.TLS.Pairs()) > 0
-	if err := s.loadCert(cfg); err != nil {
+	s.tlsOn = cfg.TLS.On()
+	set, acme, err := s.loadCerts(cfg)
+	if err != nil {
 		return errors.Join(err, gw.Close(context.Background()))
 	}
+	s.certs.Store(set) // before the listeners open; the ACME manager starts after
 	var opened []*endpoint
 	for _, spec := range s.listenersFor(cfg) {
 		ep, err := s.open(spec, cfg)
@@ -116,12 +123,14 @@ func (s *Server) Start(cfg *config.Config) error {
 			for _, e := range opened {
 				_ = e.Stop(context.Background()) // the listen error is the one to report
 			}
+			s.dropACME(acme)
 			return errors.Join(err, gw.Close(context.Background()))
 		}
 		opened = append(opened, ep)
 		*spec.slot = ep
 	}
 	s.cfg, s.lastSum = cfg, cfg.Digest
+	s.useCerts(set, acme)
 	s.opts.Metrics.ConfigReload(true)
 	if s.tlsOn {
 		s.startCertWatch()
@@ -134,7 +143,7 @@ func (s *Server) Start(cfg *config.Config) error {
 func (s *Server) startCertWatch() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	w := &certWatch{certs: &s.certs, log: s.log.Named("tls"), settle: certSettle}
+	w := &certWatch{certs: &s.certs, log: s.log.Named("tls"), settle: certSettle, report: s.reportCerts}
 	go func() {
 		defer close(done)
 		every(ctx, time.Second, w.check)
@@ -249,10 +258,11 @@ func (s *Server) Reload(reason string) {
 		s.lastSum = cfg.Digest
 		return
 	}
-	if (len(cfg.TLS.Pairs()) > 0) != s.tlsOn || cfg.H2C != s.cfg.H2C || cfg.Server != s.cfg.Server {
+	if cfg.TLS.On() != s.tlsOn || cfg.H2C != s.cfg.H2C || cfg.Server != s.cfg.Server {
 		log.Warn("tls on/off, h2c and server settings take effect at the next restart")
 	}
-	if err := s.loadCert(cfg); err != nil && s.tlsOn {
+	set, acme, err := s.loadCerts(cfg)
+	if err != nil {
 		reject(zap.Error(err))
 		s.closeLater(gw)
 		return
@@ -274,6 +284,7 @@ func (s *Server) Reload(reason string) {
 			for _, c := range opened {
 				_ = c.ep.Stop(context.Background()) // the listen error is the one to report
 			}
+			s.dropACME(acme)
 			reject(zap.Error(err))
 			s.closeLater(gw)
 			return
@@ -294,12 +305,13 @@ func (s *Server) Reload(reason string) {
 		}
 		*c.spec.slot = c.ep
 	}
-	for _, slot := range []**endpoint{&s.admin, &s.redirect} {
+	for _, slot := range []**endpoint{&s.admin, &s.redirect, &s.acmeHTTP} {
 		if *slot != nil && !wanted[slot] {
 			s.stopLater(*slot)
 			*slot = nil
 		}
 	}
+	s.useCerts(set, acme)
 	s.cfg, s.lastSum = cfg, cfg.Digest
 	s.opts.Metrics.ConfigReload(true)
 	log.Info("config reloaded", zap.Int("routes", len(cfg.Routes)), zap.Int("static", len(cfg.Static)), zap.Int("upstreams", len(cfg.Upstreams)))
@@ -392,10 +404,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.stopCertWatch()
 	}
 	var errs []error
-	for _, ep := range []*endpoint{s.public, s.redirect} {
+	for _, ep := range []*endpoint{s.public, s.redirect, s.acmeHTTP} {
 		if ep != nil {
 			errs = append(errs, ep.Stop(ctx))
 		}
+	}
+	if s.acme != nil { // no handshake is under way any more
+		errs = append(errs, s.acme.stop(ctx))
+		s.acme = nil
 	}
 	if g := s.gens.current.Load(); g != nil {
 		g.retire()
