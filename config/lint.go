@@ -46,12 +46,22 @@ func (c *Config) lint(d *decoder) []Problem {
 	return out
 }
 
-// lintCertificates warns of host names that no certificate file covers: clients asking for them get
-// the default certificate, which their name check refuses.
+// lintCertificates warns of host names that neither a certificate file nor tls.acme covers: clients
+// asking for them get the default certificate, which their name check refuses.
 func (c *Config) lintCertificates(warn func(path, format string, args ...any)) {
 	pairs := c.TLS.Pairs()
-	if len(pairs) == 0 || c.Embedded {
+	if !c.TLS.On() || c.Embedded {
 		return
+	}
+	acme := c.TLS.ACME
+	byACME := func(host string) bool {
+		switch {
+		case acme == nil || strings.HasPrefix(host, "*."):
+			return false // HTTP-01 and TLS-ALPN-01 cannot prove a wildcard
+		case acme.OnDemand != nil:
+			return true // ordered at its first handshake, if ask allows it
+		}
+		return slices.Contains(acme.Names, host)
 	}
 	var leaves []*x509.Certificate
 	for _, p := range pairs {
@@ -70,7 +80,7 @@ func (c *Config) lintCertificates(warn func(path, format string, args ...any)) {
 		if d, ok := strings.CutPrefix(host, "*."); ok {
 			name = "frontgate-check." + d // a wildcard host needs a wildcard certificate
 		}
-		return slices.ContainsFunc(leaves, func(l *x509.Certificate) bool { return l.VerifyHostname(name) == nil })
+		return byACME(host) || slices.ContainsFunc(leaves, func(l *x509.Certificate) bool { return l.VerifyHostname(name) == nil })
 	}
 	check := func(p string, hosts []string) {
 		for i, h := range hosts {

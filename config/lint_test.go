@@ -66,3 +66,26 @@ routes:
 		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// Names tls.acme gets certificates for are covered; a wildcard is not (it takes DNS-01).
+func TestWarningsACMECoveredHosts(t *testing.T) {
+	c, err := Parse([]byte(`tls: {acme: {storage: acme, names: [a.example.com]}}
+upstreams: {u: {targets: ["http://127.0.0.1:9"]}}
+routes:
+  - {hosts: [a.example.com, b.example.com, "*.example.com"], path_prefix: /, upstream: u}
+`), "test", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, w := range c.Warnings {
+		got = append(got, w.String())
+	}
+	want := []string{
+		`routes[0].hosts[1]: no certificate in tls covers "b.example.com": its clients get the default one (line 4)`,
+		`routes[0].hosts[2]: no certificate in tls covers "*.example.com": its clients get the default one (line 4)`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
