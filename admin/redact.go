@@ -31,8 +31,8 @@ var (
 // yaml or Go name contains key, password, passwd, secret, token, credential or authorization (in any
 // case) unless it is tagged `redact:"false"`; the same names mark map entries (string keys) secret. A
 // secret's whole value is replaced, whatever its type. time.Duration renders as its String ("5s"),
-// values implementing encoding.TextMarshaler as their text, nil pointers, maps and slices as nil;
-// channels and functions are left out. A pointer cycle renders as "[cycle]". Redact(nil) is nil.
+// values implementing encoding.TextMarshaler as their text, nil pointers and maps as nil, nil slices
+// as empty lists; channels and functions are left out. A pointer cycle renders as "[cycle]". Redact(nil) is nil.
 func Redact(v any) any {
 	if v == nil {
 		return nil
@@ -93,12 +93,8 @@ func (r *redactor) value(v reflect.Value) (out any, ok bool) {
 		m := make(map[string]any, v.Len())
 		r.mapEntries(v, m)
 		return m, true
-	case reflect.Slice:
-		if v.IsNil() {
-			return nil, true
-		}
-		fallthrough
-	case reflect.Array:
+	case reflect.Slice, reflect.Array: // a nil slice is an empty list: what the config means by it
+
 		s := make([]any, 0, v.Len())
 		for i := range v.Len() {
 			if e, ok := r.value(v.Index(i)); ok {

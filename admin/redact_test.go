@@ -65,7 +65,7 @@ func TestRedact(t *testing.T) {
 		"nested":   map[string]any{"name": "n", "interval": "1.5s"},
 		"nil_ptr":  nil,
 		"list":     []any{map[string]any{"name": "x", "interval": "1m0s"}},
-		"nil_list": nil,
+		"nil_list": []any{}, // unset list: empty, as the config reads it
 		"headers":  map[string]any{"X-Api-Key": Redacted, "Accept": "json"},
 		"any":      map[string]any{"token": Redacted, "ttl": "5s"},
 		"addr":     "10.0.0.1", "size": int64(65536), "ratio": 0.5,
