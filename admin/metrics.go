@@ -305,8 +305,45 @@ func (m *Metrics) ForgetUpstreams(pool string) {
 	m.upstreamUp.DeletePartialMatch(prometheus.Labels{"pool": pool})
 }
 
+// ForgetRoutes drops every series of the named routes: a reload removed them.
+func (m *Metrics) ForgetRoutes(routes ...string) {
+	if m == nil {
+		return
+	}
+	for _, route := range routes {
+		m.routes.Delete(route)
+		labels := prometheus.Labels{"route": route}
+		m.requests.DeletePartialMatch(labels)
+		m.duration.DeletePartialMatch(labels)
+		m.receive.DeletePartialMatch(labels)
+		m.upstream.DeletePartialMatch(labels)
+		m.inflight.DeletePartialMatch(labels)
+		m.rateLimited.DeletePartialMatch(labels)
+		m.rejected.DeletePartialMatch(labels)
+	}
+}
+
+// ForgetHosts drops the series of the given host patterns: a reload removed them.
+func (m *Metrics) ForgetHosts(hosts ...string) {
+	if m == nil {
+		return
+	}
+	for _, host := range hosts {
+		m.hosts.Delete(host)
+		m.hostReqs.DeletePartialMatch(prometheus.Labels{"host": host})
+	}
+}
+
+// ConfigLoaded sets the last-success timestamp for the config loaded at start, which is not a reload.
+func (m *Metrics) ConfigLoaded() {
+	if m == nil {
+		return
+	}
+	m.lastReload.Set(float64(m.now().UnixNano()) / 1e9)
+}
+
 // ConfigReload counts one configuration reload by result and, when ok, sets the last-success
-// timestamp to now. Report the initial load as well to have the timestamp set from the start.
+// timestamp to now. The load at start is ConfigLoaded.
 func (m *Metrics) ConfigReload(ok bool) {
 	if m == nil {
 		return

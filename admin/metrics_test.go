@@ -329,3 +329,37 @@ func BenchmarkObserveRequest(b *testing.B) {
 		}
 	})
 }
+
+func TestForgetRoutesAndHosts(t *testing.T) {
+	m := NewMetrics()
+	for _, route := range []string{"gone", "kept"} {
+		m.ObserveRequest(route, 200, time.Millisecond, time.Millisecond, time.Millisecond, true)
+		m.InflightAdd(route, 1)
+		m.RateLimited(route)
+		m.Rejected(route, ReasonMaxBody)
+	}
+	m.ObserveHost("gone.example", 200)
+	m.ObserveHost("kept.example", 200)
+	m.ForgetRoutes("gone")
+	m.ForgetHosts("gone.example")
+	srv := httptest.NewServer(m.Handler())
+	defer srv.Close()
+	fams := scrape(t, srv)
+	for name, fam := range fams {
+		for _, metric := range fam.GetMetric() {
+			for _, l := range metric.GetLabel() {
+				if l.GetValue() == "gone" || l.GetValue() == "gone.example" {
+					t.Errorf("%s still has a series for %s", name, l.GetValue())
+				}
+			}
+		}
+	}
+	if value(t, fams, "frontgate_requests_total", "route=kept", "status=200") != 1 || value(t, fams, "frontgate_host_requests_total", "host=kept.example", "status=200") != 1 {
+		t.Error("the kept route or host lost its series")
+	}
+	// A forgotten route that comes back counts from zero.
+	m.ObserveRequest("gone", 200, time.Millisecond, 0, 0, false)
+	if got := value(t, scrape(t, srv), "frontgate_requests_total", "route=gone", "status=200"); got != 1 {
+		t.Errorf("a route counted again after ForgetRoutes: %v, want 1", got)
+	}
+}

@@ -36,6 +36,9 @@ type Gateway struct {
 	roots     []*os.Root  // open static folders
 	pools     []*proxy.Pool
 	poolNames []string // pools[i]'s name
+
+	routeNames []string // the names requests are counted under (routes, mounts, demo routes)
+	hosts      []string // the host patterns requests are counted under
 }
 
 // Deps are what a gateway reports to. Every field may be nil (zero value: no logs, no access log, no
@@ -113,6 +116,16 @@ func Build(cfg *config.Config, deps Deps) (gw *Gateway, err error) {
 		entries = append(entries, mountEntry(m, b.route(m.Name, cfg.Defaults, h)))
 	}
 
+	for _, e := range entries {
+		if !slices.Contains(gw.routeNames, e.name) {
+			gw.routeNames = append(gw.routeNames, e.name)
+		}
+		for _, h := range e.hosts {
+			if !slices.Contains(gw.hosts, h) {
+				gw.hosts = append(gw.hosts, h)
+			}
+		}
+	}
 	root := newHostRouter(entries)
 	if cfg.RateLimit != nil {
 		root = b.rateLimit("", cfg.RateLimit, root)

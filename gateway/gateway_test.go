@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"github.com/frontgate/frontgate/admin"
 	"github.com/frontgate/frontgate/config"
 )
 
@@ -107,7 +108,8 @@ func TestServerReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewServer(Options{Path: path, Log: zaptest.NewLogger(t)})
+	metrics := admin.NewMetrics()
+	s := NewServer(Options{Path: path, Log: zaptest.NewLogger(t), Metrics: metrics})
 	if err := s.Start(cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -119,6 +121,9 @@ func TestServerReload(t *testing.T) {
 	base := "http://" + s.Addr()
 	if resp, _ := get(t, base+"/api/x"); resp.StatusCode != 404 {
 		t.Fatalf("before reload: %d", resp.StatusCode)
+	}
+	if _, body := get(t, base+"/"); body != "Hello, world" { // counted under the demo route hello
+		t.Fatalf("before reload: GET / = %q", body)
 	}
 
 	write("listen: 127.0.0.1:0\nlog: {access: false}\nupstreams:\n  u: {targets: [\"" + upstream.URL + "\"]}\nroutes:\n  - {path_prefix: /api/, upstream: u}\n")
@@ -134,6 +139,29 @@ func TestServerReload(t *testing.T) {
 	s.Reload("test")
 	if _, body := get(t, base+"/api/y"); body != "upstream saw /api/y" {
 		t.Errorf("a bad config replaced the running one: %q", body)
+	}
+
+	// The metrics count two reloads (one refused), not the load at start; the demo route the first
+	// reload removed has no series left once its generation has drained.
+	scrape := func() string {
+		srv := httptest.NewServer(metrics.Handler())
+		defer srv.Close()
+		_, body := get(t, srv.URL)
+		return body
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Contains(scrape(), `route="hello"`) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond) // the retired generation closes in the background
+	}
+	exposition := scrape()
+	for _, want := range []string{`frontgate_config_reloads_total{result="ok"} 1`, `frontgate_config_reloads_total{result="error"} 1`,
+		`frontgate_requests_total{route="/api/",status="200"} 2`} {
+		if !strings.Contains(exposition, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(exposition, `route="hello"`) {
+		t.Error("/metrics still has series of the removed demo route")
 	}
 }
 

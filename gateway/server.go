@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -131,7 +132,7 @@ func (s *Server) Start(cfg *config.Config) error {
 	}
 	s.cfg, s.lastSum = cfg, cfg.Digest
 	s.useCerts(set, acme)
-	s.opts.Metrics.ConfigReload(true)
+	s.opts.Metrics.ConfigLoaded()
 	if s.tlsOn {
 		s.startCertWatch()
 	}
@@ -339,7 +340,27 @@ func (s *Server) closeLater(gw *Gateway, after ...chan struct{}) {
 		if err := gw.Close(ctx); err != nil {
 			s.log.Warn("closing a retired config's resources", zap.Error(err))
 		}
+		s.forgetRetired(gw)
 	}()
+}
+
+// forgetRetired drops the metrics series of the routes and hosts gw had that the running config
+// has not: once gw's last request has ended, nothing counts under them again.
+func (s *Server) forgetRetired(gw *Gateway) {
+	current := s.gens.current.Load().gw
+	var routes, hosts []string
+	for _, r := range gw.routeNames {
+		if !slices.Contains(current.routeNames, r) {
+			routes = append(routes, r)
+		}
+	}
+	for _, h := range gw.hosts {
+		if !slices.Contains(current.hosts, h) {
+			hosts = append(hosts, h)
+		}
+	}
+	s.opts.Metrics.ForgetRoutes(routes...)
+	s.opts.Metrics.ForgetHosts(hosts...)
 }
 
 // stopLater drains a replaced listener in the background. s.mu is held.
