@@ -2,7 +2,9 @@ package config
 
 import (
 	"errors"
+	"strings"
 	"testing"
+	"time"
 )
 
 // Problems that point at the fix: a close upstream name, a tab in the indentation.
@@ -26,5 +28,17 @@ func TestProblemsSuggestTheFix(t *testing.T) {
 				t.Errorf("got %v\nwant the one problem %s", err, tt.want)
 			}
 		})
+	}
+}
+
+// A pair whose certificate reads but whose key does not is the key's problem, under tls.key.
+func TestBadKeyFileIsReportedUnderKey(t *testing.T) {
+	dir := t.TempDir()
+	writeCertPair(t, dir, "site", time.Now().Add(time.Hour), "example.com")
+	_, err := Parse([]byte("tls: {cert: site.crt, key: missing.key}\n"), "test", dir)
+	var ce *Error
+	if !errors.As(err, &ce) || len(ce.Problems) != 1 || ce.Problems[0].Path != "tls.key" ||
+		!strings.Contains(ce.Problems[0].Msg, "cannot load the key for the certificate") {
+		t.Errorf("got %v, want one problem at tls.key", err)
 	}
 }

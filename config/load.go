@@ -479,6 +479,8 @@ func (c *Config) validateTLS(bad problemFunc) {
 		default:
 			leaf, err := loadLeaf(pair)
 			switch {
+			case err != nil && certFileReads(pair.Cert):
+				bad(p+"key", "cannot load the key for the certificate: %v", err) // the key is at fault
 			case err != nil:
 				bad(p+"cert", "cannot load the certificate and key: %v", err)
 			case time.Now().After(leaf.NotAfter):
@@ -609,6 +611,21 @@ func checkPEMCertificates(path string) error {
 }
 
 // loadLeaf loads a certificate and its key and returns the certificate.
+// certFileReads reports whether path holds a certificate that parses, so that a pair that does not
+// load is the key's fault.
+func certFileReads(path string) bool {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	block, _ := pem.Decode(data)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return false
+	}
+	_, err = x509.ParseCertificate(block.Bytes)
+	return err == nil
+}
+
 func loadLeaf(pair CertPair) (*x509.Certificate, error) {
 	cert, err := tls.LoadX509KeyPair(pair.Cert, pair.Key)
 	if err != nil {

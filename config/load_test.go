@@ -299,7 +299,7 @@ func TestLoadTLSBad(t *testing.T) {
 			[]string{`tls.certs[0].key: missing; give the key file with the certificate (line 3)`, `tls.certs[1].cert: missing; give the certificate file with the key (line 4)`}},
 		{"the single pair given half", "tls: {key: a.key}\n", []string{`tls.cert: missing; give the certificate file with the key (line 1)`}},
 		{"pairs that do not load", "tls:\n  certs:\n    - {cert: a.crt, key: b.key}\n    - {cert: nope.crt, key: b.key}\n", []string{
-			`tls.certs[0].cert: cannot load the certificate and key: tls: private key does not match public key (line 3)`,
+			`tls.certs[0].key: cannot load the key for the certificate: tls: private key does not match public key (line 3)`,
 			`tls.certs[1].cert: cannot load the certificate and key: open DIR/nope.crt: no such file or directory (line 4)`,
 		}},
 		{"expired", "tls:\n  cert: a.crt\n  key: a.key\n  certs:\n    - {cert: old.crt, key: old.key}\n",
