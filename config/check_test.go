@@ -18,6 +18,10 @@ func TestProblemsSuggestTheFix(t *testing.T) {
 			`upstreams.u.targets: expected a list, got "http://a:1" (line 2)`},
 		{"targets empty", "upstreams:\n  u: {targets: []}\n",
 			`upstreams.u: give targets (like ["http://127.0.0.1:9000"]) or builtin: echo (line 2)`},
+		{"unclosed brace", "listen: \":8080\"\nupstreams:\n  u: {targets: [\"http://a:1\"]\nroutes:\n  - {path: /, upstream: u}\n",
+			`the { opened on this line is not closed (line 3)`},
+		{"unclosed bracket", "listen: \":8080\"\nstatic:\n  - {prefix: /a/, path: x, hosts: [a.example}\n",
+			`the [ opened on this line is not closed (line 3)`},
 		{"tab", "listen: \":8080\"\nlog:\n\tlevel: info\n",
 			`found character that cannot start any token (the line holds a tab: YAML indents with spaces only) (line 3)`},
 	} {

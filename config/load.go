@@ -72,8 +72,18 @@ func Parse(data []byte, name, dir string) (*Config, error) {
 			p.Line, _ = strconv.Atoi(m[1])
 			p.Msg = m[2]
 		}
-		if lines := strings.Split(string(data), "\n"); p.Line > 0 && p.Line <= len(lines) && strings.Contains(lines[p.Line-1], "\t") {
+		lines := strings.Split(string(data), "\n")
+		if p.Line > 0 && p.Line <= len(lines) && strings.Contains(lines[p.Line-1], "\t") {
 			p.Msg += " (the line holds a tab: YAML indents with spaces only)"
+		}
+		if strings.HasPrefix(p.Msg, "did not find expected ',' or ") && p.Line > 0 {
+			// The parser names the line before the unclosed bracket's: point at the bracket.
+			for i := p.Line - 1; i < len(lines); i++ {
+				if open := unclosed(lines[i]); open != 0 {
+					p.Line, p.Msg = i+1, fmt.Sprintf("the %c opened on this line is not closed", open)
+					break
+				}
+			}
 		}
 		return nil, &Error{File: name, Problems: []Problem{p}}
 	}
@@ -611,6 +621,37 @@ func checkPEMCertificates(path string) error {
 }
 
 // loadLeaf loads a certificate and its key and returns the certificate.
+// unclosed is the last flow bracket ({ or [) that line opens and does not close, outside quotes and
+// comments; 0 when it closes them all.
+func unclosed(line string) byte {
+	var stack []byte
+	var quote byte
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '\'':
+			quote = c
+		case c == '#' && (i == 0 || line[i-1] == ' '):
+			i = len(line)
+		case c == '{' || c == '[':
+			stack = append(stack, c)
+		case (c == '}' || c == ']') && len(stack) > 0:
+			if top := stack[len(stack)-1]; top == '{' && c == ']' || top == '[' && c == '}' {
+				return top // closed by the other kind: top is the one left open
+			}
+			stack = stack[:len(stack)-1]
+		}
+	}
+	if len(stack) == 0 {
+		return 0
+	}
+	return stack[len(stack)-1]
+}
+
 // certFileReads reports whether path holds a certificate that parses, so that a pair that does not
 // load is the key's fault.
 func certFileReads(path string) bool {
