@@ -144,7 +144,8 @@ func (t *TLS) Pairs() []CertPair {
 
 // Limits are per-route protections. Zero values mean no limit.
 type Limits struct {
-	// MaxBody is the largest request body accepted (413 past it). Zero: no limit.
+	// MaxBody is the largest request body accepted (413 past it). Zero: no limit. In defaults, a
+	// key not given is DefaultMaxBody (32 MiB).
 	MaxBody ByteSize `yaml:"max_body"`
 	// MaxInflight is how many requests the route serves at once (503 past it). Zero: no limit.
 	MaxInflight int `yaml:"max_inflight"`

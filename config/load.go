@@ -114,6 +114,9 @@ const (
 	DefaultShutdownTimeout = 30 * time.Second
 	DefaultMaxFails        = 3 // proxy's zero is "passive health off"
 	DefaultRetries         = 1 // proxy's zero is "no retries"
+	// DefaultMaxBody is defaults.max_body when the key is not given: a front proxy without a body
+	// limit takes uploads of any size (nginx's default is 1 MiB). 0 given turns the limit off.
+	DefaultMaxBody = 32 << 20
 )
 
 // orDefault sets *p to v when *p is the zero value.
@@ -140,6 +143,9 @@ func (c *Config) fillDefaults(given map[string]bool) {
 	orDefault(&c.Log.Level, DefaultLevel)
 	if !given["log.access"] {
 		c.Log.Access = true
+	}
+	if !given["defaults.max_body"] {
+		c.Defaults.MaxBody = DefaultMaxBody
 	}
 	s := &c.Server
 	orDefault(&s.ReadHeaderTimeout, leanhttp.DefaultReadHeaderTimeout)

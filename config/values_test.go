@@ -17,7 +17,7 @@ func TestLittleLanguages(t *testing.T) {
 		{"defaults", "", "", "", func(c *Config) bool {
 			u, r := c.Upstreams["u"], c.Routes[0]
 			return u.Balance == RoundRobin && u.HashKey.Key == (Key{}) && r.Host == TargetHost && r.Retries == DefaultRetries &&
-				c.Server.Engine == Lean && c.Log.Access && r.MaxInflight == 0
+				c.Server.Engine == Lean && c.Log.Access && r.MaxInflight == 0 && c.Defaults.MaxBody == DefaultMaxBody && r.MaxBody == DefaultMaxBody
 		}},
 		{"least_conn", ", balance: least_conn", "", "", func(c *Config) bool { return c.Upstreams["u"].Balance == LeastConn }},
 		{"hash by cookie", ", balance: hash, hash_key: \"cookie:sid\"", "", "", func(c *Config) bool {
@@ -39,6 +39,9 @@ func TestLittleLanguages(t *testing.T) {
 		}},
 		{"route limit zero overrides defaults", "", ", max_inflight: 0, max_body: 0", "defaults: {max_inflight: 7, max_body: 1KiB}\n", func(c *Config) bool {
 			return c.Routes[0].MaxInflight == 0 && c.Routes[0].MaxBody == 0
+		}},
+		{"no body limit when asked", "", "", "defaults: {max_body: 0}\n", func(c *Config) bool {
+			return c.Defaults.MaxBody == 0 && c.Routes[0].MaxBody == 0
 		}},
 		{"access off, stdlib engine", "", "", "log: {access: false}\nserver: {engine: stdlib}\n", func(c *Config) bool {
 			return !c.Log.Access && c.Server.Engine == Stdlib

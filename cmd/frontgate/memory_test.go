@@ -80,7 +80,7 @@ func TestGigabyteTransfersKeepMemoryFlat(t *testing.T) {
 	}))
 	defer up.Close()
 	dir := t.TempDir()
-	cfg := writeFile(t, dir, "gw.yaml", fmt.Sprintf("log: {format: json}\nupstreams: {up: {targets: [%q]}}\nroutes: [{path: /big, upstream: up}]\n", up.URL))
+	cfg := writeFile(t, dir, "gw.yaml", fmt.Sprintf("log: {format: json}\ndefaults: {max_body: 0}\nupstreams: {up: {targets: [%q]}}\nroutes: [{path: /big, upstream: up}]\n", up.URL))
 	gw := startBinary(t, plainBinary(t), "serve", "-listen", "127.0.0.1:0", "-config", cfg)
 
 	req, _ := http.NewRequest(http.MethodPost, gw.Base+"/big", io.LimitReader(zeros{}, size))
