@@ -123,9 +123,9 @@ func (a *accessEntry) appendJSON(b []byte) []byte {
 	b = append(b, `,"total_ms":`...)
 	b = appendMillis(b, a.total)
 	b = append(b, `,"bytes_in":`...)
-	b = strconv.AppendInt(b, e.bytesIn.Load(), 10)
+	b = strconv.AppendInt(b, e.totalIn(), 10)
 	b = append(b, `,"bytes_out":`...)
-	b = strconv.AppendInt(b, e.bytesOut, 10)
+	b = strconv.AppendInt(b, e.totalOut(), 10)
 	b = append(b, `,"route":`...)
 	b = appendJSONString(b, e.routeName)
 	if e.hostName != "" {
@@ -141,6 +141,9 @@ func (a *accessEntry) appendJSON(b []byte) []byte {
 		b = appendJSONString(b, e.upstream)
 		b = append(b, `,"upstream_ms":`...)
 		b = appendMillis(b, e.upstreamD)
+	}
+	if e.tunnel != nil {
+		b = append(b, `,"upgraded":true`...)
 	}
 	if e.aborted {
 		b = append(b, `,"aborted":true`...)

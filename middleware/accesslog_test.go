@@ -38,6 +38,12 @@ func TestAccessEncoderMatchesZapJSON(t *testing.T) {
 						e.hostName = "*.ex" + p // a host pattern, with the path's odd bytes
 					}
 					e.bytesIn.Store(int64(j))
+					if (i+j)%4 == 1 { // an upgraded exchange: its tunnel's bytes count in, and it says so
+						e.status, e.tunnel = http.StatusSwitchingProtocols, &countedConn{}
+						e.tunnel.in.Store(int64(i) << 33)
+						e.tunnel.out.Store(int64(j) * 77)
+					}
+					e.aborted = (i+j)%3 == 0 // with and without upgraded
 					r := &http.Request{Method: "GET", URL: &url.URL{Path: p}, RemoteAddr: "127.0.0.1:" + p}
 					a := &accessEntry{e: e, r: r, id: "id-" + p, total: d + durations[(j+1)%len(durations)], recv: d}
 					ent := zapcore.Entry{Level: zapcore.InfoLevel, Time: time.Date(2026, 11, 26, 8, 0, 1, j*123_456_789%1e9, zone),

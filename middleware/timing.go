@@ -43,7 +43,7 @@ type Record struct {
 	Total, Recv       time.Duration
 	Upstream          time.Duration // time to the upstream's response headers
 	HasUpstream       bool
-	BytesIn, BytesOut int64
+	BytesIn, BytesOut int64 // body bytes; for an upgraded connection, its tunnelled bytes too
 }
 
 // Timing wraps next so that every request is timed in three parts: recv (handler start to the request
@@ -94,7 +94,6 @@ type exchange struct {
 	now   func() time.Time
 
 	body      timedBody
-	hasBody   bool
 	bodyLen   int64        // Content-Length, -1 unknown
 	bytesIn   atomic.Int64 // body bytes read
 	lastRead  atomic.Int64 // ns after start of the latest body read that returned data or EOF; 0: none
@@ -103,7 +102,6 @@ type exchange struct {
 	hostName  string // the host pattern the router matched; "": a route for every host
 	upstream  string
 	upstreamD time.Duration
-	hasUp     bool
 
 	w            http.ResponseWriter
 	rw           responseWriter // what the handler writes to, allocated with the exchange
@@ -112,9 +110,31 @@ type exchange struct {
 	ids          [1]string      // X-Request-Id's value, for the request and the response
 	serverTiming [1]string      // Server-Timing's value
 	status       int
-	wroteHeader  bool
-	aborted      bool // the response was cut (http.ErrAbortHandler): the client did not get it whole
 	bytesOut     int64
+	tunnel       *countedConn // the hijacked connection, counting the upgraded exchange's bytes; nil: none
+	// The flags share one word (the exchange stays in its allocation size class).
+	hasBody     bool
+	hasUp       bool
+	wroteHeader bool
+	aborted     bool // the response was cut (http.ErrAbortHandler): the client did not get it whole
+}
+
+// totalIn is the request's bytes in: its body's, and an upgraded connection's reads.
+func (e *exchange) totalIn() int64 {
+	n := e.bytesIn.Load()
+	if e.tunnel != nil {
+		n += e.tunnel.in.Load()
+	}
+	return n
+}
+
+// totalOut is the response's bytes out: its body's, and an upgraded connection's writes.
+func (e *exchange) totalOut() int64 {
+	n := e.bytesOut
+	if e.tunnel != nil {
+		n += e.tunnel.out.Load()
+	}
+	return n
 }
 
 func (e *exchange) since() int64 {
@@ -214,7 +234,7 @@ func (t *timing) finish(e *exchange, r *http.Request) {
 	}
 	if t.observe != nil {
 		t.observe(Record{Route: e.routeName, Host: e.hostName, Status: e.status, Total: total, Recv: recv, Upstream: e.upstreamD,
-			HasUpstream: e.hasUp, BytesIn: e.bytesIn.Load(), BytesOut: e.bytesOut})
+			HasUpstream: e.hasUp, BytesIn: e.totalIn(), BytesOut: e.totalOut()})
 	}
 }
 
@@ -258,8 +278,8 @@ func (a *accessEntry) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	enc.AddFloat64("recv_ms", ms(a.recv))
 	enc.AddFloat64("handler_ms", ms(a.total-a.recv))
 	enc.AddFloat64("total_ms", ms(a.total))
-	enc.AddInt64("bytes_in", e.bytesIn.Load())
-	enc.AddInt64("bytes_out", e.bytesOut)
+	enc.AddInt64("bytes_in", e.totalIn())
+	enc.AddInt64("bytes_out", e.totalOut())
 	enc.AddString("route", e.routeName)
 	if e.hostName != "" {
 		enc.AddString("host", e.hostName)
@@ -269,6 +289,9 @@ func (a *accessEntry) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	if e.hasUp {
 		enc.AddString("upstream", e.upstream)
 		enc.AddFloat64("upstream_ms", ms(e.upstreamD))
+	}
+	if e.tunnel != nil {
+		enc.AddBool("upgraded", true)
 	}
 	if e.aborted {
 		enc.AddBool("aborted", true)
@@ -373,17 +396,65 @@ func (w *responseWriter) Flush() {
 	_ = http.NewResponseController(w.e.w).Flush()
 }
 
-// Hijack hands the connection to the handler (upgrades); the exchange is logged as 101.
+// Hijack hands the connection to the handler (upgrades); the exchange is logged as 101, upgraded,
+// with the bytes read from and written to the connection counted in bytes_in and bytes_out. The
+// handler gets the connection wrapped for the count (NetConn returns it unwrapped); what it reads
+// or writes through the bufio.ReadWriter goes past the count (ReverseProxy writes only the 101
+// response head there, and counts are of bodies and tunnelled bytes, never of heads).
 func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	conn, brw, err := http.NewResponseController(w.e.w).Hijack()
-	if err == nil && !w.e.wroteHeader {
-		w.e.wroteHeader, w.e.status = true, http.StatusSwitchingProtocols
+	if err != nil {
+		return conn, brw, err
 	}
-	return conn, brw, err
+	e := w.e
+	if !e.wroteHeader {
+		e.wroteHeader, e.status = true, http.StatusSwitchingProtocols
+	}
+	e.tunnel = &countedConn{Conn: conn}
+	if _, ok := conn.(closeWriter); ok {
+		return halfClosingConn{e.tunnel}, brw, nil
+	}
+	return e.tunnel, brw, nil
 }
 
 // Unwrap returns the underlying writer, for http.ResponseController.
 func (w *responseWriter) Unwrap() http.ResponseWriter { return w.e.w }
+
+// countedConn is a hijacked connection that counts the bytes read from it and written to it. The
+// two directions of a tunnel are copied on different goroutines (ReverseProxy's), which may still
+// run as the exchange is logged: the counts are atomics.
+type countedConn struct {
+	net.Conn
+	in, out atomic.Int64
+}
+
+// Read reads from the connection, counting into bytes_in.
+func (c *countedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.in.Add(int64(n))
+	return n, err
+}
+
+// Write writes to the connection, counting into bytes_out.
+func (c *countedConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.out.Add(int64(n))
+	return n, err
+}
+
+// NetConn returns the connection itself, uncounted (as tls.Conn's NetConn does).
+func (c *countedConn) NetConn() net.Conn { return c.Conn }
+
+// closeWriter is a connection that can close its writing half (TCP, TLS).
+type closeWriter interface{ CloseWrite() error }
+
+// halfClosingConn is a countedConn over a closeWriter, which it stays: ReverseProxy closes the
+// client's writing half when the upstream's side of a tunnel ends, and lets the other direction run
+// on.
+type halfClosingConn struct{ *countedConn }
+
+// CloseWrite closes the connection's writing half.
+func (c halfClosingConn) CloseWrite() error { return c.Conn.(closeWriter).CloseWrite() }
 
 // appendMillis3 writes d in milliseconds with three decimals, rounded to the nearest microsecond,
 // from integers (strconv's float formatting was a visible part of WriteHeader's cost).
