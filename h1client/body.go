@@ -108,7 +108,11 @@ func (t *Transport) setBody(resp *http.Response, c *conn, try *Try) {
 	if name == "" {
 		name = c.key
 	}
-	b.cut = CutLogger{Log: t.log, Target: name, Req: resp.Request}
+	log := try.Log
+	if log == nil {
+		log = t.log
+	}
+	b.cut = CutLogger{Log: log, Target: name, Req: resp.Request}
 	switch {
 	case b.n >= 0:
 	case resp.TransferEncoding != nil:

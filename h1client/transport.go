@@ -116,6 +116,9 @@ type Try struct {
 	Inflight *atomic.Int64
 	// Name names the target in the line logged for a body cut short; empty: its host:port.
 	Name string
+	// Log receives that line (a route's logger, say, with the route's name on it); nil: the
+	// Transport's Logger.
+	Log *zap.Logger
 }
 
 // ErrDeadline is wrapped in Send's error when the wait for the response headers passed Try.Wait.

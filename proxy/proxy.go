@@ -407,7 +407,7 @@ func (h *handler) try(out *http.Request, target *Upstream, path, rawPath string,
 		lean = true
 		var leanSent time.Time
 		resp, leanSent, err = h.pool.lean.Send(out, h1client.Try{
-			Dial: h.opts.DialTimeout, Wait: limit, Start: start, Inflight: &target.inflight, Name: target.Name,
+			Dial: h.opts.DialTimeout, Wait: limit, Start: start, Inflight: &target.inflight, Name: target.Name, Log: h.log,
 		})
 		if !leanSent.IsZero() {
 			sent = leanSent

@@ -10,7 +10,7 @@ import (
 )
 
 // An upstream that cuts its response body mid-way, on both engines (stdlib: net/http's server with
-// its ErrorLog): the client's response is cut, the cut is logged once at warn with the upstream and
+// its ErrorLog): the client's response is cut, the cut is logged once at warn with the route, the upstream and
 // the bytes that came, the access line (same request id) names the route and says aborted, and no
 // "suppressing panic" line appears at any level.
 func TestCutBodyLogsOneWarnLine(t *testing.T) {
@@ -57,8 +57,8 @@ func TestCutBodyLogsOneWarnLine(t *testing.T) {
 				t.Fatalf("%d warn lines about the cut, want 1:\n%s", len(cuts), gw.Logs.Text())
 			}
 			c := cuts[0]
-			if c["request_id"] != id || c["upstream"] != up.URL || c["body_bytes_received"] != float64(got) {
-				t.Errorf("cut line %v; want request_id %s, upstream %s, body_bytes_received %d", c, id, up.URL, got)
+			if c["request_id"] != id || c["upstream"] != up.URL || c["body_bytes_received"] != float64(got) || c["route"] != "cut" {
+				t.Errorf("cut line %v; want request_id %s, route cut, upstream %s, body_bytes_received %d", c, id, up.URL, got)
 			}
 		})
 	}
