@@ -20,9 +20,14 @@
 //
 // A folder URL (one ending in "/") serves the folder's index.html when there is one, whatever
 // [Options.ShowIndex] says; otherwise it answers an HTML listing when ShowIndex is set, and 404
-// when it is not. A folder URL without its trailing slash is redirected (301) to the slash form
-// with a relative Location ("./name/", query kept), so the redirect keeps whatever mount prefix
-// the caller stripped, but only when that folder would be served; otherwise it answers 404.
+// when it is not. A listing is one self-contained page (inline stylesheet, a
+// Content-Security-Policy that allows nothing else) titled with the folder's path under
+// [Options.Prefix]: a table of names (folders first, each group sorted by name), sizes and
+// modification times in UTC, with a link to the parent folder below the mount's root.
+//
+// A folder URL without its trailing slash is redirected (301) to the slash form with a relative
+// Location ("./name/", query kept), so the redirect keeps whatever mount prefix the caller
+// stripped, but only when that folder would be served; otherwise it answers 404.
 //
 // Responses carry a strong ETag (from modification time and size, or from a SHA-256 of the
 // content when the file system has no modification times, as embed.FS), Last-Modified when
@@ -70,6 +75,10 @@ type Options struct {
 	Logger *zap.Logger
 	// Now is the clock that times cache revalidation. Nil (the zero value) means time.Now.
 	Now func() time.Time
+	// Prefix is the URL path the handler is mounted under, the one the caller strips ("/files" or
+	// "/files/"): listings show folder paths after it, as the client sees them. Empty (the zero
+	// value) shows the paths as the handler sees them, from "/".
+	Prefix string
 }
 
 const (
@@ -107,9 +116,14 @@ func newFileHandler(fsys fs.FS, opts Options, lim limits) *fileHandler {
 	if now == nil {
 		now = time.Now
 	}
+	prefix := strings.TrimSuffix(opts.Prefix, "/")
+	if prefix != "" && prefix[0] != '/' {
+		prefix = "/" + prefix
+	}
 	return &fileHandler{
 		fsys:      fsys,
 		showIndex: opts.ShowIndex,
+		prefix:    prefix,
 		log:       log,
 		now:       now,
 		cache:     newFileCache(lim.maxTotal),
@@ -121,6 +135,7 @@ func newFileHandler(fsys fs.FS, opts Options, lim limits) *fileHandler {
 type fileHandler struct {
 	fsys      fs.FS
 	showIndex bool
+	prefix    string // Options.Prefix without its final slash, "" or starting with "/"
 	log       *zap.Logger
 	now       func() time.Time
 	cache     *fileCache

@@ -179,6 +179,19 @@ func (f *staticFixture) do(t *testing.T, method, target string, hdr map[string]s
 	return r
 }
 
+// wantInOrder fails the test unless body contains each of wants, in this order.
+func wantInOrder(t *testing.T, body string, wants []string) {
+	t.Helper()
+	rest := body
+	for _, want := range wants {
+		i := strings.Index(rest, want)
+		if i < 0 {
+			t.Fatalf("body lacks %q (in order) in:\n%s", want, body)
+		}
+		rest = rest[i+len(want):]
+	}
+}
+
 func (f *staticFixture) get(t *testing.T, target string) response {
 	t.Helper()
 	return f.do(t, http.MethodGet, target, nil)
@@ -331,21 +344,22 @@ func TestShowIndex(t *testing.T) {
 		notBody      []string
 	}{
 		{name: "on: root listing", f: on, target: "/static/", wantStatus: 200,
-			wantBody: []string{
-				`<a href="./app.js">app.js</a>`,
-				`<a href="./big.txt">big.txt</a>`,
+			wantBody: []string{ // folders (a symlink to one too) first, then files
 				`<a href="./docs/">docs/</a>`,
 				`<a href="./empty/">empty/</a>`,
+				`<a href="./link-dir-in/">link-dir-in/</a>`,
+				`<a href="./sub/">sub/</a>`,
+				`<a href="./app.js">app.js</a>`,
+				`<a href="./big.txt">big.txt</a>`,
 				`<a href="./hello.txt">hello.txt</a>`,
 				`<a href="./link-in">link-in</a>`,
-				`<a href="./sub/">sub/</a>`,
 			},
 			notBody: []string{".env", ".git", `href="../"`}},
 		{name: "on: sub listing escapes names", f: on, target: "/static/sub/", wantStatus: 200,
 			wantBody: []string{
 				`<a href="../">../</a>`,
-				`<a href="./a%20b&amp;%3Cc%3E%22d%22.txt">a b&amp;&lt;c&gt;&#34;d&#34;.txt</a>`,
 				`<a href="./deeper/">deeper/</a>`,
+				`<a href="./a%20b&amp;%3Cc%3E%22d%22.txt">a b&amp;&lt;c&gt;&#34;d&#34;.txt</a>`,
 				`<a href="./x.txt">x.txt</a>`,
 			},
 			notBody: []string{".hidden", "<c>"}},
@@ -377,14 +391,7 @@ func TestShowIndex(t *testing.T) {
 			if got := resp.Header.Get("Location"); got != tt.wantLocation {
 				t.Errorf("Location %q, want %q", got, tt.wantLocation)
 			}
-			rest := resp.body
-			for _, want := range tt.wantBody {
-				i := strings.Index(rest, want)
-				if i < 0 {
-					t.Fatalf("body lacks %q (in order) in:\n%s", want, resp.body)
-				}
-				rest = rest[i+len(want):]
-			}
+			wantInOrder(t, resp.body, tt.wantBody)
 			for _, not := range tt.notBody {
 				if strings.Contains(resp.body, not) {
 					t.Errorf("body contains %q:\n%s", not, resp.body)

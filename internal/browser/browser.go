@@ -1,5 +1,6 @@
 // Package browser drives headless Chromium for the end-to-end tests of the demo site: it loads a page
-// and returns the DOM after scripts ran, and reads the status markers the demo page sets.
+// and returns the DOM after scripts ran, reads the status markers the demo page sets, and takes
+// screenshots.
 package browser
 
 import (
@@ -21,6 +22,26 @@ const chromiumBin = "/usr/bin/chromium"
 // not installed, unless FRONTGATE_SKIP_BROWSER=1, which skips browser tests.
 func Render(t testing.TB, url string) (dom string) {
 	t.Helper()
+	dom, stderr, err := run(t,
+		"--enable-logging=stderr", // page console messages (e.g. OTS font errors) for failure reports
+		"--virtual-time-budget=5000", "--dump-dom", url)
+	if err != nil || !strings.Contains(dom, "</html>") {
+		t.Fatalf("chromium %s: %v; %d bytes of DOM\nstderr:\n%s", url, err, len(dom), stderr)
+	}
+	// Surface what the page logged (font decoding errors land here); harmless when the test passes.
+	for line := range strings.Lines(stderr) {
+		if strings.Contains(line, ":CONSOLE") {
+			t.Log(strings.TrimSpace(line))
+		}
+	}
+	return dom
+}
+
+// run runs headless Chromium with args after the flags every run shares, in a fresh profile, and
+// returns what it wrote. It fails the test when Chromium is not installed, and skips it when
+// FRONTGATE_SKIP_BROWSER=1.
+func run(t testing.TB, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
 	if os.Getenv("FRONTGATE_SKIP_BROWSER") == "1" {
 		t.Skip("FRONTGATE_SKIP_BROWSER=1: skipping the headless Chromium test")
 	}
@@ -31,27 +52,16 @@ func Render(t testing.TB, url string) (dom string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, chromiumBin,
+	cmd := exec.CommandContext(ctx, chromiumBin, append([]string{
 		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--user-data-dir="+t.TempDir(),
-		"--enable-logging=stderr", // page console messages (e.g. OTS font errors) for failure reports
-		"--virtual-time-budget=5000", "--dump-dom", url)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		"--user-data-dir=" + t.TempDir(),
+	}, args...)...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
 	cmd.WaitDelay = 10 * time.Second // don't hang on helper processes holding the pipes
-	err := cmd.Run()
-	dom = stdout.String()
-	if err != nil || !strings.Contains(dom, "</html>") {
-		t.Fatalf("chromium %s: %v; %d bytes of DOM\nstderr:\n%s", url, err, len(dom), stderr.String())
-	}
-	// Surface what the page logged (font decoding errors land here); harmless when the test passes.
-	for line := range strings.Lines(stderr.String()) {
-		if strings.Contains(line, ":CONSOLE") {
-			t.Log(strings.TrimSpace(line))
-		}
-	}
-	return dom
+	err = cmd.Run()
+	return out.String(), errOut.String(), err
 }
 
 // StatusAttrs returns the data-* attributes the page's script sets on #font-status, from a dumped DOM.
