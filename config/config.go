@@ -151,6 +151,11 @@ type Limits struct {
 	MaxInflight int `yaml:"max_inflight"`
 	// RateLimit limits the request rate; unset: none.
 	RateLimit *RateLimit `yaml:"rate_limit"`
+	// Allow admits only clients inside these networks (CIDRs or addresses; the client address
+	// honours trusted_proxies); others get 403 before any other work. Empty: everyone.
+	Allow []Network `yaml:"allow"`
+	// Deny refuses clients inside these networks with 403. Give Allow or Deny, not both.
+	Deny []Network `yaml:"deny"`
 }
 
 // RateLimit is a token bucket: RPS tokens a second, up to Burst at once, per Key.
@@ -300,6 +305,9 @@ type Route struct {
 	MaxBody     ByteSize   `yaml:"max_body"`
 	MaxInflight int        `yaml:"max_inflight"`
 	RateLimit   *RateLimit `yaml:"rate_limit"`
+	// Allow and Deny override defaults' (keys not given: the defaults section's), as in Limits.
+	Allow []Network `yaml:"allow"`
+	Deny  []Network `yaml:"deny"`
 	// RetryBodyMax is the largest request body buffered so that it can be replayed on a retry; larger
 	// or streamed bodies are never retried after they started to flow. Default 64KiB.
 	RetryBodyMax ByteSize `yaml:"retry_body_max"`

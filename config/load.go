@@ -224,6 +224,9 @@ func (c *Config) fillDefaults(given map[string]bool) {
 		if !given[p+"max_inflight"] {
 			r.MaxInflight = c.Defaults.MaxInflight
 		}
+		if !given[p+"allow"] && !given[p+"deny"] {
+			r.Allow, r.Deny = c.Defaults.Allow, c.Defaults.Deny
+		}
 		if r.RateLimit == nil {
 			r.RateLimit = c.Defaults.RateLimit
 		} else {
@@ -334,6 +337,12 @@ func (c *Config) validateLimits(bad problemFunc, given map[string]bool) {
 	if c.Defaults.MaxInflight < 0 {
 		bad("defaults.max_inflight", "must not be negative")
 	}
+	checkNetworks := func(p string, allow, deny []Network) {
+		if len(allow) > 0 && len(deny) > 0 {
+			bad(p+".deny", "give allow or deny, not both")
+		}
+	}
+	checkNetworks("defaults", c.Defaults.Allow, c.Defaults.Deny)
 	checkRateLimit("defaults.rate_limit", c.Defaults.RateLimit)
 	for i, r := range c.Routes {
 		p := fmt.Sprintf("routes[%d]", i)
@@ -342,6 +351,9 @@ func (c *Config) validateLimits(bad problemFunc, given map[string]bool) {
 		}
 		if given[p+".max_inflight"] && r.MaxInflight < 0 {
 			bad(p+".max_inflight", "must not be negative")
+		}
+		if given[p+".allow"] || given[p+".deny"] {
+			checkNetworks(p, r.Allow, r.Deny)
 		}
 	}
 }

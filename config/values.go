@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 )
 
@@ -148,4 +149,32 @@ type RateKey struct{ Key }
 func (k *RateKey) UnmarshalText(t []byte) (err error) {
 	k.Key, err = parseKey(t, ClientIP, Header, Global)
 	return err
+}
+
+// Network is a CIDR (10.0.0.0/8, 2001:db8::/32) or one address (192.0.2.7: a /32), masked, with an
+// IPv4-mapped IPv6 network written as the IPv4 one it is.
+type Network struct{ netip.Prefix }
+
+func (n Network) MarshalText() ([]byte, error) { return []byte(n.String()), nil }
+
+func (n *Network) UnmarshalText(t []byte) error {
+	s := string(t)
+	if !strings.Contains(s, "/") {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return fmt.Errorf("%q is not a CIDR like 10.0.0.0/8 or an IP address", s)
+		}
+		a = a.Unmap().WithZone("")
+		n.Prefix = netip.PrefixFrom(a, a.BitLen())
+		return nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a CIDR like 10.0.0.0/8 or an IP address", s)
+	}
+	if p.Addr().Is4In6() && p.Bits() >= 96 {
+		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	}
+	n.Prefix = p.Masked()
+	return nil
 }

@@ -34,7 +34,24 @@ func (b *builder) route(name string, l config.Limits, h http.Handler) http.Handl
 	if l.RateLimit != nil {
 		h = b.rateLimit(name, l.RateLimit, h)
 	}
-	return h
+	// Outermost: a client the networks refuse gets 403 before any other work.
+	var denied func(*http.Request)
+	if b.obs != nil {
+		denied = func(*http.Request) { b.obs.Rejected(name, "ip") }
+	}
+	return middleware.IPFilter(h, b.ipRule(l.Allow, l.Deny), b.trusted, denied)
+}
+
+// ipRule is the rule of allow and deny.
+func (b *builder) ipRule(allow, deny []config.Network) middleware.IPRule {
+	var rule middleware.IPRule
+	for _, n := range allow {
+		rule.Allow = append(rule.Allow, n.Prefix)
+	}
+	for _, n := range deny {
+		rule.Deny = append(rule.Deny, n.Prefix)
+	}
+	return rule
 }
 
 // proxyRoute is a forwarding route's handler with its chain.
@@ -60,7 +77,7 @@ func (b *builder) proxyRoute(rt config.Route, pool *proxy.Pool) http.Handler {
 		Logger:                b.log.Named("proxy").With(zap.String("route", rt.Name)),
 		Observe:               middleware.SetUpstream,
 	})
-	limits := config.Limits{MaxBody: rt.MaxBody, MaxInflight: rt.MaxInflight, RateLimit: rt.RateLimit}
+	limits := config.Limits{MaxBody: rt.MaxBody, MaxInflight: rt.MaxInflight, RateLimit: rt.RateLimit, Allow: rt.Allow, Deny: rt.Deny}
 	return b.route(rt.Name, limits, h)
 }
 
