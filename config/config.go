@@ -151,6 +151,8 @@ type Limits struct {
 	MaxInflight int `yaml:"max_inflight"`
 	// RateLimit limits the request rate; unset: none.
 	RateLimit *RateLimit `yaml:"rate_limit"`
+	// Headers changes request and response header fields; nil: none.
+	Headers *Headers `yaml:"headers"`
 	// Allow admits only clients inside these networks (CIDRs or addresses; the client address
 	// honours trusted_proxies); others get 403 before any other work. Empty: everyone.
 	Allow []Network `yaml:"allow"`
@@ -308,6 +310,11 @@ type Route struct {
 	// Allow and Deny override defaults' (keys not given: the defaults section's), as in Limits.
 	Allow []Network `yaml:"allow"`
 	Deny  []Network `yaml:"deny"`
+	// Headers overrides defaults' header rules (nil: the defaults section's).
+	Headers *Headers `yaml:"headers"`
+	// Redirect answers every request of the route with a redirect instead of forwarding it (then
+	// there is no upstream); nil: none.
+	Redirect *Redirect `yaml:"redirect"`
 	// RetryBodyMax is the largest request body buffered so that it can be replayed on a retry; larger
 	// or streamed bodies are never retried after they started to flow. Default 64KiB.
 	RetryBodyMax ByteSize `yaml:"retry_body_max"`
@@ -315,3 +322,26 @@ type Route struct {
 
 // ByteSize is a size in bytes; YAML takes a whole number or a string like "64KiB", "32MiB", "1GB".
 type ByteSize int64
+
+// Headers are header rules for requests (before they are forwarded; the proxy's own forwarding
+// fields, X-Forwarded-* and Forwarded, stay its own) and for responses (as they go out, after the
+// proxy's). Values may hold {host}, {path}, {query}, {request_id} and {client_ip}.
+type Headers struct {
+	Request  HeaderRules `yaml:"request"`
+	Response HeaderRules `yaml:"response"`
+}
+
+// HeaderRules remove fields, then set them (replacing), then add them (appending).
+type HeaderRules struct {
+	Set    map[string]string `yaml:"set"`
+	Add    map[string]string `yaml:"add"`
+	Remove []string          `yaml:"remove"`
+}
+
+// Redirect answers with Status and a Location made from To, which may hold {host}, {path},
+// {query} ("?" and the query, or nothing), {request_id} and {client_ip}.
+type Redirect struct {
+	To string `yaml:"to"`
+	// Status is 301, 302, 303, 307 or 308. Default 302.
+	Status int `yaml:"status"`
+}

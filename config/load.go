@@ -11,6 +11,7 @@ import (
 	"maps"
 	"math"
 	"net"
+	"net/http"
 	"net/mail"
 	"net/netip"
 	"net/url"
@@ -227,6 +228,12 @@ func (c *Config) fillDefaults(given map[string]bool) {
 		if !given[p+"allow"] && !given[p+"deny"] {
 			r.Allow, r.Deny = c.Defaults.Allow, c.Defaults.Deny
 		}
+		if r.Headers == nil {
+			r.Headers = c.Defaults.Headers
+		}
+		if r.Redirect != nil {
+			orDefault(&r.Redirect.Status, http.StatusFound)
+		}
 		if r.RateLimit == nil {
 			r.RateLimit = c.Defaults.RateLimit
 		} else {
@@ -343,6 +350,7 @@ func (c *Config) validateLimits(bad problemFunc, given map[string]bool) {
 		}
 	}
 	checkNetworks("defaults", c.Defaults.Allow, c.Defaults.Deny)
+	checkHeaders(bad, "defaults.headers", c.Defaults.Headers)
 	checkRateLimit("defaults.rate_limit", c.Defaults.RateLimit)
 	for i, r := range c.Routes {
 		p := fmt.Sprintf("routes[%d]", i)
@@ -354,6 +362,9 @@ func (c *Config) validateLimits(bad problemFunc, given map[string]bool) {
 		}
 		if given[p+".allow"] || given[p+".deny"] {
 			checkNetworks(p, r.Allow, r.Deny)
+		}
+		if given[p+".headers"] {
+			checkHeaders(bad, p+".headers", r.Headers)
 		}
 	}
 }
@@ -475,6 +486,10 @@ func (c *Config) validateRoute(bad problemFunc, p string, r Route) {
 		if !methodToken.MatchString(m) {
 			bad(fmt.Sprintf("%s.methods[%d]", p, j), "%q is not a method; write methods in upper case, like POST", m)
 		}
+	}
+	if r.Redirect != nil {
+		c.validateRedirect(bad, p, r)
+		return
 	}
 	switch _, ok := c.Upstreams[r.Upstream]; {
 	case r.Upstream == "":

@@ -44,3 +44,40 @@ routes:
 		}
 	}
 }
+
+func TestHeadersAndRedirects(t *testing.T) {
+	const pools = "upstreams: {u: {targets: [\"http://127.0.0.1:9\"]}}\n"
+	c, err := Parse([]byte(pools+`defaults:
+  headers: {response: {set: {Strict-Transport-Security: "max-age=63072000"}, remove: [Server]}}
+routes:
+  - {path: /old, redirect: {to: "https://example.com/new{query}"}}
+  - {path: /a, upstream: u}
+  - {path: /b, upstream: u, headers: {request: {set: {X-Env: prod}}}}
+`), "test", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := c.Routes[0]; r.Redirect.Status != 302 || r.Redirect.To != "https://example.com/new{query}" {
+		t.Errorf("redirect %+v, want the default status 302", r.Redirect)
+	}
+	if h := c.Routes[1].Headers; h == nil || h.Response.Set["Strict-Transport-Security"] != "max-age=63072000" {
+		t.Errorf("routes[1] headers %+v, want the defaults'", h)
+	}
+	if h := c.Routes[2].Headers; h == nil || h.Request.Set["X-Env"] != "prod" || len(h.Response.Remove) != 0 {
+		t.Errorf("routes[2] headers %+v, want its own", h)
+	}
+	for _, tt := range []struct{ yaml, want string }{
+		{"routes:\n  - {path: /a, redirect: {to: /b}, upstream: u}\n", `routes[0].upstream: a redirect route forwards nothing: give redirect or upstream, not both (line 3)`},
+		{"routes:\n  - {path: /a, redirect: {to: /b, status: 200}}\n", `routes[0].redirect.status: 200 is not a redirect status (use 301, 302, 303, 307 or 308) (line 3)`},
+		{"routes:\n  - {path: /a, redirect: {status: 301}}\n", `routes[0].redirect.to: missing; give the target, like https://example.com{path}{query} (line 3)`},
+		{"routes:\n  - {path: /a, redirect: {to: \"/{paht}\"}}\n", `routes[0].redirect.to: unknown placeholder {paht} (use {host}, {path}, {query}, {request_id}, {client_ip}) (line 3)`},
+		{"defaults: {headers: {request: {set: {\"Bad Name\": x}}}}\n", `defaults.headers.request.set.Bad Name: "Bad Name" is not a header field name (line 2)`},
+		{"defaults: {headers: {response: {add: {X-A: \"a\\r\\nSet-Cookie: b\"}}}}\n", `defaults.headers.response.add.X-A: the value holds a control character (CR, LF, NUL …) (line 2)`},
+	} {
+		_, err := Parse([]byte(pools+tt.yaml), "test", t.TempDir())
+		var ce *Error
+		if !errors.As(err, &ce) || len(ce.Problems) != 1 || ce.Problems[0].String() != tt.want {
+			t.Errorf("%s: got %v, want the one problem %s", tt.yaml, err, tt.want)
+		}
+	}
+}

@@ -100,7 +100,13 @@ func Build(cfg *config.Config, deps Deps) (gw *Gateway, err error) {
 		if prefix {
 			path = rt.PathPrefix
 		}
-		entries = append(entries, routeEntry(rt.Name, rt.Hosts, path, prefix, rt.Methods, b.proxyRoute(rt, pools[rt.Upstream])))
+		var h http.Handler
+		if rt.Redirect != nil {
+			h = b.redirectRoute(rt)
+		} else {
+			h = b.proxyRoute(rt, pools[rt.Upstream])
+		}
+		entries = append(entries, routeEntry(rt.Name, rt.Hosts, path, prefix, rt.Methods, h))
 	}
 
 	// Longest prefix first, so /css/ wins over /.

@@ -3,6 +3,8 @@ package gateway
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -50,5 +52,51 @@ static:
 		if !strings.Contains(exposition, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
+	}
+}
+
+// A redirect route answers with its target; header rules reach the upstream and change the answer
+// after the proxy's own fields.
+func TestRedirectsAndHeaderRules(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Server", "upstream/1.0")
+		fmt.Fprintf(w, "env=%s from=%s cookie=%q", r.Header.Get("X-Env"), r.Header.Get("X-Client"), r.Header.Get("Cookie"))
+	}))
+	t.Cleanup(up.Close)
+	base, _ := buildServed(t, fmt.Sprintf(`
+defaults:
+  headers:
+    response: {set: {Strict-Transport-Security: "max-age=63072000"}, remove: [Server]}
+upstreams: {u: {targets: [%q]}}
+routes:
+  - {path_prefix: /old/, redirect: {to: "https://{host}/new{path}{query}", status: 308}}
+  - path: /app
+    upstream: u
+    headers:
+      request: {set: {X-Env: prod, X-Client: "{client_ip}"}, remove: [Cookie]}
+      response: {set: {X-Frame-Options: DENY}}
+  - {path: /plain, upstream: u}
+`, up.URL))
+	status, _, h := do(t, base, "GET", "shop.example:8080", "/old/cart?id=3")
+	if status != 308 || h.Get("Location") != "https://shop.example/new/old/cart?id=3" || h.Get("Strict-Transport-Security") == "" {
+		t.Errorf("redirect: %d Location %q", status, h.Get("Location"))
+	}
+	req, _ := http.NewRequest("GET", base+"/app", nil)
+	req.Header.Set("Cookie", "session=1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != `env=prod from=127.0.0.1 cookie=""` {
+		t.Errorf("the upstream saw %s", body)
+	}
+	if resp.Header.Get("X-Frame-Options") != "DENY" || resp.Header.Get("Server") != "upstream/1.0" || resp.Header.Get("Strict-Transport-Security") != "" {
+		t.Errorf("/app answer header %v: want its own rules (not the defaults')", resp.Header)
+	}
+	_, _, h = do(t, base, "GET", "x", "/plain")
+	if h.Get("Server") != "" || h.Get("Strict-Transport-Security") != "max-age=63072000" {
+		t.Errorf("/plain answer header %v: want the defaults' rules", h)
 	}
 }

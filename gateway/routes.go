@@ -1,8 +1,10 @@
 package gateway
 
 import (
+	"maps"
 	"net/http"
 	"net/netip"
+	"slices"
 
 	"go.uber.org/zap"
 
@@ -21,6 +23,9 @@ type builder struct {
 // route wraps h in the route's chain: rate limit, concurrency cap, body cap. The router names it for
 // the log (see named), per host pattern it is registered under.
 func (b *builder) route(name string, l config.Limits, h http.Handler) http.Handler {
+	if l.Headers != nil {
+		h = middleware.Headers(h, headerRules(l.Headers.Request), headerRules(l.Headers.Response), b.trusted)
+	}
 	var tooBig, tooMany func(*http.Request)
 	if b.obs != nil {
 		tooBig = func(*http.Request) { b.obs.Rejected(name, "max_body") }
@@ -77,8 +82,35 @@ func (b *builder) proxyRoute(rt config.Route, pool *proxy.Pool) http.Handler {
 		Logger:                b.log.Named("proxy").With(zap.String("route", rt.Name)),
 		Observe:               middleware.SetUpstream,
 	})
-	limits := config.Limits{MaxBody: rt.MaxBody, MaxInflight: rt.MaxInflight, RateLimit: rt.RateLimit, Allow: rt.Allow, Deny: rt.Deny}
-	return b.route(rt.Name, limits, h)
+	return b.route(rt.Name, routeLimits(rt), h)
+}
+
+// routeLimits are the limits a route has, its own or the defaults' (config filled them in).
+func routeLimits(rt config.Route) config.Limits {
+	return config.Limits{MaxBody: rt.MaxBody, MaxInflight: rt.MaxInflight, RateLimit: rt.RateLimit,
+		Allow: rt.Allow, Deny: rt.Deny, Headers: rt.Headers}
+}
+
+// redirectRoute is a redirect route's handler with its chain.
+func (b *builder) redirectRoute(rt config.Route) http.Handler {
+	to, _ := middleware.ParseTemplate(rt.Redirect.To) // config checked it
+	return b.route(rt.Name, routeLimits(rt), middleware.Redirect(to, rt.Redirect.Status, b.trusted))
+}
+
+// headerRules are config's header rules as middleware applies them, fields in name order.
+func headerRules(c config.HeaderRules) middleware.HeaderRules {
+	var rules middleware.HeaderRules
+	for _, op := range []struct {
+		from map[string]string
+		to   *[]middleware.HeaderValue
+	}{{c.Set, &rules.Set}, {c.Add, &rules.Add}} {
+		for _, k := range slices.Sorted(maps.Keys(op.from)) {
+			v, _ := middleware.ParseTemplate(op.from[k]) // config checked it
+			*op.to = append(*op.to, middleware.HeaderValue{Name: k, Value: v})
+		}
+	}
+	rules.Remove = c.Remove
+	return rules
 }
 
 func (b *builder) rateLimit(route string, rl *config.RateLimit, h http.Handler) http.Handler {
