@@ -153,6 +153,8 @@ type Limits struct {
 	RateLimit *RateLimit `yaml:"rate_limit"`
 	// Headers changes request and response header fields; nil: none.
 	Headers *Headers `yaml:"headers"`
+	// Auth asks clients to authenticate; nil: nobody is asked.
+	Auth *Auth `yaml:"auth"`
 	// Allow admits only clients inside these networks (CIDRs or addresses; the client address
 	// honours trusted_proxies); others get 403 before any other work. Empty: everyone.
 	Allow []Network `yaml:"allow"`
@@ -312,6 +314,8 @@ type Route struct {
 	Deny  []Network `yaml:"deny"`
 	// Headers overrides defaults' header rules (nil: the defaults section's).
 	Headers *Headers `yaml:"headers"`
+	// Auth overrides defaults' authentication (nil: the defaults section's).
+	Auth *Auth `yaml:"auth"`
 	// Redirect answers every request of the route with a redirect instead of forwarding it (then
 	// there is no upstream); nil: none.
 	Redirect *Redirect `yaml:"redirect"`
@@ -344,4 +348,19 @@ type Redirect struct {
 	To string `yaml:"to"`
 	// Status is 301, 302, 303, 307 or 308. Default 302.
 	Status int `yaml:"status"`
+}
+
+// Auth asks clients to authenticate before a route serves them.
+type Auth struct {
+	// Basic is HTTP Basic authentication against bcrypt hashes.
+	Basic *BasicAuth `yaml:"basic"`
+}
+
+// BasicAuth lists users by name with bcrypt password hashes (htpasswd -B makes them), given in
+// Users, in the htpasswd file UsersFile (relative to the config's folder), or both.
+type BasicAuth struct {
+	// Realm names the protected area in the browser's prompt. Default "frontgate".
+	Realm     string            `yaml:"realm"`
+	Users     map[string]string `yaml:"users" redact:"true"`
+	UsersFile string            `yaml:"users_file"`
 }

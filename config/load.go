@@ -148,6 +148,10 @@ func (c *Config) fillDefaults(given map[string]bool) {
 	if !given["defaults.max_body"] {
 		c.Defaults.MaxBody = DefaultMaxBody
 	}
+	c.fillAuth(c.Defaults.Auth)
+	for i := range c.Routes {
+		c.fillAuth(c.Routes[i].Auth)
+	}
 	s := &c.Server
 	orDefault(&s.ReadHeaderTimeout, leanhttp.DefaultReadHeaderTimeout)
 	orDefault(&s.IdleTimeout, leanhttp.DefaultIdleTimeout)
@@ -230,6 +234,9 @@ func (c *Config) fillDefaults(given map[string]bool) {
 		}
 		if r.Headers == nil {
 			r.Headers = c.Defaults.Headers
+		}
+		if r.Auth == nil {
+			r.Auth = c.Defaults.Auth
 		}
 		if r.Redirect != nil {
 			orDefault(&r.Redirect.Status, http.StatusFound)
@@ -351,6 +358,7 @@ func (c *Config) validateLimits(bad problemFunc, given map[string]bool) {
 	}
 	checkNetworks("defaults", c.Defaults.Allow, c.Defaults.Deny)
 	checkHeaders(bad, "defaults.headers", c.Defaults.Headers)
+	checkAuth(bad, "defaults.auth", c.Defaults.Auth)
 	checkRateLimit("defaults.rate_limit", c.Defaults.RateLimit)
 	for i, r := range c.Routes {
 		p := fmt.Sprintf("routes[%d]", i)
@@ -365,6 +373,9 @@ func (c *Config) validateLimits(bad problemFunc, given map[string]bool) {
 		}
 		if given[p+".headers"] {
 			checkHeaders(bad, p+".headers", r.Headers)
+		}
+		if given[p+".auth"] {
+			checkAuth(bad, p+".auth", r.Auth)
 		}
 	}
 }

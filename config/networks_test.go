@@ -2,6 +2,8 @@ package config
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -75,6 +77,37 @@ routes:
 		{"defaults: {headers: {response: {add: {X-A: \"a\\r\\nSet-Cookie: b\"}}}}\n", `defaults.headers.response.add.X-A: the value holds a control character (CR, LF, NUL …) (line 2)`},
 	} {
 		_, err := Parse([]byte(pools+tt.yaml), "test", t.TempDir())
+		var ce *Error
+		if !errors.As(err, &ce) || len(ce.Problems) != 1 || ce.Problems[0].String() != tt.want {
+			t.Errorf("%s: got %v, want the one problem %s", tt.yaml, err, tt.want)
+		}
+	}
+}
+
+func TestBasicAuthConfig(t *testing.T) {
+	dir := t.TempDir()
+	const hash = "$2y$05$Qe3S2m0Qo0pQ2dZ7jVZbEuV2sF1rB8p1m0Xx1bQ1fJpQ9dXKj2H1e" // a bcrypt shape
+	if err := os.WriteFile(filepath.Join(dir, "users"), []byte("# team\nalice:"+hash+"\n\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "md5"), []byte("bob:$apr1$abc$def\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const pools = "upstreams: {u: {targets: [\"http://127.0.0.1:9\"]}}\n"
+	c, err := Parse([]byte(pools+"defaults: {auth: {basic: {users_file: users}}}\nroutes:\n  - {path: /a, upstream: u}\n"), "test", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := c.Routes[0].Auth; a == nil || a.Basic.Realm != "frontgate" || a.Basic.UsersFile != filepath.Join(dir, "users") {
+		t.Errorf("routes[0] auth %+v, want the defaults' with the realm filled and the path resolved", a)
+	}
+	for _, tt := range []struct{ yaml, want string }{
+		{"routes:\n  - {path: /a, upstream: u, auth: {basic: {users: {alice: plain}}}}\n", `routes[0].auth.basic.users.alice: not a bcrypt hash (make one with htpasswd -nB alice) (line 3)`},
+		{"routes:\n  - {path: /a, upstream: u, auth: {basic: {realm: x}}}\n", `routes[0].auth.basic: give users or users_file (line 3)`},
+		{"routes:\n  - {path: /a, upstream: u, auth: {}}\n", `routes[0].auth: give basic: {users: {NAME: BCRYPT_HASH}} or basic: {users_file: htpasswd} (line 3)`},
+		{"defaults: {auth: {basic: {users_file: md5}}}\n", `defaults.auth.basic.users_file: ` + filepath.Join(dir, "md5") + ` line 1: not NAME:BCRYPT_HASH (htpasswd -B writes those) (line 2)`},
+	} {
+		_, err := Parse([]byte(pools+tt.yaml), "test", dir)
 		var ce *Error
 		if !errors.As(err, &ce) || len(ce.Problems) != 1 || ce.Problems[0].String() != tt.want {
 			t.Errorf("%s: got %v, want the one problem %s", tt.yaml, err, tt.want)

@@ -4,7 +4,12 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/frontgate/frontgate/internal/httpsyntax"
 	"github.com/frontgate/frontgate/middleware"
@@ -64,4 +69,63 @@ func (c *Config) validateRedirect(bad problemFunc, p string, r Route) {
 	default:
 		bad(p+".redirect.status", "%d is not a redirect status (use 301, 302, 303, 307 or 308)", r.Redirect.Status)
 	}
+}
+
+// fillAuth fills a's defaults: the realm, and the users file's path against the config's folder.
+func (c *Config) fillAuth(a *Auth) {
+	if a == nil || a.Basic == nil {
+		return
+	}
+	orDefault(&a.Basic.Realm, "frontgate")
+	if f := &a.Basic.UsersFile; *f != "" && !c.Embedded && !filepath.IsAbs(*f) {
+		*f = filepath.Join(c.Dir, *f)
+	}
+}
+
+// checkAuth adds a problem for a basic auth without users, a hash that is not bcrypt, or a users
+// file that cannot be read.
+func checkAuth(bad problemFunc, p string, a *Auth) {
+	if a == nil {
+		return
+	}
+	b := a.Basic
+	if b == nil {
+		bad(p, "give basic: {users: {NAME: BCRYPT_HASH}} or basic: {users_file: htpasswd}")
+		return
+	}
+	if len(b.Users) == 0 && b.UsersFile == "" {
+		bad(p+".basic", "give users or users_file")
+	}
+	for _, name := range slices.Sorted(maps.Keys(b.Users)) {
+		if _, err := bcrypt.Cost([]byte(b.Users[name])); err != nil {
+			bad(p+".basic.users."+name, "not a bcrypt hash (make one with htpasswd -nB %s)", name)
+		}
+	}
+	if b.UsersFile != "" {
+		if _, err := ReadHtpasswd(b.UsersFile); err != nil {
+			bad(p+".basic.users_file", "%v", err)
+		}
+	}
+}
+
+// ReadHtpasswd reads an htpasswd file of bcrypt entries (NAME:$2y$…, as htpasswd -B writes them);
+// blank lines and # comments are skipped. The error names the first line that is not such an entry.
+func ReadHtpasswd(path string) (map[string]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read users file: %w", err)
+	}
+	users := map[string]string{}
+	for i, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, hash, ok := strings.Cut(line, ":")
+		if _, err := bcrypt.Cost([]byte(hash)); !ok || name == "" || err != nil {
+			return nil, fmt.Errorf("%s line %d: not NAME:BCRYPT_HASH (htpasswd -B writes those)", path, i+1)
+		}
+		users[name] = hash
+	}
+	return users, nil
 }

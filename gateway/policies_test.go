@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -98,5 +100,52 @@ routes:
 	_, _, h = do(t, base, "GET", "x", "/plain")
 	if h.Get("Server") != "" || h.Get("Strict-Transport-Security") != "max-age=63072000" {
 		t.Errorf("/plain answer header %v: want the defaults' rules", h)
+	}
+}
+
+// Basic auth against an htpasswd file written by Debian's htpasswd (bcrypt), tried with curl.
+func TestBasicAuthWithHtpasswdAndCurl(t *testing.T) {
+	for _, tool := range []string{"htpasswd", "curl"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("this test needs %s: apt-get install -y apache2-utils curl", tool)
+		}
+	}
+	dir := t.TempDir()
+	users := filepath.Join(dir, "users")
+	if out, err := exec.Command("htpasswd", "-B", "-b", "-c", users, "alice", "s3cret").CombinedOutput(); err != nil {
+		t.Fatalf("htpasswd: %v %s", err, out)
+	}
+	up := namedUpstream(t, "admin")
+	metrics := admin.NewMetrics()
+	base, _ := buildObserved(t, fmt.Sprintf(`
+upstreams: {admin: {targets: [%q]}}
+routes:
+  - {path_prefix: /admin/, upstream: admin, name: admin, auth: {basic: {realm: admin, users_file: %q}}}
+  - {path: /open, upstream: admin}
+`, up, users), metrics)
+	curl := func(args ...string) string {
+		out, err := exec.Command("curl", append([]string{"-s", "-o", "/dev/null", "-w", "%{http_code} %header{www-authenticate}"}, args...)...).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(out)
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{base + "/admin/x"}, `401 Basic realm="admin", charset="UTF-8"`},
+		{[]string{"-u", "alice:wrong", base + "/admin/x"}, `401 Basic realm="admin", charset="UTF-8"`},
+		{[]string{"-u", "alice:s3cret", base + "/admin/x"}, "200 "},
+		{[]string{base + "/open"}, "200 "},
+	} {
+		if got := curl(tt.args...); got != tt.want {
+			t.Errorf("curl %v = %q, want %q", tt.args, got, tt.want)
+		}
+	}
+	srv := httptest.NewServer(metrics.Handler())
+	defer srv.Close()
+	if _, exposition, _ := do(t, srv.URL, "GET", "x", "/"); !strings.Contains(exposition, `frontgate_rejected_total{reason="auth",route="admin"} 2`) {
+		t.Error("/metrics does not count the two refusals")
 	}
 }

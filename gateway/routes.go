@@ -36,6 +36,14 @@ func (b *builder) route(name string, l config.Limits, h http.Handler) http.Handl
 	if b.obs != nil {
 		h = countInflight(name, b.obs, h)
 	}
+	if l.Auth != nil && l.Auth.Basic != nil {
+		// Inside the rate limit: failed attempts count against it like any request.
+		var failed func(*http.Request)
+		if b.obs != nil {
+			failed = func(*http.Request) { b.obs.Rejected(name, "auth") }
+		}
+		h = middleware.BasicAuth(h, l.Auth.Basic.Realm, basicUsers(l.Auth.Basic), failed)
+	}
 	if l.RateLimit != nil {
 		h = b.rateLimit(name, l.RateLimit, h)
 	}
@@ -85,10 +93,26 @@ func (b *builder) proxyRoute(rt config.Route, pool *proxy.Pool) http.Handler {
 	return b.route(rt.Name, routeLimits(rt), h)
 }
 
+// basicUsers are the users of users and users_file (config checked both; a file that went bad
+// since leaves its users out, and the route refuses them).
+func basicUsers(b *config.BasicAuth) map[string][]byte {
+	users := map[string][]byte{}
+	if b.UsersFile != "" {
+		fromFile, _ := config.ReadHtpasswd(b.UsersFile)
+		for name, hash := range fromFile {
+			users[name] = []byte(hash)
+		}
+	}
+	for name, hash := range b.Users {
+		users[name] = []byte(hash)
+	}
+	return users
+}
+
 // routeLimits are the limits a route has, its own or the defaults' (config filled them in).
 func routeLimits(rt config.Route) config.Limits {
 	return config.Limits{MaxBody: rt.MaxBody, MaxInflight: rt.MaxInflight, RateLimit: rt.RateLimit,
-		Allow: rt.Allow, Deny: rt.Deny, Headers: rt.Headers}
+		Allow: rt.Allow, Deny: rt.Deny, Headers: rt.Headers, Auth: rt.Auth}
 }
 
 // redirectRoute is a redirect route's handler with its chain.
