@@ -155,6 +155,8 @@ type Limits struct {
 	Headers *Headers `yaml:"headers"`
 	// Auth asks clients to authenticate; nil: nobody is asked.
 	Auth *Auth `yaml:"auth"`
+	// CORS lets pages of other origins call the route from a browser; nil: no CORS answers.
+	CORS *CORS `yaml:"cors"`
 	// Allow admits only clients inside these networks (CIDRs or addresses; the client address
 	// honours trusted_proxies); others get 403 before any other work. Empty: everyone.
 	Allow []Network `yaml:"allow"`
@@ -316,6 +318,8 @@ type Route struct {
 	Headers *Headers `yaml:"headers"`
 	// Auth overrides defaults' authentication (nil: the defaults section's).
 	Auth *Auth `yaml:"auth"`
+	// CORS overrides defaults' CORS policy (nil: the defaults section's).
+	CORS *CORS `yaml:"cors"`
 	// Redirect answers every request of the route with a redirect instead of forwarding it (then
 	// there is no upstream); nil: none.
 	Redirect *Redirect `yaml:"redirect"`
@@ -363,4 +367,19 @@ type BasicAuth struct {
 	Realm     string            `yaml:"realm"`
 	Users     map[string]string `yaml:"users" redact:"true"`
 	UsersFile string            `yaml:"users_file"`
+}
+
+// CORS says which other origins' pages may call a route from a browser. Preflights are answered at
+// the edge; an origin not listed gets no CORS fields.
+type CORS struct {
+	// Origins are allowed origins, like https://app.example.com, or "*" for any. Required.
+	Origins []string `yaml:"origins"`
+	// Methods a preflight allows. Default: GET, HEAD, POST.
+	Methods []string `yaml:"methods"`
+	// Headers a preflight allows the page to send, like Authorization.
+	Headers []string `yaml:"headers"`
+	// Credentials lets the page send cookies and authorization. Default false.
+	Credentials bool `yaml:"credentials"`
+	// MaxAge is how long a browser may reuse a preflight's answer. Default: the browser's.
+	MaxAge time.Duration `yaml:"max_age"`
 }

@@ -238,6 +238,9 @@ func (c *Config) fillDefaults(given map[string]bool) {
 		if r.Auth == nil {
 			r.Auth = c.Defaults.Auth
 		}
+		if r.CORS == nil {
+			r.CORS = c.Defaults.CORS
+		}
 		if r.Redirect != nil {
 			orDefault(&r.Redirect.Status, http.StatusFound)
 		}
@@ -359,6 +362,7 @@ func (c *Config) validateLimits(bad problemFunc, given map[string]bool) {
 	checkNetworks("defaults", c.Defaults.Allow, c.Defaults.Deny)
 	checkHeaders(bad, "defaults.headers", c.Defaults.Headers)
 	checkAuth(bad, "defaults.auth", c.Defaults.Auth)
+	checkCORS(bad, "defaults.cors", c.Defaults.CORS)
 	checkRateLimit("defaults.rate_limit", c.Defaults.RateLimit)
 	for i, r := range c.Routes {
 		p := fmt.Sprintf("routes[%d]", i)
@@ -376,6 +380,9 @@ func (c *Config) validateLimits(bad problemFunc, given map[string]bool) {
 		}
 		if given[p+".auth"] {
 			checkAuth(bad, p+".auth", r.Auth)
+		}
+		if given[p+".cors"] {
+			checkCORS(bad, p+".cors", r.CORS)
 		}
 	}
 }

@@ -114,3 +114,25 @@ func TestBasicAuthConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestCORSConfig(t *testing.T) {
+	const pools = "upstreams: {u: {targets: [\"http://127.0.0.1:9\"]}}\n"
+	c, err := Parse([]byte(pools+"defaults: {cors: {origins: [\"https://app.example.com\"], max_age: 10m}}\nroutes:\n  - {path: /a, upstream: u}\n"), "test", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cs := c.Routes[0].CORS; cs == nil || cs.Origins[0] != "https://app.example.com" || cs.MaxAge.Minutes() != 10 {
+		t.Errorf("routes[0] cors %+v, want the defaults'", cs)
+	}
+	for _, tt := range []struct{ yaml, want string }{
+		{"routes:\n  - {path: /a, upstream: u, cors: {methods: [GET]}}\n", `routes[0].cors.origins: give the origins allowed, like ["https://app.example.com"], or ["*"] (line 3)`},
+		{"routes:\n  - {path: /a, upstream: u, cors: {origins: [\"https://app.example.com/\"]}}\n", `routes[0].cors.origins[0]: "https://app.example.com/" is not an origin: scheme://host[:port], nothing after (line 3)`},
+		{"routes:\n  - {path: /a, upstream: u, cors: {origins: [\"*\"], methods: [put]}}\n", `routes[0].cors.methods[0]: "put" is not a method; write methods in upper case, like PUT (line 3)`},
+	} {
+		_, err := Parse([]byte(pools+tt.yaml), "test", t.TempDir())
+		var ce *Error
+		if !errors.As(err, &ce) || len(ce.Problems) != 1 || ce.Problems[0].String() != tt.want {
+			t.Errorf("%s: got %v, want the one problem %s", tt.yaml, err, tt.want)
+		}
+	}
+}

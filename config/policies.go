@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -128,4 +129,34 @@ func ReadHtpasswd(path string) (map[string]string, error) {
 		users[name] = hash
 	}
 	return users, nil
+}
+
+// checkCORS adds a problem for a policy without origins, an origin that is not scheme://host[:port],
+// or a method or header name that is not a token.
+func checkCORS(bad problemFunc, p string, c *CORS) {
+	if c == nil {
+		return
+	}
+	if len(c.Origins) == 0 {
+		bad(p+".origins", "give the origins allowed, like [\"https://app.example.com\"], or [\"*\"]")
+	}
+	for i, o := range c.Origins {
+		if o == "*" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.User != nil {
+			bad(fmt.Sprintf("%s.origins[%d]", p, i), "%q is not an origin: scheme://host[:port], nothing after", o)
+		}
+	}
+	for i, m := range c.Methods {
+		if !methodToken.MatchString(m) {
+			bad(fmt.Sprintf("%s.methods[%d]", p, i), "%q is not a method; write methods in upper case, like PUT", m)
+		}
+	}
+	for i, h := range c.Headers {
+		if !httpsyntax.Token(h) {
+			bad(fmt.Sprintf("%s.headers[%d]", p, i), "%q is not a header field name", h)
+		}
+	}
 }

@@ -9,9 +9,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/frontgate/frontgate/admin"
+	"github.com/frontgate/frontgate/internal/browser"
 )
 
 // allow and deny answer 403 in the JSON error shape before a request reaches its route (the
@@ -147,5 +149,46 @@ routes:
 	defer srv.Close()
 	if _, exposition, _ := do(t, srv.URL, "GET", "x", "/"); !strings.Contains(exposition, `frontgate_rejected_total{reason="auth",route="admin"} 2`) {
 		t.Error("/metrics does not count the two refusals")
+	}
+}
+
+// Chromium's fetch from a page of another origin: the preflight is answered at the edge, the PUT
+// with a custom header reaches the upstream and its answer the page; a route whose policy does not
+// list the page's origin is blocked by the browser.
+func TestCORSFromChromium(t *testing.T) {
+	var puts atomic.Int64
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut && r.Header.Get("X-Token") == "t1" {
+			puts.Add(1)
+		}
+		io.WriteString(w, "from-upstream")
+	}))
+	t.Cleanup(up.Close)
+	var gatewayURL string
+	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprintf(w, `<!doctype html><p id="a">pending</p><p id="b">pending</p><script>
+function call(path, id) {
+  return fetch(%q + path, {method: "PUT", headers: {"X-Token": "t1"}})
+    .then(r => r.text()).then(t => { document.getElementById(id).textContent = "got:" + t; })
+    .catch(() => { document.getElementById(id).textContent = "blocked"; });
+}
+call("/api/x", "a"); call("/other/x", "b");
+</script>`, gatewayURL)
+	}))
+	t.Cleanup(page.Close)
+	base, _ := buildServed(t, fmt.Sprintf(`
+upstreams: {u: {targets: [%q]}}
+routes:
+  - {path_prefix: /api/, upstream: u, cors: {origins: [%q], methods: [GET, PUT], headers: [X-Token], max_age: 10m}}
+  - {path_prefix: /other/, upstream: u, cors: {origins: ["https://elsewhere.example"], methods: [PUT], headers: [X-Token]}}
+`, up.URL, page.URL))
+	gatewayURL = base
+	dom := browser.Render(t, page.URL)
+	if !strings.Contains(dom, `<p id="a">got:from-upstream</p>`) || !strings.Contains(dom, `<p id="b">blocked</p>`) {
+		t.Errorf("the page shows:\n%s", dom)
+	}
+	if puts.Load() != 1 {
+		t.Errorf("%d PUTs reached the upstream, want 1 (the allowed origin's)", puts.Load())
 	}
 }

@@ -47,6 +47,11 @@ func (b *builder) route(name string, l config.Limits, h http.Handler) http.Handl
 	if l.RateLimit != nil {
 		h = b.rateLimit(name, l.RateLimit, h)
 	}
+	if l.CORS != nil {
+		// Outside auth: a preflight carries no credentials.
+		h = middleware.CORS(h, middleware.CORSPolicy{Origins: l.CORS.Origins, Methods: l.CORS.Methods,
+			Headers: l.CORS.Headers, Credentials: l.CORS.Credentials, MaxAge: l.CORS.MaxAge})
+	}
 	// Outermost: a client the networks refuse gets 403 before any other work.
 	var denied func(*http.Request)
 	if b.obs != nil {
@@ -112,7 +117,7 @@ func basicUsers(b *config.BasicAuth) map[string][]byte {
 // routeLimits are the limits a route has, its own or the defaults' (config filled them in).
 func routeLimits(rt config.Route) config.Limits {
 	return config.Limits{MaxBody: rt.MaxBody, MaxInflight: rt.MaxInflight, RateLimit: rt.RateLimit,
-		Allow: rt.Allow, Deny: rt.Deny, Headers: rt.Headers, Auth: rt.Auth}
+		Allow: rt.Allow, Deny: rt.Deny, Headers: rt.Headers, Auth: rt.Auth, CORS: rt.CORS}
 }
 
 // redirectRoute is a redirect route's handler with its chain.

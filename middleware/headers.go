@@ -46,23 +46,22 @@ func Headers(next http.Handler, request, response HeaderRules, trusted TrustedPr
 			next.ServeHTTP(w, r)
 			return
 		}
-		next.ServeHTTP(&headerWriter{ResponseWriter: w, rules: response, r: r, trusted: trusted}, r)
+		next.ServeHTTP(&headerWriter{ResponseWriter: w, edit: func(h http.Header) { response.apply(h, r, trusted) }}, r)
 	})
 }
 
-// headerWriter applies response rules once, when the final status goes out.
+// headerWriter calls edit on the header once, when the final status goes out (after the handler set
+// its own fields; 1xx answers are left alone).
 type headerWriter struct {
 	http.ResponseWriter
-	rules   HeaderRules
-	r       *http.Request
-	trusted TrustedProxies
-	done    bool
+	edit func(http.Header)
+	done bool
 }
 
 func (w *headerWriter) WriteHeader(code int) {
 	if !w.done && code >= 200 {
 		w.done = true
-		w.rules.apply(w.ResponseWriter.Header(), w.r, w.trusted)
+		w.edit(w.ResponseWriter.Header())
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
