@@ -164,8 +164,8 @@ func TestCORSFromChromium(t *testing.T) {
 		io.WriteString(w, "from-upstream")
 	}))
 	t.Cleanup(up.Close)
-	var gatewayURL string
-	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var gatewayURL string // set before the page server starts, read by its handler
+	page := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
 		fmt.Fprintf(w, `<!doctype html><p id="a">pending</p><p id="b">pending</p><script>
 function call(path, id) {
@@ -177,13 +177,15 @@ call("/api/x", "a"); call("/other/x", "b");
 </script>`, gatewayURL)
 	}))
 	t.Cleanup(page.Close)
+	origin := "http://" + page.Listener.Addr().String()
 	base, _ := buildServed(t, fmt.Sprintf(`
 upstreams: {u: {targets: [%q]}}
 routes:
   - {path_prefix: /api/, upstream: u, cors: {origins: [%q], methods: [GET, PUT], headers: [X-Token], max_age: 10m}}
   - {path_prefix: /other/, upstream: u, cors: {origins: ["https://elsewhere.example"], methods: [PUT], headers: [X-Token]}}
-`, up.URL, page.URL))
+`, up.URL, origin))
 	gatewayURL = base
+	page.Start()
 	dom := browser.Render(t, page.URL)
 	if !strings.Contains(dom, `<p id="a">got:from-upstream</p>`) || !strings.Contains(dom, `<p id="b">blocked</p>`) {
 		t.Errorf("the page shows:\n%s", dom)
