@@ -34,6 +34,10 @@ type Config struct {
 	RateLimit *RateLimit `yaml:"rate_limit"`
 	// Defaults are the limits every route, static mount and demo route gets unless a route sets its own.
 	Defaults Limits `yaml:"defaults"`
+	// ErrorPages are HTML files for the error answers frontgate makes itself, by status ("404") or
+	// class ("4xx", "5xx"), for clients that accept HTML; everyone else gets the JSON error shape.
+	// "{status}" and "{request_id}" in a page are replaced. Relative to the config's folder.
+	ErrorPages map[string]string `yaml:"error_pages"`
 	// TrustedProxies lists CIDRs (or single addresses) of proxies in front of frontgate. Only from
 	// those is a client's X-Forwarded-For kept and extended; from anyone else it is replaced. Empty:
 	// nobody is trusted.

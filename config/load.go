@@ -148,6 +148,11 @@ func (c *Config) fillDefaults(given map[string]bool) {
 	if !given["defaults.max_body"] {
 		c.Defaults.MaxBody = DefaultMaxBody
 	}
+	for k, f := range c.ErrorPages {
+		if f != "" && !c.Embedded && !filepath.IsAbs(f) {
+			c.ErrorPages[k] = filepath.Join(c.Dir, f)
+		}
+	}
 	c.fillAuth(c.Defaults.Auth)
 	for i := range c.Routes {
 		c.fillAuth(c.Routes[i].Auth)
@@ -361,6 +366,7 @@ func (c *Config) validateLimits(bad problemFunc, given map[string]bool) {
 	}
 	checkNetworks("defaults", c.Defaults.Allow, c.Defaults.Deny)
 	checkHeaders(bad, "defaults.headers", c.Defaults.Headers)
+	checkErrorPages(bad, c.ErrorPages)
 	checkAuth(bad, "defaults.auth", c.Defaults.Auth)
 	checkCORS(bad, "defaults.cors", c.Defaults.CORS)
 	checkRateLimit("defaults.rate_limit", c.Defaults.RateLimit)

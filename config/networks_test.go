@@ -136,3 +136,24 @@ func TestCORSConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestErrorPagesConfig(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "404.html"), []byte("<h1>no</h1>"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Parse([]byte("error_pages: {404: 404.html}\n"), "test", dir)
+	if err != nil || c.ErrorPages["404"] != filepath.Join(dir, "404.html") {
+		t.Fatalf("%v %v", err, c)
+	}
+	for _, tt := range []struct{ yaml, want string }{
+		{"error_pages: {200: 404.html}\n", `error_pages.200: "200" is not an error status like 404 or a class like 5xx (line 1)`},
+		{"error_pages: {5xx: missing.html}\n", `error_pages.5xx: cannot read the page: open ` + filepath.Join(dir, "missing.html") + `: no such file or directory (line 1)`},
+	} {
+		_, err := Parse([]byte(tt.yaml), "test", dir)
+		var ce *Error
+		if !errors.As(err, &ce) || len(ce.Problems) != 1 || ce.Problems[0].String() != tt.want {
+			t.Errorf("%s: got %v, want the one problem %s", tt.yaml, err, tt.want)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"golang.org/x/crypto/bcrypt"
@@ -159,4 +160,33 @@ func checkCORS(bad problemFunc, p string, c *CORS) {
 			bad(fmt.Sprintf("%s.headers[%d]", p, i), "%q is not a header field name", h)
 		}
 	}
+}
+
+// checkErrorPages adds a problem for a key that is not a 4xx or 5xx status or class, and for a page
+// that cannot be read.
+func checkErrorPages(bad problemFunc, pages map[string]string) {
+	for _, k := range slices.Sorted(maps.Keys(pages)) {
+		p := "error_pages." + k
+		code, err := strconv.Atoi(k)
+		if !(k == "4xx" || k == "5xx" || err == nil && code >= 400 && code <= 599) {
+			bad(p, "%q is not an error status like 404 or a class like 5xx", k)
+			continue
+		}
+		if _, err := os.ReadFile(pages[k]); err != nil {
+			bad(p, "cannot read the page: %v", err)
+		}
+	}
+}
+
+// ReadErrorPages reads the pages' HTML by key (config checked the files).
+func ReadErrorPages(pages map[string]string) (map[string]string, error) {
+	out := make(map[string]string, len(pages))
+	for k, f := range pages {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("error page %s: %w", k, err)
+		}
+		out[k] = string(b)
+	}
+	return out, nil
 }

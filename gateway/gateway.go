@@ -21,6 +21,7 @@ import (
 
 	"github.com/frontgate/frontgate/config"
 	"github.com/frontgate/frontgate/demo"
+	"github.com/frontgate/frontgate/internal/jsonerror"
 	"github.com/frontgate/frontgate/middleware"
 	"github.com/frontgate/frontgate/proxy"
 	"github.com/frontgate/frontgate/static"
@@ -137,6 +138,16 @@ func Build(cfg *config.Config, deps Deps) (gw *Gateway, err error) {
 		root = b.rateLimit("", cfg.RateLimit, root)
 	}
 	root = middleware.Recover(root, deps.Log.Named("panic"))
+	if len(cfg.ErrorPages) > 0 {
+		html, err := config.ReadErrorPages(cfg.ErrorPages)
+		if err != nil {
+			return nil, err
+		}
+		pages, inner := jsonerror.NewPages(html), root
+		root = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			inner.ServeHTTP(w, r.WithContext(jsonerror.WithPages(r.Context(), pages)))
+		})
+	}
 	opts := middleware.Options{Logger: deps.Access, KeepID: b.peerTrusted}
 	if obs := deps.Observer; obs != nil {
 		opts.Observe = func(rec middleware.Record) {

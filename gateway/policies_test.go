@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -192,5 +193,48 @@ routes:
 	}
 	if puts.Load() != 1 {
 		t.Errorf("%d PUTs reached the upstream, want 1 (the allowed origin's)", puts.Load())
+	}
+}
+
+// Error pages: a browser gets the HTML page for the status of frontgate's own error answers (the
+// router's 404, the proxy's 502), everyone else the JSON shape.
+func TestErrorPages(t *testing.T) {
+	dir := t.TempDir()
+	for name, html := range map[string]string{"404.html": "<h1>Nothing at this address</h1>", "5xx.html": "<h1>Down ({status}, {request_id})</h1>"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(html), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dead := httptest.NewServer(http.NotFoundHandler())
+	deadURL := dead.URL
+	dead.Close() // refuses connections: 502
+	base, _ := buildServed(t, fmt.Sprintf(`
+error_pages: {404: %q, 5xx: %q}
+upstreams: {gone: {targets: [%q]}}
+routes:
+  - {path: /app, upstream: gone, retries: 0}
+`, filepath.Join(dir, "404.html"), filepath.Join(dir, "5xx.html"), deadURL))
+	fetch := func(path, accept string) (int, string, string, string) {
+		req, _ := http.NewRequest("GET", base+path, nil)
+		if accept != "" {
+			req.Header.Set("Accept", accept)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header.Get("Content-Type"), string(b), resp.Header.Get("X-Request-Id")
+	}
+	browser := "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+	if status, ct, body, _ := fetch("/nowhere", browser); status != 404 || ct != "text/html; charset=utf-8" || body != "<h1>Nothing at this address</h1>" {
+		t.Errorf("browser 404: %d %s %q", status, ct, body)
+	}
+	if status, ct, body, id := fetch("/app", browser); status != 502 || body != "<h1>Down (502, "+id+")</h1>" {
+		t.Errorf("browser 502: %d %s %q", status, ct, body)
+	}
+	if status, ct, body, _ := fetch("/nowhere", ""); status != 404 || ct != "application/json" || !strings.Contains(body, `"status":404`) {
+		t.Errorf("API client 404: %d %s %q", status, ct, body)
 	}
 }

@@ -4,7 +4,8 @@
 //	{"error":"bad gateway","status":502,"request_id":"2f1c…"}
 //
 // It never carries an internal error's text: only the status's own words, or a message written for
-// the client.
+// the client. Where the gateway configured error pages (WithPages), a client that accepts HTML gets
+// the page for the status instead.
 package jsonerror
 
 import (
@@ -33,13 +34,20 @@ func Write(w http.ResponseWriter, r *http.Request, status int) {
 // misdescribe the new body (a length, encoding or validator set by an inner handler) are replaced.
 // An answer to HEAD carries the headers only.
 func WriteMessage(w http.ResponseWriter, r *http.Request, status int, msg string) {
-	b, err := json.Marshal(body{Error: msg, Status: status, RequestID: r.Header.Get(requestIDHeader)})
-	if err != nil { // cannot happen: three plain fields
-		b = []byte(`{"error":"error","status":` + strconv.Itoa(status) + `,"request_id":""}`)
+	contentType := "application/json"
+	var b []byte
+	if html, ok := htmlPage(r, status); ok {
+		contentType, b = "text/html; charset=utf-8", []byte(html)
+	} else {
+		var err error
+		b, err = json.Marshal(body{Error: msg, Status: status, RequestID: r.Header.Get(requestIDHeader)})
+		if err != nil { // cannot happen: three plain fields
+			b = []byte(`{"error":"error","status":` + strconv.Itoa(status) + `,"request_id":""}`)
+		}
+		b = append(b, '\n')
 	}
-	b = append(b, '\n')
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
+	h.Set("Content-Type", contentType)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
 	h.Set("Content-Length", strconv.Itoa(len(b)))
