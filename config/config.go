@@ -335,9 +335,9 @@ type Route struct {
 // ByteSize is a size in bytes; YAML takes a whole number or a string like "64KiB", "32MiB", "1GB".
 type ByteSize int64
 
-// Headers are header rules for requests (before they are forwarded; the proxy's own forwarding
-// fields, X-Forwarded-* and Forwarded, stay its own) and for responses (as they go out, after the
-// proxy's). Values may hold {host}, {path}, {query}, {request_id} and {client_ip}.
+// Headers are header rules for requests (on a forwarding route, applied to the forwarded request
+// last, after the proxy set its own X-Forwarded-* and Forwarded) and for responses (as they go out,
+// after the upstream's and the proxy's fields). Values may hold {host}, {path}, {query}, {request_id} and {client_ip}.
 type Headers struct {
 	Request  HeaderRules `yaml:"request"`
 	Response HeaderRules `yaml:"response"`

@@ -65,7 +65,8 @@ static:
 func TestRedirectsAndHeaderRules(t *testing.T) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Server", "upstream/1.0")
-		fmt.Fprintf(w, "env=%s from=%s cookie=%q", r.Header.Get("X-Env"), r.Header.Get("X-Client"), r.Header.Get("Cookie"))
+		fmt.Fprintf(w, "env=%s from=%s cookie=%q proto=%s", r.Header.Get("X-Env"), r.Header.Get("X-Client"), r.Header.Get("Cookie"),
+			r.Header.Get("X-Forwarded-Proto"))
 	}))
 	t.Cleanup(up.Close)
 	base, _ := buildServed(t, fmt.Sprintf(`
@@ -78,7 +79,7 @@ routes:
   - path: /app
     upstream: u
     headers:
-      request: {set: {X-Env: prod, X-Client: "{client_ip}"}, remove: [Cookie]}
+      request: {set: {X-Env: prod, X-Client: "{client_ip}", X-Forwarded-Proto: https}, remove: [Cookie]}
       response: {set: {X-Frame-Options: DENY}}
   - {path: /plain, upstream: u}
 `, up.URL))
@@ -94,7 +95,7 @@ routes:
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if string(body) != `env=prod from=127.0.0.1 cookie=""` {
+	if string(body) != `env=prod from=127.0.0.1 cookie="" proto=https` { // the rule wins over the proxy's own field
 		t.Errorf("the upstream saw %s", body)
 	}
 	if resp.Header.Get("X-Frame-Options") != "DENY" || resp.Header.Get("Server") != "upstream/1.0" || resp.Header.Get("Strict-Transport-Security") != "" {

@@ -82,6 +82,14 @@ func (b *builder) proxyRoute(rt config.Route, pool *proxy.Pool) http.Handler {
 	if rt.StripPrefix {
 		strip = rt.PathPrefix
 	}
+	limits := routeLimits(rt)
+	var editRequest func(http.Header, *http.Request)
+	if hd := rt.Headers; hd != nil && !headerRulesEmpty(hd.Request) {
+		// Request rules go last into the forwarded request, after the proxy's own fields.
+		rules, trusted := headerRules(hd.Request), b.trusted
+		editRequest = func(out http.Header, in *http.Request) { rules.Apply(out, in, trusted) }
+		limits.Headers = &config.Headers{Response: hd.Response}
+	}
 	h := proxy.New(pool, proxy.Options{
 		StripPrefix:           strip,
 		PreserveHost:          rt.Host == config.PreserveHost,
@@ -94,8 +102,13 @@ func (b *builder) proxyRoute(rt config.Route, pool *proxy.Pool) http.Handler {
 		TrustedPeer:           trustedPeer,
 		Logger:                b.log.Named("proxy").With(zap.String("route", rt.Name)),
 		Observe:               middleware.SetUpstream,
+		EditRequest:           editRequest,
 	})
-	return b.route(rt.Name, routeLimits(rt), h)
+	return b.route(rt.Name, limits, h)
+}
+
+func headerRulesEmpty(c config.HeaderRules) bool {
+	return len(c.Set) == 0 && len(c.Add) == 0 && len(c.Remove) == 0
 }
 
 // basicUsers are the users of users and users_file (config checked both; a file that went bad

@@ -21,8 +21,8 @@ func (hr HeaderRules) empty() bool {
 	return len(hr.Set) == 0 && len(hr.Add) == 0 && len(hr.Remove) == 0
 }
 
-// apply changes h for request r.
-func (hr HeaderRules) apply(h http.Header, r *http.Request, trusted TrustedProxies) {
+// Apply changes h by the rules, for request r (a proxy's forwarded header, say, or r's own).
+func (hr HeaderRules) Apply(h http.Header, r *http.Request, trusted TrustedProxies) {
 	for _, k := range hr.Remove {
 		h.Del(k)
 	}
@@ -41,12 +41,12 @@ func Headers(next http.Handler, request, response HeaderRules, trusted TrustedPr
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		request.apply(r.Header, r, trusted)
+		request.Apply(r.Header, r, trusted)
 		if response.empty() {
 			next.ServeHTTP(w, r)
 			return
 		}
-		next.ServeHTTP(&headerWriter{ResponseWriter: w, edit: func(h http.Header) { response.apply(h, r, trusted) }}, r)
+		next.ServeHTTP(&headerWriter{ResponseWriter: w, edit: func(h http.Header) { response.Apply(h, r, trusted) }}, r)
 	})
 }
 

@@ -58,6 +58,9 @@ type Options struct {
 	// TrustedPeer reports whether a direct peer is a trusted proxy whose X-Forwarded-For, Forwarded,
 	// X-Forwarded-Host and X-Forwarded-Proto are kept and extended; nil trusts nobody.
 	TrustedPeer func(netip.Addr) bool
+	// EditRequest, when set, changes the forwarded request's header last, after the proxy set its
+	// own forwarding fields (X-Forwarded-*, Forwarded), given the client's request.
+	EditRequest func(out http.Header, in *http.Request)
 	// Logger receives upstream errors; nil means zap.NewNop().
 	Logger *zap.Logger
 	// Observe, when set, is called once per try with the request sent upstream (its context is the
@@ -152,6 +155,9 @@ func (h *handler) rewrite(pr *httputil.ProxyRequest) {
 		pr.Out.Host = pr.In.Host
 	} else {
 		pr.Out.Host = ""
+	}
+	if h.opts.EditRequest != nil {
+		h.opts.EditRequest(pr.Out.Header, pr.In)
 	}
 }
 
