@@ -324,6 +324,8 @@ type Route struct {
 	Auth *Auth `yaml:"auth"`
 	// CORS overrides defaults' CORS policy (nil: the defaults section's).
 	CORS *CORS `yaml:"cors"`
+	// Rewrite changes the forwarded path by a regular expression (after strip_prefix); nil: none.
+	Rewrite *Rewrite `yaml:"rewrite"`
 	// Redirect answers every request of the route with a redirect instead of forwarding it (then
 	// there is no upstream); nil: none.
 	Redirect *Redirect `yaml:"redirect"`
@@ -386,4 +388,11 @@ type CORS struct {
 	Credentials bool `yaml:"credentials"`
 	// MaxAge is how long a browser may reuse a preflight's answer. Default: the browser's.
 	MaxAge time.Duration `yaml:"max_age"`
+}
+
+// Rewrite replaces the path's matches of Regex (Go's RE2 syntax) with To, where $1 and ${name} are
+// the regular expression's groups: {regex: "^/v1/(.*)$", to: "/api/$1"}.
+type Rewrite struct {
+	Regex Regexp `yaml:"regex"`
+	To    string `yaml:"to"`
 }

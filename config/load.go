@@ -390,6 +390,7 @@ func (c *Config) validateLimits(bad problemFunc, given map[string]bool) {
 		if given[p+".cors"] {
 			checkCORS(bad, p+".cors", r.CORS)
 		}
+		checkRewrite(bad, p, r.Rewrite, given)
 	}
 }
 

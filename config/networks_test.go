@@ -157,3 +157,25 @@ func TestErrorPagesConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestRewriteConfig(t *testing.T) {
+	const pools = "upstreams: {u: {targets: [\"http://127.0.0.1:9\"]}}\n"
+	c, err := Parse([]byte(pools+"routes:\n  - {path_prefix: /v1/, upstream: u, rewrite: {regex: \"^/v1/(.*)$\", to: /api/$1}}\n"), "test", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rw := c.Routes[0].Rewrite; rw.Regex.ReplaceAllString("/v1/users", rw.To) != "/api/users" {
+		t.Errorf("rewrite %+v", rw)
+	}
+	for _, tt := range []struct{ yaml, want string }{
+		{"routes:\n  - {path: /a, upstream: u, rewrite: {regex: \"(\", to: /b}}\n", "routes[0].rewrite.regex: not a regular expression (RE2): error parsing regexp: missing closing ): `(` (line 3)"},
+		{"routes:\n  - {path: /a, upstream: u, rewrite: {to: /b}}\n", `routes[0].rewrite.regex: missing; give a regular expression (RE2), like ^/v1/(.*)$ (line 3)`},
+		{"routes:\n  - {path: /a, upstream: u, rewrite: {regex: a, to: b}}\n", `routes[0].rewrite.to: give the new path, starting with "/", like /api/$1 (line 3)`},
+	} {
+		_, err := Parse([]byte(pools+tt.yaml), "test", t.TempDir())
+		var ce *Error
+		if !errors.As(err, &ce) || len(ce.Problems) != 1 || ce.Problems[0].String() != tt.want {
+			t.Errorf("%s: got %v, want the one problem %s", tt.yaml, err, tt.want)
+		}
+	}
+}

@@ -190,3 +190,16 @@ func ReadErrorPages(pages map[string]string) (map[string]string, error) {
 	}
 	return out, nil
 }
+
+// checkRewrite adds a problem for a rewrite without a regex, or without a target path.
+func checkRewrite(bad problemFunc, p string, r *Rewrite, given map[string]bool) {
+	if r == nil {
+		return
+	}
+	if r.Regex.Regexp == nil && !given[p+".rewrite.regex"] { // given but unreadable: said already
+		bad(p+".rewrite.regex", "missing; give a regular expression (RE2), like ^/v1/(.*)$")
+	}
+	if !strings.HasPrefix(r.To, "/") {
+		bad(p+".rewrite.to", "give the new path, starting with \"/\", like /api/$1")
+	}
+}

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"regexp"
 	"strings"
 )
 
@@ -176,5 +177,24 @@ func (n *Network) UnmarshalText(t []byte) error {
 		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
 	}
 	n.Prefix = p.Masked()
+	return nil
+}
+
+// Regexp is a compiled regular expression (Go's RE2 syntax). The zero value has none (nil).
+type Regexp struct{ *regexp.Regexp }
+
+func (r Regexp) MarshalText() ([]byte, error) {
+	if r.Regexp == nil {
+		return nil, nil
+	}
+	return []byte(r.String()), nil
+}
+
+func (r *Regexp) UnmarshalText(t []byte) error {
+	re, err := regexp.Compile(string(t))
+	if err != nil {
+		return fmt.Errorf("not a regular expression (RE2): %v", err)
+	}
+	r.Regexp = re
 	return nil
 }

@@ -239,3 +239,27 @@ routes:
 		t.Errorf("API client 404: %d %s %q", status, ct, body)
 	}
 }
+
+// rewrite changes the forwarded path by its regular expression, after strip_prefix; the query stays.
+func TestRewrite(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.URL.RequestURI())
+	}))
+	t.Cleanup(up.Close)
+	base, _ := buildServed(t, fmt.Sprintf(`
+upstreams: {u: {targets: [%q]}}
+routes:
+  - {path_prefix: /v1/, upstream: u, rewrite: {regex: "^/v1/(.*)$", to: "/api/$1"}}
+  - {path_prefix: /shop/, strip_prefix: true, upstream: u, rewrite: {regex: "^/items/([0-9]+)$", to: "/item?id=$1"}}
+`, up.URL))
+	for path, want := range map[string]string{
+		"/v1/users?page=2": "/api/users?page=2",
+		"/v1/a%20b":        "/api/a%20b",
+		"/shop/items/42":   "/item%3Fid=42", // a path stays a path: ? is escaped, never a query
+		"/shop/other":      "/other",
+	} {
+		if _, body, _ := do(t, base, "GET", "x", path); body != want {
+			t.Errorf("GET %s: the upstream saw %q, want %q", path, body, want)
+		}
+	}
+}

@@ -90,6 +90,11 @@ func (b *builder) proxyRoute(rt config.Route, pool *proxy.Pool) http.Handler {
 		editRequest = func(out http.Header, in *http.Request) { rules.Apply(out, in, trusted) }
 		limits.Headers = &config.Headers{Response: hd.Response}
 	}
+	var rewrite func(string) string
+	if rw := rt.Rewrite; rw != nil && rw.Regex.Regexp != nil {
+		re, to := rw.Regex.Regexp, rw.To
+		rewrite = func(path string) string { return re.ReplaceAllString(path, to) }
+	}
 	h := proxy.New(pool, proxy.Options{
 		StripPrefix:           strip,
 		PreserveHost:          rt.Host == config.PreserveHost,
@@ -103,6 +108,7 @@ func (b *builder) proxyRoute(rt config.Route, pool *proxy.Pool) http.Handler {
 		Logger:                b.log.Named("proxy").With(zap.String("route", rt.Name)),
 		Observe:               middleware.SetUpstream,
 		EditRequest:           editRequest,
+		RewritePath:           rewrite,
 	})
 	return b.route(rt.Name, limits, h)
 }

@@ -58,6 +58,9 @@ type Options struct {
 	// TrustedPeer reports whether a direct peer is a trusted proxy whose X-Forwarded-For, Forwarded,
 	// X-Forwarded-Host and X-Forwarded-Proto are kept and extended; nil trusts nobody.
 	TrustedPeer func(netip.Addr) bool
+	// RewritePath, when set, gives the forwarded path (after StripPrefix) for the client's; the
+	// result is escaped again as the URL requires.
+	RewritePath func(path string) string
 	// EditRequest, when set, changes the forwarded request's header last, after the proxy set its
 	// own forwarding fields (X-Forwarded-*, Forwarded), given the client's request.
 	EditRequest func(out http.Header, in *http.Request)
@@ -128,6 +131,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *handler) rewrite(pr *httputil.ProxyRequest) {
 	if h.opts.StripPrefix != "" {
 		stripPrefix(pr.Out.URL, h.opts.StripPrefix)
+	}
+	if h.opts.RewritePath != nil {
+		u := pr.Out.URL
+		u.Path, u.RawPath = h.opts.RewritePath(u.Path), ""
 	}
 	trusted := false
 	if h.opts.TrustedPeer != nil {
