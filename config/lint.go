@@ -2,18 +2,16 @@ package config
 
 import (
 	"crypto/x509"
-	"encoding/pem"
 	"fmt"
-	"os"
 	"slices"
 	"sort"
 	"strings"
 )
 
 // lint finds what check reports beside problems: routes that repeat or can never match because an
-// earlier one takes their every request, static mounts a route hides, and (while TLS is on from files)
-// host names no certificate covers.
-func (c *Config) lint(d *decoder) []Problem {
+// earlier one takes their every request, static mounts a route hides, and (while TLS is on) host
+// names neither tls.acme nor a certificate covers; leaves are the certificates validate loaded.
+func (c *Config) lint(d *decoder, leaves []*x509.Certificate) []Problem {
 	var out []Problem
 	warn := func(path, format string, args ...any) {
 		out = append(out, Problem{Path: path, Line: d.lineOf(path), Msg: fmt.Sprintf(format, args...)})
@@ -41,15 +39,14 @@ func (c *Config) lint(d *decoder) []Problem {
 			}
 		}
 	}
-	c.lintCertificates(warn)
+	c.lintCertificates(warn, leaves)
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Line < out[j].Line })
 	return out
 }
 
 // lintCertificates warns of host names that neither a certificate file nor tls.acme covers: clients
 // asking for them get the default certificate, which their name check refuses.
-func (c *Config) lintCertificates(warn func(path, format string, args ...any)) {
-	pairs := c.TLS.Pairs()
+func (c *Config) lintCertificates(warn func(path, format string, args ...any), leaves []*x509.Certificate) {
 	if !c.TLS.On() || c.Embedded {
 		return
 	}
@@ -62,18 +59,6 @@ func (c *Config) lintCertificates(warn func(path, format string, args ...any)) {
 			return true // ordered at its first handshake, if ask allows it
 		}
 		return slices.Contains(acme.Names, host)
-	}
-	var leaves []*x509.Certificate
-	for _, p := range pairs {
-		data, err := os.ReadFile(p.Cert)
-		if err != nil {
-			return // validateTLS has said why
-		}
-		if block, _ := pem.Decode(data); block != nil {
-			if leaf, err := x509.ParseCertificate(block.Bytes); err == nil {
-				leaves = append(leaves, leaf)
-			}
-		}
 	}
 	covered := func(host string) bool {
 		name := host

@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"net/mail"
-	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -28,6 +27,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/frontgate/frontgate/leanhttp"
+	"github.com/frontgate/frontgate/middleware"
 	"github.com/frontgate/frontgate/proxy"
 )
 
@@ -98,12 +98,12 @@ func Parse(data []byte, name, dir string) (*Config, error) {
 	c.Embedded = dir == ""
 	c.Digest = sha256.Sum256(data)
 	c.fillDefaults(d.given)
-	c.validate(d)
+	leaves := c.validate(d)
 	if len(d.problems) > 0 {
 		sort.SliceStable(d.problems, func(i, j int) bool { return d.problems[i].Line < d.problems[j].Line })
 		return nil, &Error{File: name, Problems: d.problems}
 	}
-	c.Warnings = c.lint(d)
+	c.Warnings = c.lint(d, leaves)
 	return &c, nil
 }
 
@@ -289,12 +289,13 @@ var methodToken = regexp.MustCompile(`^[A-Z]+$`)
 // problemFunc adds a problem at a YAML path (its line looked up from the path).
 type problemFunc func(path, format string, args ...any)
 
-// validate adds a problem for everything wrong in c, section by section. Lines come from the
-// decoder's path index; a missing key points at its parent.
-func (c *Config) validate(d *decoder) {
+// validate adds a problem for everything wrong in c, section by section, and returns the leaf
+// certificates of the TLS pairs that loaded, for lint. Lines come from the decoder's path index; a
+// missing key points at its parent.
+func (c *Config) validate(d *decoder) (leaves []*x509.Certificate) {
 	bad := func(path, format string, args ...any) { d.addf(path, d.lineOf(path), format, args...) }
 	c.validateTop(bad)
-	c.validateTLS(bad)
+	leaves = c.validateTLS(bad)
 	c.validateLimits(bad, d.given)
 	c.validateStatic(bad)
 	for _, name := range slices.Sorted(maps.Keys(c.Upstreams)) {
@@ -303,6 +304,7 @@ func (c *Config) validate(d *decoder) {
 	for i, r := range c.Routes {
 		c.validateRoute(bad, fmt.Sprintf("routes[%d]", i), r)
 	}
+	return leaves
 }
 
 // validateTop checks the listeners, logging, server limits and trusted proxies.
@@ -328,10 +330,8 @@ func (c *Config) validateTop(bad problemFunc) {
 		}
 	}
 	for i, tp := range c.TrustedProxies {
-		if _, err := netip.ParsePrefix(tp); err != nil {
-			if _, err := netip.ParseAddr(tp); err != nil {
-				bad(fmt.Sprintf("trusted_proxies[%d]", i), "%q is not a CIDR like 10.0.0.0/8 or an IP address", tp)
-			}
+		if _, err := middleware.ParseNetwork(tp); err != nil {
+			bad(fmt.Sprintf("trusted_proxies[%d]", i), "%q is not a CIDR like 10.0.0.0/8 or an IP address", tp)
 		}
 	}
 	if c.Server.MaxHeaderBytes < 0 {
@@ -534,9 +534,9 @@ func (c *Config) validateRoute(bad problemFunc, p string, r Route) {
 
 // validateTLS checks the certificates (each pair given whole, loading, not expired), default_sni, the
 // redirect listener and tls.acme.
-func (c *Config) validateTLS(bad problemFunc) {
+// validateTLS checks tls and returns the leaves of the certificate pairs that loaded.
+func (c *Config) validateTLS(bad problemFunc) (leaves []*x509.Certificate) {
 	t := c.TLS
-	var leaves []*x509.Certificate
 	loaded := true // every pair given has loaded
 	check := func(p string, pair CertPair) {
 		switch {
@@ -593,6 +593,7 @@ func (c *Config) validateTLS(bad problemFunc) {
 	if t.ACME != nil {
 		c.validateACME(bad)
 	}
+	return leaves
 }
 
 // validateACME checks tls.acme: an email address, an https directory, a ca_root of PEM certificates,

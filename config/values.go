@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"regexp"
 	"strings"
+
+	"github.com/frontgate/frontgate/middleware"
 )
 
 // The config's little languages decode into the typed values below, so that a misspelt value is a
@@ -159,24 +161,11 @@ type Network struct{ netip.Prefix }
 func (n Network) MarshalText() ([]byte, error) { return []byte(n.String()), nil }
 
 func (n *Network) UnmarshalText(t []byte) error {
-	s := string(t)
-	if !strings.Contains(s, "/") {
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			return fmt.Errorf("%q is not a CIDR like 10.0.0.0/8 or an IP address", s)
-		}
-		a = a.Unmap().WithZone("")
-		n.Prefix = netip.PrefixFrom(a, a.BitLen())
-		return nil
-	}
-	p, err := netip.ParsePrefix(s)
+	p, err := middleware.ParseNetwork(string(t))
 	if err != nil {
-		return fmt.Errorf("%q is not a CIDR like 10.0.0.0/8 or an IP address", s)
+		return fmt.Errorf("%q is not a CIDR like 10.0.0.0/8 or an IP address", t)
 	}
-	if p.Addr().Is4In6() && p.Bits() >= 96 {
-		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
-	}
-	n.Prefix = p.Masked()
+	n.Prefix = p
 	return nil
 }
 

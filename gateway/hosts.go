@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -199,12 +198,7 @@ func (hr *hostRouter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // requestHost is the host name of a Host header: without the port and a trailing dot, in lower case
 // (without allocating when it is lower case already).
 func requestHost(h string) string {
-	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.HasSuffix(h, "]") {
-		if host, _, err := net.SplitHostPort(h); err == nil {
-			h = host
-		}
-	}
-	h = strings.TrimSuffix(h, ".")
+	h = strings.TrimSuffix(middleware.HostName(h), ".")
 	for i := 0; i < len(h); i++ {
 		if 'A' <= h[i] && h[i] <= 'Z' {
 			return strings.ToLower(h)

@@ -19,7 +19,7 @@ type TrustedProxies struct {
 func ParseTrustedProxies(cidrs []string) (TrustedProxies, error) {
 	var tp TrustedProxies
 	for _, s := range cidrs {
-		p, err := parsePrefixOrAddr(strings.TrimSpace(s))
+		p, err := ParseNetwork(strings.TrimSpace(s))
 		if err != nil {
 			return TrustedProxies{}, fmt.Errorf("trusted proxy %q: %w", s, err)
 		}
@@ -28,7 +28,9 @@ func ParseTrustedProxies(cidrs []string) (TrustedProxies, error) {
 	return tp, nil
 }
 
-func parsePrefixOrAddr(s string) (netip.Prefix, error) {
+// ParseNetwork parses a CIDR ("10.0.0.0/8", "2001:db8::/32") or a bare address (one host), masked,
+// with an IPv4-mapped IPv6 network read as the IPv4 one it is.
+func ParseNetwork(s string) (netip.Prefix, error) {
 	if strings.Contains(s, "/") {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {

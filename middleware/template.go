@@ -62,11 +62,7 @@ func (t Template) Expand(r *http.Request, trusted TrustedProxies) string {
 		case "":
 			b.WriteString(p.literal)
 		case "host":
-			host := r.Host
-			if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.HasSuffix(host, "]") {
-				host = host[:i]
-			}
-			b.WriteString(host)
+			b.WriteString(HostName(r.Host))
 		case "path":
 			b.WriteString(r.URL.EscapedPath())
 		case "query":
@@ -82,6 +78,14 @@ func (t Template) Expand(r *http.Request, trusted TrustedProxies) string {
 		}
 	}
 	return b.String()
+}
+
+// HostName is the host of a Host header value, without its port ("[::1]:8080" gives "[::1]").
+func HostName(hostport string) string {
+	if i := strings.LastIndexByte(hostport, ':'); i >= 0 && !strings.HasSuffix(hostport, "]") {
+		return hostport[:i]
+	}
+	return hostport
 }
 
 // Redirect answers every request with status (301, 302, 303, 307 or 308) and a Location of to.
