@@ -146,7 +146,8 @@ func (t *TLS) Pairs() []CertPair {
 	return append(pairs, t.Certs...)
 }
 
-// Limits are per-route protections. Zero values mean no limit.
+// Limits are the policies of the defaults section, a route or a static mount: protections and edge
+// policies. Zero values mean no limit and no policy.
 type Limits struct {
 	// MaxBody is the largest request body accepted (413 past it). Zero: no limit. In defaults, a
 	// key not given is DefaultMaxBody (32 MiB).
@@ -216,6 +217,8 @@ type Static struct {
 	Name string `yaml:"name"`
 	// ShowIndex answers folder URLs with an HTML listing; off by default.
 	ShowIndex bool `yaml:"show_index"`
+	// Limits are the mount's policies, as a route's: each key not given takes the defaults section's.
+	Limits `yaml:",inline"`
 }
 
 // Pool is an upstream pool of targets (an entry of upstreams in YAML). Exactly one of Targets and
@@ -310,20 +313,9 @@ type Route struct {
 	// made is always retryable; other failures only for idempotent methods with a replayable body.
 	// Default 1 (when the key is not given); 0 turns retries off.
 	Retries int `yaml:"retries"`
-	// MaxBody, MaxInflight and RateLimit override defaults for this route (keys not given: the
-	// defaults section's).
-	MaxBody     ByteSize   `yaml:"max_body"`
-	MaxInflight int        `yaml:"max_inflight"`
-	RateLimit   *RateLimit `yaml:"rate_limit"`
-	// Allow and Deny override defaults' (keys not given: the defaults section's), as in Limits.
-	Allow []Network `yaml:"allow"`
-	Deny  []Network `yaml:"deny"`
-	// Headers overrides defaults' header rules (nil: the defaults section's).
-	Headers *Headers `yaml:"headers"`
-	// Auth overrides defaults' authentication (nil: the defaults section's).
-	Auth *Auth `yaml:"auth"`
-	// CORS overrides defaults' CORS policy (nil: the defaults section's).
-	CORS *CORS `yaml:"cors"`
+	// Limits are the route's policies (max_body, rate_limit, allow, headers, auth, cors …), keys at
+	// the route's own level. Each key not given takes the defaults section's.
+	Limits `yaml:",inline"`
 	// Rewrite changes the forwarded path by a regular expression (after strip_prefix); nil: none.
 	Rewrite *Rewrite `yaml:"rewrite"`
 	// Redirect answers every request of the route with a redirect instead of forwarding it (then

@@ -246,16 +246,24 @@ func ParseByteSize(s string) (ByteSize, error) {
 	return ByteSize(n * mult), nil
 }
 
-// fieldIndex maps yaml key names to struct field indexes, skipping `yaml:"-"` fields.
-func fieldIndex(t reflect.Type) map[string]int {
-	m := make(map[string]int, t.NumField())
+// fieldIndex maps yaml key names to struct field index paths, skipping `yaml:"-"` fields. The keys
+// of an embedded struct tagged `yaml:",inline"` are the outer struct's own, so that a route and a
+// static mount share the policy keys of Limits.
+func fieldIndex(t reflect.Type) map[string][]int {
+	m := make(map[string][]int, t.NumField())
 	for i := 0; i < t.NumField(); i++ {
-		tag := t.Field(i).Tag.Get("yaml")
-		name, _, _ := strings.Cut(tag, ",")
+		f := t.Field(i)
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if f.Anonymous && name == "" && opts == "inline" && f.Type.Kind() == reflect.Struct {
+			for k, idx := range fieldIndex(f.Type) {
+				m[k] = append([]int{i}, idx...)
+			}
+			continue
+		}
 		if name == "" || name == "-" {
 			continue
 		}
-		m[name] = i
+		m[name] = []int{i}
 	}
 	return m
 }
@@ -281,7 +289,7 @@ func (d *decoder) structure(n *yaml.Node, v reflect.Value, path string) {
 			continue
 		}
 		d.lines[p] = k.Line
-		d.decode(val, v.Field(idx), p)
+		d.decode(val, v.FieldByIndex(idx), p)
 	}
 }
 
@@ -323,7 +331,7 @@ func (d *decoder) list(n *yaml.Node, v reflect.Value, path string) {
 
 // suggest names the closest known key when the unknown one looks like a typo of it, else lists the
 // known ones.
-func suggest(key string, known map[string]int) string {
+func suggest[V any](key string, known map[string]V) string {
 	if best := closest(key, known); best != "" {
 		return fmt.Sprintf(" (did you mean %q?)", best)
 	}
@@ -336,7 +344,7 @@ func suggest(key string, known map[string]int) string {
 }
 
 // closest is the known name within two edits of name (ties: the first in order), or "".
-func closest(name string, known map[string]int) string {
+func closest[V any](name string, known map[string]V) string {
 	best, bestDist := "", 3
 	for k := range known {
 		if dist := editDistance(name, k); dist < bestDist || (dist == bestDist && k < best) {

@@ -154,9 +154,6 @@ func (c *Config) fillDefaults(given map[string]bool) {
 		}
 	}
 	c.fillAuth(c.Defaults.Auth)
-	for i := range c.Routes {
-		c.fillAuth(c.Routes[i].Auth)
-	}
 	s := &c.Server
 	orDefault(&s.ReadHeaderTimeout, leanhttp.DefaultReadHeaderTimeout)
 	orDefault(&s.IdleTimeout, leanhttp.DefaultIdleTimeout)
@@ -197,6 +194,7 @@ func (c *Config) fillDefaults(given map[string]bool) {
 		if m.Path != "" && !c.Embedded && !filepath.IsAbs(m.Path) {
 			m.Path = filepath.Join(c.Dir, m.Path)
 		}
+		c.fillLimits(&m.Limits, fmt.Sprintf("static[%d].", i), given)
 	}
 	for name, u := range c.Upstreams {
 		orDefault(&u.DialTimeout, proxy.DefaultDialTimeout)
@@ -228,35 +226,44 @@ func (c *Config) fillDefaults(given map[string]bool) {
 			r.Retries = DefaultRetries
 		}
 		orDefault(&r.RetryBodyMax, proxy.DefaultRetryBodyMax)
-		if !given[p+"max_body"] {
-			r.MaxBody = c.Defaults.MaxBody
-		}
-		if !given[p+"max_inflight"] {
-			r.MaxInflight = c.Defaults.MaxInflight
-		}
-		if !given[p+"allow"] && !given[p+"deny"] {
-			r.Allow, r.Deny = c.Defaults.Allow, c.Defaults.Deny
-		}
-		if r.Headers == nil {
-			r.Headers = c.Defaults.Headers
-		}
-		if r.Auth == nil {
-			r.Auth = c.Defaults.Auth
-		}
-		if r.CORS == nil {
-			r.CORS = c.Defaults.CORS
-		}
+		c.fillLimits(&r.Limits, p, given)
 		if r.Redirect != nil {
 			orDefault(&r.Redirect.Status, http.StatusFound)
-		}
-		if r.RateLimit == nil {
-			r.RateLimit = c.Defaults.RateLimit
-		} else {
-			fillRateLimit(r.RateLimit)
 		}
 	}
 	if c.TLS.ACME != nil {
 		c.fillACMENames() // after the hosts of routes and static mounts are normalized, above
+	}
+}
+
+// fillLimits fills the policies of the route or static mount at path p (ending in "."): every key
+// not given takes the defaults section's.
+func (c *Config) fillLimits(l *Limits, p string, given map[string]bool) {
+	d := c.Defaults
+	if !given[p+"max_body"] {
+		l.MaxBody = d.MaxBody
+	}
+	if !given[p+"max_inflight"] {
+		l.MaxInflight = d.MaxInflight
+	}
+	if !given[p+"allow"] && !given[p+"deny"] {
+		l.Allow, l.Deny = d.Allow, d.Deny
+	}
+	if l.Headers == nil {
+		l.Headers = d.Headers
+	}
+	if l.Auth == nil {
+		l.Auth = d.Auth
+	} else {
+		c.fillAuth(l.Auth)
+	}
+	if l.CORS == nil {
+		l.CORS = d.CORS
+	}
+	if l.RateLimit == nil {
+		l.RateLimit = d.RateLimit
+	} else {
+		fillRateLimit(l.RateLimit)
 	}
 }
 
@@ -370,27 +377,33 @@ func (c *Config) validateLimits(bad problemFunc, given map[string]bool) {
 	checkAuth(bad, "defaults.auth", c.Defaults.Auth)
 	checkCORS(bad, "defaults.cors", c.Defaults.CORS)
 	checkRateLimit("defaults.rate_limit", c.Defaults.RateLimit)
-	for i, r := range c.Routes {
-		p := fmt.Sprintf("routes[%d]", i)
-		if r.RateLimit != c.Defaults.RateLimit {
-			checkRateLimit(p+".rate_limit", r.RateLimit)
+	checkOwn := func(p string, l Limits) {
+		if l.RateLimit != c.Defaults.RateLimit {
+			checkRateLimit(p+".rate_limit", l.RateLimit)
 		}
-		if given[p+".max_inflight"] && r.MaxInflight < 0 {
+		if given[p+".max_inflight"] && l.MaxInflight < 0 {
 			bad(p+".max_inflight", "must not be negative")
 		}
 		if given[p+".allow"] || given[p+".deny"] {
-			checkNetworks(p, r.Allow, r.Deny)
+			checkNetworks(p, l.Allow, l.Deny)
 		}
 		if given[p+".headers"] {
-			checkHeaders(bad, p+".headers", r.Headers)
+			checkHeaders(bad, p+".headers", l.Headers)
 		}
 		if given[p+".auth"] {
-			checkAuth(bad, p+".auth", r.Auth)
+			checkAuth(bad, p+".auth", l.Auth)
 		}
 		if given[p+".cors"] {
-			checkCORS(bad, p+".cors", r.CORS)
+			checkCORS(bad, p+".cors", l.CORS)
 		}
+	}
+	for i, r := range c.Routes {
+		p := fmt.Sprintf("routes[%d]", i)
+		checkOwn(p, r.Limits)
 		checkRewrite(bad, p, r.Rewrite, given)
+	}
+	for i, m := range c.Static {
+		checkOwn(fmt.Sprintf("static[%d]", i), m.Limits)
 	}
 }
 
@@ -520,11 +533,7 @@ func (c *Config) validateRoute(bad problemFunc, p string, r Route) {
 	case r.Upstream == "":
 		bad(p+".upstream", "missing; name one of upstreams (%s)", strings.Join(slices.Sorted(maps.Keys(c.Upstreams)), ", "))
 	case !ok:
-		known := map[string]int{}
-		for name := range c.Upstreams {
-			known[name] = 0
-		}
-		if near := closest(r.Upstream, known); near != "" {
+		if near := closest(r.Upstream, c.Upstreams); near != "" {
 			bad(p+".upstream", "unknown upstream %q (did you mean %q?)", r.Upstream, near)
 		} else {
 			bad(p+".upstream", "unknown upstream %q", r.Upstream)

@@ -179,3 +179,38 @@ func TestRewriteConfig(t *testing.T) {
 		}
 	}
 }
+
+// A static mount takes the policy keys a route takes: its own replace the defaults', the others
+// are the defaults', and its problems are reported at its own path and line.
+func TestStaticMountPoliciesConfig(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "site"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Parse([]byte(`defaults: {max_inflight: 7, allow: [10.0.0.0/8], headers: {response: {set: {X-A: b}}}}
+static:
+  - {prefix: /a/, path: site, deny: [192.0.2.0/24], rate_limit: {rps: 5}}
+  - {prefix: /b/, path: site}
+`), "test", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := c.Static[0].Limits, c.Static[1].Limits
+	if a.Allow != nil || len(a.Deny) != 1 || a.RateLimit == nil || a.RateLimit.Burst != 5 || a.MaxInflight != 7 || a.Headers == nil {
+		t.Errorf("static[0] %+v: want its own deny and rate limit (burst filled), the defaults' max_inflight and headers", a)
+	}
+	if len(b.Allow) != 1 || b.MaxBody != DefaultMaxBody || b.Headers == nil {
+		t.Errorf("static[1] %+v: want the defaults'", b)
+	}
+	for _, tt := range []struct{ yaml, want string }{
+		{"static:\n  - {prefix: /a/, path: site, rate_limit: {rps: 0}}\n", `static[0].rate_limit.rps: give a positive rate, requests per second (line 2)`},
+		{"static:\n  - {prefix: /a/, path: site,\n     allow: [10.0.0.0/8], deny: [10.1.0.0/16]}\n", `static[0].deny: give allow or deny, not both (line 3)`},
+		{"static:\n  - {prefix: /a/, path: site, cros: {}}\n", `static[0].cros: unknown key (did you mean "cors"?) (line 2)`},
+	} {
+		_, err := Parse([]byte(tt.yaml), "test", dir)
+		var ce *Error
+		if !errors.As(err, &ce) || len(ce.Problems) != 1 || ce.Problems[0].String() != tt.want {
+			t.Errorf("%s: got %v, want the one problem %s", tt.yaml, err, tt.want)
+		}
+	}
+}

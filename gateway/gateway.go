@@ -120,7 +120,7 @@ func Build(cfg *config.Config, deps Deps) (gw *Gateway, err error) {
 		}
 		h := static.New(fsys, static.Options{ShowIndex: m.ShowIndex, Prefix: m.Prefix, Logger: deps.Log.With(zap.String("mount", m.Name))})
 		h = http.StripPrefix(strings.TrimSuffix(m.Prefix, "/"), h)
-		entries = append(entries, mountEntry(m, b.route(m.Name, cfg.Defaults, h)))
+		entries = append(entries, mountEntry(m, b.route(m.Name, m.Limits, h)))
 	}
 
 	for _, e := range entries {

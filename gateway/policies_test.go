@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/frontgate/frontgate/admin"
 	"github.com/frontgate/frontgate/internal/browser"
 )
@@ -261,5 +263,60 @@ routes:
 		if _, body, _ := do(t, base, "GET", "x", path); body != want {
 			t.Errorf("GET %s: the upstream saw %q, want %q", path, body, want)
 		}
+	}
+}
+
+// A static mount takes the policy keys a route takes, each key not given falling back to the
+// defaults section's: here one mount asks for a password and another refuses the test's network,
+// while a third keeps the defaults' header rule.
+func TestStaticMountPolicies(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, _ := buildServed(t, fmt.Sprintf(`
+defaults:
+  headers: {response: {set: {X-Frame-Options: DENY}}}
+static:
+  - {prefix: /private/, path: site, auth: {basic: {realm: docs, users: {alice: %q}}}}
+  - {prefix: /closed/, path: site, deny: [127.0.0.0/8, "::1"]}
+  - {prefix: /, path: site, headers: {response: {set: {X-Mount: root}}}}
+  - {prefix: /plain/, path: site}
+`, hash))
+	for _, tt := range []struct {
+		path, user   string
+		status       int
+		frame, mount string
+	}{
+		{path: "/private/index.html", status: 401, frame: "DENY"},
+		{path: "/private/index.html", user: "alice:s3cret", status: 200, frame: "DENY"},
+		{path: "/closed/index.html", status: 403, frame: "DENY"},
+		{path: "/index.html", status: 200, mount: "root"}, // its own rules replace the defaults'
+		{path: "/plain/index.html", status: 200, frame: "DENY"},
+	} {
+		t.Run(tt.path+" "+tt.user, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", base+tt.path, nil)
+			if name, pass, ok := strings.Cut(tt.user, ":"); ok {
+				req.SetBasicAuth(name, pass)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.status || (tt.status == 200 && string(body) != "docs home") {
+				t.Fatalf("status %d body %q, want %d", resp.StatusCode, body, tt.status)
+			}
+			if got := resp.Header.Get("X-Frame-Options"); got != tt.frame {
+				t.Errorf("X-Frame-Options %q, want %q", got, tt.frame)
+			}
+			if got := resp.Header.Get("X-Mount"); got != tt.mount {
+				t.Errorf("X-Mount %q, want %q", got, tt.mount)
+			}
+			if tt.status == 401 && resp.Header.Get("WWW-Authenticate") != `Basic realm="docs", charset="UTF-8"` {
+				t.Errorf("WWW-Authenticate %q", resp.Header.Get("WWW-Authenticate"))
+			}
+		})
 	}
 }

@@ -20,11 +20,13 @@ type builder struct {
 	obs     Observer // nil: no metrics
 }
 
-// route wraps h in the route's chain: rate limit, concurrency cap, body cap. The router names it for
+// route wraps h in the route's chain, outermost first: response header rules, IP rules, CORS, rate
+// limit, auth, concurrency cap, body cap, request header rules. The router names it for
 // the log (see named), per host pattern it is registered under.
 func (b *builder) route(name string, l config.Limits, h http.Handler) http.Handler {
 	if l.Headers != nil {
-		h = middleware.Headers(h, headerRules(l.Headers.Request), headerRules(l.Headers.Response), b.trusted)
+		// Request rules innermost: auth and the rate limit see what the client sent.
+		h = middleware.Headers(h, headerRules(l.Headers.Request), middleware.HeaderRules{}, b.trusted)
 	}
 	var tooBig, tooMany func(*http.Request)
 	if b.obs != nil {
@@ -57,7 +59,12 @@ func (b *builder) route(name string, l config.Limits, h http.Handler) http.Handl
 	if b.obs != nil {
 		denied = func(*http.Request) { b.obs.Rejected(name, "ip") }
 	}
-	return middleware.IPFilter(h, b.ipRule(l.Allow, l.Deny), b.trusted, denied)
+	h = middleware.IPFilter(h, b.ipRule(l.Allow, l.Deny), b.trusted, denied)
+	if l.Headers != nil {
+		// Response rules outermost: a 401, 403 or 429 carries them too (HSTS, say).
+		h = middleware.Headers(h, middleware.HeaderRules{}, headerRules(l.Headers.Response), b.trusted)
+	}
+	return h
 }
 
 // ipRule is the rule of allow and deny.
@@ -82,7 +89,7 @@ func (b *builder) proxyRoute(rt config.Route, pool *proxy.Pool) http.Handler {
 	if rt.StripPrefix {
 		strip = rt.PathPrefix
 	}
-	limits := routeLimits(rt)
+	limits := rt.Limits
 	var editRequest func(http.Header, *http.Request)
 	if hd := rt.Headers; hd != nil && !headerRulesEmpty(hd.Request) {
 		// Request rules go last into the forwarded request, after the proxy's own fields.
@@ -133,16 +140,10 @@ func basicUsers(b *config.BasicAuth) map[string][]byte {
 	return users
 }
 
-// routeLimits are the limits a route has, its own or the defaults' (config filled them in).
-func routeLimits(rt config.Route) config.Limits {
-	return config.Limits{MaxBody: rt.MaxBody, MaxInflight: rt.MaxInflight, RateLimit: rt.RateLimit,
-		Allow: rt.Allow, Deny: rt.Deny, Headers: rt.Headers, Auth: rt.Auth, CORS: rt.CORS}
-}
-
 // redirectRoute is a redirect route's handler with its chain.
 func (b *builder) redirectRoute(rt config.Route) http.Handler {
 	to, _ := middleware.ParseTemplate(rt.Redirect.To) // config checked it
-	return b.route(rt.Name, routeLimits(rt), middleware.Redirect(to, rt.Redirect.Status, b.trusted))
+	return b.route(rt.Name, rt.Limits, middleware.Redirect(to, rt.Redirect.Status, b.trusted))
 }
 
 // headerRules are config's header rules as middleware applies them, fields in name order.
