@@ -14,6 +14,7 @@ command -v curl >/dev/null 2>&1 || missing+=(curl)
 /usr/bin/python3 -c 'import aiohttp' >/dev/null 2>&1 || missing+=(python3-aiohttp) # interop: upstream, client
 command -v node >/dev/null 2>&1 || missing+=(nodejs)                            # interop: upstream, fetch
 command -v htpasswd >/dev/null 2>&1 || missing+=(apache2-utils)                 # basic auth: bcrypt htpasswd files
+command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)                         # rolling restart: the balancer
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]} from Debian's packages" >&2
   sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo

@@ -199,6 +199,10 @@ type Server struct {
 	MaxHeaderBytes int `yaml:"max_header_bytes"`
 	// ShutdownTimeout bounds the drain of in-flight requests on SIGINT/SIGTERM. Default 30s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// ShutdownDelay is how long the listeners keep serving after SIGINT/SIGTERM while /readyz already
+	// answers 503, so that a balancer or Kubernetes takes the replica out before it stops accepting;
+	// the drain follows. Zero (the default): the drain starts at once.
+	ShutdownDelay time.Duration `yaml:"shutdown_delay"`
 	// Engine serves plain-HTTP public listeners: lean (default; frontgate's HTTP/1.1 server, one
 	// write per response) or stdlib (net/http's server). TLS and h2c always use net/http for HTTP/2.
 	Engine Engine `yaml:"engine"`

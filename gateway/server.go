@@ -166,8 +166,8 @@ func (s *Server) Addr() string {
 }
 
 // Run starts the server on cfg and serves until ctx ends, reloading on every value from reload (and
-// on file changes while the config says watch: true), then drains in-flight requests within the
-// shutdown timeout. It fails when the public listener stops on its own.
+// on file changes while the config says watch: true), then, not ready any more, serves on for the
+// shutdown delay and drains in-flight requests within the shutdown timeout. It fails when the public listener stops on its own.
 func (s *Server) Run(ctx context.Context, cfg *config.Config, reload <-chan os.Signal) error {
 	if err := s.Start(cfg); err != nil {
 		return err
@@ -197,8 +197,13 @@ func (s *Server) Run(ctx context.Context, cfg *config.Config, reload <-chan os.S
 	stopWatch()
 	watching.Wait()
 	s.mu.Lock()
-	timeout := s.cfg.Server.ShutdownTimeout
+	timeout, delay := s.cfg.Server.ShutdownTimeout, s.cfg.Server.ShutdownDelay
 	s.mu.Unlock()
+	if failure == nil && delay > 0 {
+		s.stopping.Store(true) // /readyz answers 503 and reloads stop; the listeners still serve
+		s.log.Info("shutting down: not ready, serving on for the delay", zap.Duration("delay", delay))
+		time.Sleep(delay)
+	}
 	if failure == nil {
 		s.log.Info("shutting down: draining in-flight requests", zap.Duration("timeout", timeout))
 	}

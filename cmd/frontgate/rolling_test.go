@@ -1,0 +1,156 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/frontgate/frontgate/internal/e2e"
+	"github.com/frontgate/frontgate/loadgen"
+)
+
+// replica is the config of one replica: the demo routes on listen, the admin listener on admin, and
+// shutdown_delay.
+func replica(t *testing.T, dir, listen, admin string, delay time.Duration) string {
+	t.Helper()
+	return writeFile(t, dir, "gw.yaml", fmt.Sprintf(`listen: %q
+log: {format: json}
+demo: true
+admin: {listen: %q}
+server: {shutdown_delay: %q, shutdown_timeout: 10s}
+`, listen, admin, delay.String()))
+}
+
+// After SIGTERM with shutdown_delay, /readyz answers 503 at once while the public listener keeps
+// answering; the process then drains and exits 0.
+func TestShutdownDelayKeepsServingWhileNotReady(t *testing.T) {
+	listen, admin := freePort(t), freePort(t)
+	gw := start(t, "serve", "-config", replica(t, t.TempDir(), listen, admin, 2*time.Second))
+	if resp, _ := get(t, "http://"+admin+"/readyz"); resp.StatusCode != 200 {
+		t.Fatalf("/readyz before SIGTERM: %d", resp.StatusCode)
+	}
+	signaled := time.Now()
+	if err := gw.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	gw.Logs.WaitFor(t, "the shutdown delay's log line", func(l string) bool {
+		return strings.Contains(l, "serving on for the delay")
+	})
+	resp, _ := get(t, "http://"+admin+"/readyz")
+	_, body := get(t, "http://"+listen+"/")
+	if resp.StatusCode != 503 || body != "Hello, world" || time.Since(signaled) > 2*time.Second {
+		// (checked within the delay: the answers above came before the drain could have begun)
+		t.Errorf("during the delay: /readyz %d, public %q; want 503 and the demo answer", resp.StatusCode, body)
+	}
+	if err := gw.Wait(t); err != nil {
+		t.Errorf("exit: %v", err)
+	}
+	if waited := time.Since(signaled); waited < 2*time.Second {
+		t.Errorf("exited %v after SIGTERM, before the 2s delay ended", waited)
+	}
+}
+
+// Two replicas behind HAProxy, which health-checks each one's /readyz on its admin listener and, like
+// an L4 balancer, never retries a request elsewhere (retries 0), are restarted one after the other
+// under a steady load: with shutdown_delay, HAProxy takes each replica out before it stops
+// accepting, and not one request fails. (Without the delay, requests fail: see the closing note.)
+func TestRollingRestartBehindHAProxyLosesNoRequest(t *testing.T) {
+	if _, err := exec.LookPath("haproxy"); err != nil {
+		t.Fatalf("this test needs Debian's haproxy (apt-get install haproxy): %v", err)
+	}
+	const delay = time.Second
+	type rep struct {
+		dir, listen, admin string
+		proc               *proc
+	}
+	reps := make([]*rep, 2)
+	for i := range reps {
+		r := &rep{dir: t.TempDir(), listen: freePort(t), admin: freePort(t)}
+		r.proc = start(t, "serve", "-config", replica(t, r.dir, r.listen, r.admin, delay))
+		reps[i] = r
+	}
+	front := freePort(t)
+	dir := t.TempDir()
+	var servers strings.Builder
+	for i, r := range reps {
+		adminPort := r.admin[strings.LastIndexByte(r.admin, ':')+1:]
+		fmt.Fprintf(&servers, "  server r%d %s check port %s inter 100ms fall 1 rise 2\n", i, r.listen, adminPort)
+	}
+	cfg := e2e.WriteFile(t, dir, "haproxy.cfg", fmt.Sprintf(`global
+  maxconn 1000
+defaults
+  mode http
+  timeout connect 2s
+  timeout client 10s
+  timeout server 10s
+  option http-keep-alive
+  retries 0
+frontend fe
+  bind %s
+  default_backend replicas
+backend replicas
+  option httpchk GET /readyz
+  http-check expect status 200
+%s`, front, servers.String()))
+	ha := exec.Command("haproxy", "-f", cfg, "-db")
+	ha.Stdout, ha.Stderr = os.Stderr, os.Stderr
+	if err := ha.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ha.Process.Kill(); _ = ha.Wait() })
+	served := func(r *rep) bool { return strings.Contains(r.proc.Logs.Text(), `"logger":"access"`) }
+	for deadline := time.Now().Add(10 * time.Second); !served(reps[0]) || !served(reps[1]); {
+		if time.Now().After(deadline) {
+			t.Fatal("HAProxy did not send requests to both replicas within 10s")
+		}
+		if resp, err := http.Get("http://" + front + "/"); err == nil {
+			resp.Body.Close()
+		}
+	}
+
+	out := filepath.Join(dir, "load.json")
+	load := exec.Command(binary, "selftest", "-c", "8", "-rate", "400", "-d", "9s", "-o", "json", "http://"+front+"/")
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	load.Stdout, load.Stderr = f, os.Stderr
+	if err := load.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range reps { // stop, restart on the same ports, wait until HAProxy uses it again
+		if err := r.proc.Stop(t); err != nil {
+			t.Errorf("replica %s exit: %v", r.listen, err)
+		}
+		r.proc = start(t, "serve", "-config", filepath.Join(r.dir, "gw.yaml"))
+		r.proc.Logs.WaitFor(t, "a request through HAProxy at "+r.listen, func(l string) bool {
+			e := e2e.ParseEntry(l)
+			return e != nil && e["logger"] == "access"
+		})
+	}
+	if err := load.Wait(); err != nil {
+		t.Fatalf("selftest: %v", err)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var report loadgen.JSONReport
+	if err := json.Unmarshal(data, &report); err != nil {
+		t.Fatalf("selftest output %q: %v", data, err)
+	}
+	ok := report.Status["200"]
+	t.Logf("%d requests, %d errors, status %v", report.Requests, report.Errors, report.Status)
+	if report.Errors != 0 || ok != report.Requests || ok < 1000 {
+		t.Errorf("rolling restart under load: %d requests, %d errors, status %v; want every one 200",
+			report.Requests, report.Errors, report.Status)
+	}
+}
