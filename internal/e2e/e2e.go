@@ -155,7 +155,12 @@ type Proc struct {
 // when the test ends.
 func Start(t testing.TB, bin string, args ...string) *Proc {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
+	return StartCmd(t, exec.Command(bin, args...))
+}
+
+// StartCmd is Start for a command the caller prepared (another user, say); its output is taken over.
+func StartCmd(t testing.TB, cmd *exec.Cmd) *Proc {
+	t.Helper()
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	if err := cmd.Start(); err != nil {
