@@ -356,10 +356,33 @@ type Redirect struct {
 	Status int `yaml:"status"`
 }
 
-// Auth asks clients to authenticate before a route serves them.
+// Auth asks clients to authenticate before a route serves them: give Basic or Forward, not both.
 type Auth struct {
-	// Basic is HTTP Basic authentication against bcrypt hashes.
+	// Basic is HTTP Basic authentication against bcrypt hashes; nil: none.
 	Basic *BasicAuth `yaml:"basic"`
+	// Forward asks an auth service about every request; nil: none.
+	Forward *ForwardAuth `yaml:"forward"`
+}
+
+// DefaultForwardAuthTimeout is auth.forward.timeout's default.
+const DefaultForwardAuthTimeout = 5 * time.Second
+
+// ForwardAuth asks an auth service about every request, as Traefik's ForwardAuth, nginx's
+// auth_request and Caddy's forward_auth do: a GET without a body to URL carrying the client's request
+// header fields (credentials included; hop-by-hop fields left out) and X-Forwarded-Method, -Uri,
+// -Host, -Proto, -For and X-Real-Ip, set by frontgate (the client's own forwarding fields are passed
+// on only from trusted_proxies). A 2xx answer lets the request go on; any other answer (status,
+// header fields, body up to 64 KiB) is the client's answer. No answer within Timeout, or a bigger
+// one, is 502.
+type ForwardAuth struct {
+	// URL is the auth service's http or https URL (without user:password@). Required.
+	URL string `yaml:"url"`
+	// CopyHeaders are the fields copied from a 2xx answer onto the forwarded request. The client's
+	// own fields of these names are always removed, so a client cannot forge them. Empty: none.
+	CopyHeaders []string `yaml:"copy_headers"`
+	// Timeout bounds one exchange with the auth service, connecting and its answer's body included.
+	// Default 5s.
+	Timeout time.Duration `yaml:"timeout"`
 }
 
 // BasicAuth lists users by name with bcrypt password hashes (htpasswd -B makes them), given in

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // allow and deny decode into networks; a route without its own takes the defaults'.
@@ -104,10 +105,44 @@ func TestBasicAuthConfig(t *testing.T) {
 	for _, tt := range []struct{ yaml, want string }{
 		{"routes:\n  - {path: /a, upstream: u, auth: {basic: {users: {alice: plain}}}}\n", `routes[0].auth.basic.users.alice: not a bcrypt hash (make one with htpasswd -nB alice) (line 3)`},
 		{"routes:\n  - {path: /a, upstream: u, auth: {basic: {realm: x}}}\n", `routes[0].auth.basic: give users or users_file (line 3)`},
-		{"routes:\n  - {path: /a, upstream: u, auth: {}}\n", `routes[0].auth: give basic: {users: {NAME: BCRYPT_HASH}} or basic: {users_file: htpasswd} (line 3)`},
+		{"routes:\n  - {path: /a, upstream: u, auth: {}}\n", `routes[0].auth: give basic: {users: {NAME: BCRYPT_HASH}}, basic: {users_file: htpasswd} or forward: {url: URL} (line 3)`},
 		{"defaults: {auth: {basic: {users_file: md5}}}\n", `defaults.auth.basic.users_file: ` + filepath.Join(dir, "md5") + ` line 1: not NAME:BCRYPT_HASH (htpasswd -B writes those) (line 2)`},
 	} {
 		_, err := Parse([]byte(pools+tt.yaml), "test", dir)
+		var ce *Error
+		if !errors.As(err, &ce) || len(ce.Problems) != 1 || ce.Problems[0].String() != tt.want {
+			t.Errorf("%s: got %v, want the one problem %s", tt.yaml, err, tt.want)
+		}
+	}
+}
+
+func TestForwardAuthConfig(t *testing.T) {
+	const pools = "upstreams: {u: {targets: [\"http://127.0.0.1:9\"]}}\n"
+	c, err := Parse([]byte(pools+`defaults: {auth: {forward: {url: "http://127.0.0.1:9100/verify?app=1", copy_headers: [X-User]}}}
+routes:
+  - {path: /a, upstream: u}
+  - {path: /b, upstream: u, auth: {forward: {url: "https://auth.example/check", timeout: 1500ms}}}
+`), "test", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := c.Routes[0].Auth.Forward; f == nil || f.URL != "http://127.0.0.1:9100/verify?app=1" || f.Timeout != DefaultForwardAuthTimeout || f.CopyHeaders[0] != "X-User" {
+		t.Errorf("routes[0] forward auth %+v, want the defaults' with the timeout filled", f)
+	}
+	if f := c.Routes[1].Auth.Forward; f.Timeout != 1500*time.Millisecond || len(f.CopyHeaders) != 0 {
+		t.Errorf("routes[1] forward auth %+v, want its own", f)
+	}
+	for _, tt := range []struct{ yaml, want string }{
+		{"routes:\n  - {path: /a, upstream: u, auth: {forward: {url: \"http://a/v\"}, basic: {users: {alice: \"$2y$05$Qe3S2m0Qo0pQ2dZ7jVZbEuV2sF1rB8p1m0Xx1bQ1fJpQ9dXKj2H1e\"}}}}\n", `routes[0].auth.forward: give basic or forward, not both (line 3)`},
+		{"routes:\n  - {path: /a, upstream: u, auth: {forward: {copy_headers: [X-User]}}}\n", `routes[0].auth.forward.url: missing; give the auth service's URL, like http://127.0.0.1:9100/verify (line 3)`},
+		{"routes:\n  - {path: /a, upstream: u, auth: {forward: {url: \"ftp://a/v\"}}}\n", `routes[0].auth.forward.url: "ftp://a/v" is not an http or https URL with a host (line 3)`},
+		{"routes:\n  - {path: /a, upstream: u, auth: {forward: {url: \"/verify\"}}}\n", `routes[0].auth.forward.url: "/verify" is not an http or https URL with a host (line 3)`},
+		{"routes:\n  - {path: /a, upstream: u, auth: {forward: {url: \"http://u:secret@a/v\"}}}\n", `routes[0].auth.forward.url: no user:password@ in the url: the client's own credentials are passed on (line 3)`},
+		{"defaults: {auth: {forward: {url: \"http://a/v\", copy_headers: [X-User, \"X User\"]}}}\n", `defaults.auth.forward.copy_headers[1]: "X User" is not a header field name (line 2)`},
+		{"defaults: {auth: {forward: {url: \"http://a/v\", copy_headers: [content-length]}}}\n", `defaults.auth.forward.copy_headers[0]: content-length frames or routes the request: it cannot be copied (line 2)`},
+		{"defaults: {auth: {forward: {url: \"http://a/v\", timeout: -1s}}}\n", `defaults.auth.forward.timeout: duration must not be negative, got "-1s" (line 2)`},
+	} {
+		_, err := Parse([]byte(pools+tt.yaml), "test", t.TempDir())
 		var ce *Error
 		if !errors.As(err, &ce) || len(ce.Problems) != 1 || ce.Problems[0].String() != tt.want {
 			t.Errorf("%s: got %v, want the one problem %s", tt.yaml, err, tt.want)

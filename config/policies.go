@@ -73,9 +73,16 @@ func (c *Config) validateRedirect(bad problemFunc, p string, r Route) {
 	}
 }
 
-// fillAuth fills a's defaults: the realm, and the users file's path against the config's folder.
+// fillAuth fills a's defaults: the realm and the users file's path against the config's folder,
+// or the forward timeout.
 func (c *Config) fillAuth(a *Auth) {
-	if a == nil || a.Basic == nil {
+	if a == nil {
+		return
+	}
+	if f := a.Forward; f != nil {
+		orDefault(&f.Timeout, DefaultForwardAuthTimeout)
+	}
+	if a.Basic == nil {
 		return
 	}
 	orDefault(&a.Basic.Realm, "frontgate")
@@ -84,15 +91,25 @@ func (c *Config) fillAuth(a *Auth) {
 	}
 }
 
-// checkAuth adds a problem for a basic auth without users, a hash that is not bcrypt, or a users
-// file that cannot be read.
+// checkAuth adds a problem for an auth that is not one of basic and forward, a basic auth without
+// users, a hash that is not bcrypt or a users file that cannot be read, and a forward auth whose url,
+// header names or timeout are wrong.
 func checkAuth(bad problemFunc, p string, a *Auth) {
 	if a == nil {
 		return
 	}
+	switch {
+	case a.Basic == nil && a.Forward == nil:
+		bad(p, "give basic: {users: {NAME: BCRYPT_HASH}}, basic: {users_file: htpasswd} or forward: {url: URL}")
+		return
+	case a.Basic != nil && a.Forward != nil:
+		bad(p+".forward", "give basic or forward, not both")
+	}
+	if a.Forward != nil {
+		checkForwardAuth(bad, p+".forward", a.Forward)
+	}
 	b := a.Basic
 	if b == nil {
-		bad(p, "give basic: {users: {NAME: BCRYPT_HASH}} or basic: {users_file: htpasswd}")
 		return
 	}
 	if len(b.Users) == 0 && b.UsersFile == "" {
@@ -106,6 +123,33 @@ func checkAuth(bad problemFunc, p string, a *Auth) {
 	if b.UsersFile != "" {
 		if _, err := ReadHtpasswd(b.UsersFile); err != nil {
 			bad(p+".basic.users_file", "%v", err)
+		}
+	}
+}
+
+// uncopiable are the fields that frame or route a request, never copied from an auth answer.
+var uncopiable = []string{"Host", "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive", "Proxy-Connection", "Te", "Trailer", "Upgrade"}
+
+// checkForwardAuth adds a problem for a url that is not http(s)://host[/path][?query] without
+// user:password@, and a header name that is not a token or names a field that frames the request (a
+// negative timeout is the decoder's problem; zero is the default).
+func checkForwardAuth(bad problemFunc, p string, f *ForwardAuth) {
+	switch u, err := url.Parse(f.URL); {
+	case f.URL == "":
+		bad(p+".url", "missing; give the auth service's URL, like http://127.0.0.1:9100/verify")
+	case err == nil && u.User != nil: // before the URL is quoted: it holds a password
+		bad(p+".url", "no user:password@ in the url: the client's own credentials are passed on")
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "":
+		bad(p+".url", "%q is not an http or https URL with a host", f.URL)
+	case u.Fragment != "":
+		bad(p+".url", "%q: a fragment (#…) is never sent", f.URL)
+	}
+	for i, h := range f.CopyHeaders {
+		switch {
+		case !httpsyntax.Token(h):
+			bad(fmt.Sprintf("%s.copy_headers[%d]", p, i), "%q is not a header field name", h)
+		case slices.Contains(uncopiable, httpsyntax.CanonicalKey(h)):
+			bad(fmt.Sprintf("%s.copy_headers[%d]", p, i), "%s frames or routes the request: it cannot be copied", h)
 		}
 	}
 }

@@ -28,7 +28,8 @@ import (
 )
 
 // Gateway is one config turned into running parts: the public handler, and what it started and owns
-// (the built-in upstreams, upstream pools with their health checks, open static folders) until Close.
+// (the built-in upstreams, upstream pools with their health checks, open static folders, the forward
+// auths' connections) until Close.
 type Gateway struct {
 	handler http.Handler
 	cfg     *config.Config
@@ -37,6 +38,8 @@ type Gateway struct {
 	roots     []*os.Root  // open static folders
 	pools     []*proxy.Pool
 	poolNames []string // pools[i]'s name
+
+	authTransports []*http.Transport // the forward auths' keep-alive transports
 
 	routeNames []string // the names requests are counted under (routes, mounts, demo routes)
 	hosts      []string // the host patterns requests are counted under
@@ -133,6 +136,7 @@ func Build(cfg *config.Config, deps Deps) (gw *Gateway, err error) {
 			}
 		}
 	}
+	gw.authTransports = slices.Collect(maps.Values(b.authTransports))
 	root := newHostRouter(entries)
 	if cfg.RateLimit != nil {
 		root = b.rateLimit("", cfg.RateLimit, root)
@@ -184,6 +188,9 @@ func (gw *Gateway) Close(ctx context.Context) error {
 	}
 	for _, p := range gw.pools {
 		p.Close()
+	}
+	for _, t := range gw.authTransports {
+		t.CloseIdleConnections()
 	}
 	return errors.Join(errs...)
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
 	"go.uber.org/zap/zaptest/observer"
 
@@ -39,6 +40,14 @@ func buildServed(t *testing.T, yaml string) (string, *observer.ObservedLogs) {
 // buildObserved is buildServed reporting to metrics (nil: none).
 func buildObserved(t *testing.T, yaml string, metrics Observer) (string, *observer.ObservedLogs) {
 	t.Helper()
+	base, access, _ := buildLogged(t, yaml, metrics)
+	return base, access
+}
+
+// buildLogged is buildObserved also returning the gateway's own log lines, debug level included
+// (they go to the test's log as well).
+func buildLogged(t *testing.T, yaml string, metrics Observer) (base string, access, log *observer.ObservedLogs) {
+	t.Helper()
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "site"), 0o755); err != nil {
 		t.Fatal(err)
@@ -51,7 +60,9 @@ func buildObserved(t *testing.T, yaml string, metrics Observer) (string, *observ
 		t.Fatal(err)
 	}
 	core, logs := observer.New(zap.InfoLevel)
-	gw, err := Build(cfg, Deps{Log: zaptest.NewLogger(t), Access: zap.New(core), Observer: metrics})
+	logCore, log := observer.New(zap.DebugLevel)
+	gwLog := zap.New(zapcore.NewTee(zaptest.NewLogger(t).Core(), logCore))
+	gw, err := Build(cfg, Deps{Log: gwLog, Access: zap.New(core), Observer: metrics})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +71,7 @@ func buildObserved(t *testing.T, yaml string, metrics Observer) (string, *observ
 		srv.Close()
 		_ = gw.Close(context.Background())
 	})
-	return srv.URL, logs
+	return srv.URL, logs, log
 }
 
 // do sends method path with the Host header host and returns the status and body (with Allow and
@@ -72,6 +83,13 @@ func do(t *testing.T, base, method, host, path string) (int, string, http.Header
 		t.Fatal(err)
 	}
 	req.Host = host
+	resp, body := roundTrip(t, req)
+	return resp.StatusCode, body, resp.Header
+}
+
+// roundTrip sends req with Go's client, not following redirects, and reads the answer's body.
+func roundTrip(t *testing.T, req *http.Request) (*http.Response, string) {
+	t.Helper()
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := client.Do(req)
 	if err != nil {
@@ -79,7 +97,7 @@ func do(t *testing.T, base, method, host, path string) (int, string, http.Header
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), resp.Header
+	return resp, string(b)
 }
 
 func TestHostRouting(t *testing.T) {

@@ -2,9 +2,12 @@ package gateway
 
 import (
 	"maps"
+	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"slices"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -18,6 +21,9 @@ type builder struct {
 	log     *zap.Logger
 	trusted middleware.TrustedProxies
 	obs     Observer // nil: no metrics
+	// authTransports are the forward auth transports by the config they serve, shared by the routes
+	// that take the defaults' auth; the Gateway closes their idle connections when it is closed.
+	authTransports map[*config.ForwardAuth]*http.Transport
 }
 
 // route wraps h in the route's chain, outermost first: response header rules, IP rules, CORS, rate
@@ -38,13 +44,18 @@ func (b *builder) route(name string, l config.Limits, h http.Handler) http.Handl
 	if b.obs != nil {
 		h = countInflight(name, b.obs, h)
 	}
-	if l.Auth != nil && l.Auth.Basic != nil {
+	if l.Auth != nil {
 		// Inside the rate limit: failed attempts count against it like any request.
 		var failed func(*http.Request)
 		if b.obs != nil {
 			failed = func(*http.Request) { b.obs.Rejected(name, "auth") }
 		}
-		h = middleware.BasicAuth(h, l.Auth.Basic.Realm, basicUsers(l.Auth.Basic), failed)
+		switch a := l.Auth; {
+		case a.Basic != nil:
+			h = middleware.BasicAuth(h, a.Basic.Realm, basicUsers(a.Basic), failed)
+		case a.Forward != nil:
+			h = b.forwardAuth(name, a.Forward, failed, h)
+		}
 	}
 	if l.RateLimit != nil {
 		h = b.rateLimit(name, l.RateLimit, h)
@@ -122,6 +133,46 @@ func (b *builder) proxyRoute(rt config.Route, pool *proxy.Pool) http.Handler {
 
 func headerRulesEmpty(c config.HeaderRules) bool {
 	return len(c.Set) == 0 && len(c.Add) == 0 && len(c.Remove) == 0
+}
+
+// forwardAuth wraps h in the forward auth of f, with the transport of f (made at its first route).
+func (b *builder) forwardAuth(route string, f *config.ForwardAuth, failed func(*http.Request), h http.Handler) http.Handler {
+	u, _ := url.Parse(f.URL) // config checked it
+	t := b.authTransports[f]
+	if t == nil {
+		t = forwardAuthTransport(f.Timeout)
+		if b.authTransports == nil {
+			b.authTransports = map[*config.ForwardAuth]*http.Transport{}
+		}
+		b.authTransports[f] = t
+	}
+	return middleware.ForwardAuth(h, middleware.ForwardAuthOptions{
+		URL:         u,
+		Transport:   t,
+		CopyHeaders: f.CopyHeaders,
+		Timeout:     f.Timeout,
+		Trusted:     b.trusted,
+		OnFail:      failed,
+		Logger:      b.log.Named("forward_auth").With(zap.String("route", route)),
+	})
+}
+
+// forwardAuthIdlePerHost bounds the idle keep-alive connections to an auth service.
+const forwardAuthIdlePerHost = 32
+
+// forwardAuthTransport is a forward auth's own keep-alive transport: no environment proxy, no
+// transparent decompression (a refusal's body goes to the client as it came), connecting within
+// timeout.
+func forwardAuthTransport(timeout time.Duration) *http.Transport {
+	return &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout: timeout,
+		MaxIdleConns:        forwardAuthIdlePerHost,
+		MaxIdleConnsPerHost: forwardAuthIdlePerHost,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+		ForceAttemptHTTP2:   true,
+	}
 }
 
 // basicUsers are the users of users and users_file (config checked both; a file that went bad
