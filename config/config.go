@@ -42,6 +42,9 @@ type Config struct {
 	// those is a client's X-Forwarded-For kept and extended; from anyone else it is replaced. Empty:
 	// nobody is trusted.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// Tracing exports OpenTelemetry traces of the requests served to an OTLP/HTTP collector; nil (the
+	// key left out): no tracing, and nothing of it on the request path.
+	Tracing *Tracing `yaml:"tracing"`
 
 	// Dir is the folder that relative static paths resolve against: the config file's folder. Empty
 	// means the embedded default, whose static paths name folders of the embedded demo site.
@@ -53,6 +56,24 @@ type Config struct {
 	// Warnings lists what a valid config holds that is likely a mistake (a route that can never
 	// match, a host no certificate covers), in file order; check prints them, serve logs them.
 	Warnings []Problem `yaml:"-"`
+}
+
+// DefaultServiceName is tracing.service_name's default.
+const DefaultServiceName = "frontgate"
+
+// Tracing configures OpenTelemetry tracing (tracing in YAML): one server span per request, a client
+// span per upstream try, W3C trace context (traceparent, tracestate) taken only from trusted_proxies
+// and sent upstream. Spans go in batches over OTLP/HTTP (protobuf).
+type Tracing struct {
+	// OTLPEndpoint is the collector's base URL, http or https, like http://127.0.0.1:4318; spans are
+	// posted to its path + /v1/traces. Required.
+	OTLPEndpoint string `yaml:"otlp_endpoint"`
+	// Sample is the share of new traces recorded and exported, 0 to 1, decided by trace id. A request
+	// whose trusted caller sent a traceparent follows the caller's sampled flag instead. Default 1
+	// (when the key is not given, as OpenTelemetry's own default); 0: only traces a caller sampled.
+	Sample float64 `yaml:"sample"`
+	// ServiceName is the resource's service.name. Default "frontgate".
+	ServiceName string `yaml:"service_name"`
 }
 
 // Admin configures the admin listener.

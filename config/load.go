@@ -118,6 +118,9 @@ const (
 	// DefaultMaxBody is defaults.max_body when the key is not given: a front proxy without a body
 	// limit takes uploads of any size (nginx's default is 1 MiB). 0 given turns the limit off.
 	DefaultMaxBody = 32 << 20
+	// DefaultSample is tracing.sample when the key is not given: every new trace, as OpenTelemetry's
+	// SDKs do by default (parentbased_always_on). Busy gateways set a share, like 0.1.
+	DefaultSample = 1.0
 )
 
 // orDefault sets *p to v when *p is the zero value.
@@ -161,6 +164,12 @@ func (c *Config) fillDefaults(given map[string]bool) {
 	orDefault(&s.ShutdownTimeout, DefaultShutdownTimeout)
 	fillRateLimit(c.RateLimit)
 	fillRateLimit(c.Defaults.RateLimit)
+	if tr := c.Tracing; tr != nil {
+		if !given["tracing.sample"] {
+			tr.Sample = DefaultSample
+		}
+		orDefault(&tr.ServiceName, DefaultServiceName)
+	}
 	if !c.Embedded {
 		paths := []*string{&c.TLS.Cert, &c.TLS.Key}
 		for i := range c.TLS.Certs {
@@ -314,7 +323,7 @@ func (c *Config) validate(d *decoder) (leaves []*x509.Certificate) {
 	return leaves
 }
 
-// validateTop checks the listeners, logging, server limits and trusted proxies.
+// validateTop checks the listeners, logging, server limits, trusted proxies and tracing.
 func (c *Config) validateTop(bad problemFunc) {
 	if err := checkListen(c.Listen); err != nil {
 		bad("listen", "%v", err)
@@ -343,6 +352,19 @@ func (c *Config) validateTop(bad problemFunc) {
 	}
 	if c.Server.MaxHeaderBytes < 0 {
 		bad("server.max_header_bytes", "must be positive")
+	}
+	if tr := c.Tracing; tr != nil {
+		switch u, err := url.Parse(tr.OTLPEndpoint); {
+		case tr.OTLPEndpoint == "":
+			bad("tracing.otlp_endpoint", "missing; give the collector's OTLP/HTTP base URL, like http://127.0.0.1:4318")
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			bad("tracing.otlp_endpoint", "%q is not an http or https URL like http://127.0.0.1:4318", tr.OTLPEndpoint)
+		case u.User != nil || u.RawQuery != "" || u.Fragment != "":
+			bad("tracing.otlp_endpoint", "%q: give scheme://host:port with an optional path, nothing else", tr.OTLPEndpoint)
+		}
+		if !(tr.Sample >= 0 && tr.Sample <= 1) { // NaN too
+			bad("tracing.sample", "must be between 0 and 1, got %v", tr.Sample)
+		}
 	}
 }
 

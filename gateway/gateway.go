@@ -25,6 +25,7 @@ import (
 	"github.com/frontgate/frontgate/middleware"
 	"github.com/frontgate/frontgate/proxy"
 	"github.com/frontgate/frontgate/static"
+	"github.com/frontgate/frontgate/tracing"
 )
 
 // Gateway is one config turned into running parts: the public handler, and what it started and owns
@@ -43,6 +44,8 @@ type Gateway struct {
 
 	routeNames []string // the names requests are counted under (routes, mounts, demo routes)
 	hosts      []string // the host patterns requests are counted under
+
+	tracer *tracerRef // the Server's tracing provider this gateway's spans go to; nil: none
 }
 
 // Deps are what a gateway reports to. Every field may be nil (zero value: no logs, no access log, no
@@ -54,6 +57,10 @@ type Deps struct {
 	Access *zap.Logger
 	// Observer receives metrics; nil: none.
 	Observer Observer
+	// Tracing traces every request (a server span, a client span per upstream try) when set; nil:
+	// no tracing, whatever cfg.Tracing says (Server makes the provider from it and keeps it across
+	// reloads that leave the section alone). Build does not shut it down.
+	Tracing *tracing.Provider
 }
 
 // Observer receives what metrics need; admin.Metrics is one.
@@ -82,7 +89,7 @@ func Build(cfg *config.Config, deps Deps) (gw *Gateway, err error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &builder{log: deps.Log, trusted: trusted, obs: deps.Observer}
+	b := &builder{log: deps.Log, trusted: trusted, obs: deps.Observer, tracing: deps.Tracing}
 	var entries []entry
 	if cfg.Demo {
 		entries = append(entries,
@@ -151,6 +158,10 @@ func Build(cfg *config.Config, deps Deps) (gw *Gateway, err error) {
 		root = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			inner.ServeHTTP(w, r.WithContext(jsonerror.WithPages(r.Context(), pages)))
 		})
+	}
+	if deps.Tracing != nil {
+		// Inside Timing, whose measures (route, request id, the body's end) the span reports.
+		root = deps.Tracing.Handler(root, tracing.Options{Trusted: b.peerTrusted, Describe: b.describe, ClientIP: b.clientIP})
 	}
 	opts := middleware.Options{Logger: deps.Access, KeepID: b.peerTrusted}
 	if obs := deps.Observer; obs != nil {

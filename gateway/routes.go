@@ -14,13 +14,15 @@ import (
 	"github.com/frontgate/frontgate/config"
 	"github.com/frontgate/frontgate/middleware"
 	"github.com/frontgate/frontgate/proxy"
+	"github.com/frontgate/frontgate/tracing"
 )
 
 // builder holds what every route's middleware chain needs.
 type builder struct {
 	log     *zap.Logger
 	trusted middleware.TrustedProxies
-	obs     Observer // nil: no metrics
+	obs     Observer          // nil: no metrics
+	tracing *tracing.Provider // nil: no tracing
 	// authTransports are the forward auth transports by the config they serve, shared by the routes
 	// that take the defaults' auth; the Gateway closes their idle connections when it is closed.
 	authTransports map[*config.ForwardAuth]*http.Transport
@@ -113,6 +115,10 @@ func (b *builder) proxyRoute(rt config.Route, pool *proxy.Pool) http.Handler {
 		re, to := rw.Regex.Regexp, rw.To
 		rewrite = func(path string) string { return re.ReplaceAllString(path, to) }
 	}
+	var traceTry func(*http.Request, *url.URL) func(*http.Response, error)
+	if b.tracing != nil {
+		traceTry = b.tracing.Try
+	}
 	h := proxy.New(pool, proxy.Options{
 		StripPrefix:           strip,
 		PreserveHost:          rt.Host == config.PreserveHost,
@@ -127,6 +133,7 @@ func (b *builder) proxyRoute(rt config.Route, pool *proxy.Pool) http.Handler {
 		Observe:               middleware.SetUpstream,
 		EditRequest:           editRequest,
 		RewritePath:           rewrite,
+		TraceTry:              traceTry,
 	})
 	return b.route(rt.Name, limits, h)
 }
@@ -250,6 +257,20 @@ func (b *builder) hashKey(k config.HashKey) func(*http.Request) string {
 func (b *builder) peerTrusted(r *http.Request) bool {
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	return err == nil && b.trusted.Contains(ap.Addr().Unmap())
+}
+
+// describe tells a request's span what Timing measured of it.
+func (b *builder) describe(r *http.Request) tracing.Facts {
+	m, _ := middleware.Measure(r)
+	return tracing.Facts{Start: m.Start, Route: m.Route, RequestID: m.RequestID, Status: m.Status, BodyDone: m.BodyDone}
+}
+
+// clientIP is r's client address as the trusted proxies vouch for it.
+func (b *builder) clientIP(r *http.Request) string {
+	if a := b.trusted.ClientIP(r); a.IsValid() {
+		return a.String()
+	}
+	return ""
 }
 
 // countInflight keeps the in-flight gauge for metrics.

@@ -52,6 +52,7 @@ type Server struct {
 	redirect *endpoint
 	acmeHTTP *endpoint      // tls.acme.http_listen, when it is not redirect_http's address
 	acme     *acmeManager   // the running ACME manager; nil without tls.acme
+	tracer   *tracerRef     // the server's hold on the running tracing provider; nil without tracing
 	tlsOn    bool           // the public listener speaks TLS (fixed for the process's life)
 	draining sync.WaitGroup // old generations and replaced listeners winding down
 	lastSum  [32]byte       // the config file's hash at the last load, for the file watch
@@ -89,16 +90,32 @@ func LoadConfig(path, listen string) (*config.Config, error) {
 	return cfg, nil
 }
 
-// build makes a gateway for cfg with this server's logger and metrics.
-func (s *Server) build(cfg *config.Config) (*Gateway, error) {
+// build makes a gateway for cfg with this server's logger and metrics, tracing to tracer (nil:
+// none), on which the gateway takes a hold of its own until closeGateway.
+func (s *Server) build(cfg *config.Config, tracer *tracerRef) (*Gateway, error) {
 	for _, w := range cfg.Warnings {
 		s.log.Warn("config warning", zap.String("problem", w.String()))
 	}
-	deps := Deps{Log: s.log, Observer: s.opts.Metrics}
+	deps := Deps{Log: s.log, Observer: s.opts.Metrics, Tracing: tracer.provider()}
 	if cfg.Log.Access {
 		deps.Access = s.log.Named("access")
 	}
-	return Build(cfg, deps)
+	if tracer != nil {
+		tracer.refs.Add(1)
+	}
+	gw, err := Build(cfg, deps)
+	if err != nil {
+		_ = tracer.release(context.Background()) // nothing traced yet: the build error is the one to report
+		return nil, err
+	}
+	gw.tracer = tracer
+	return gw, nil
+}
+
+// closeGateway closes gw and lets go of its hold on its tracing provider, which exports the spans
+// left once no gateway and not the server hold it.
+func (s *Server) closeGateway(ctx context.Context, gw *Gateway) error {
+	return errors.Join(gw.Close(ctx), gw.tracer.release(ctx))
 }
 
 // Start builds the first generation from cfg (from Load) and opens the listeners. With TLS on it also
@@ -106,15 +123,19 @@ func (s *Server) build(cfg *config.Config) (*Gateway, error) {
 func (s *Server) Start(cfg *config.Config) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	gw, err := s.build(cfg)
+	tracer, err := s.tracerFor(cfg)
 	if err != nil {
-		return fmt.Errorf("build gateway: %w", err)
+		return fmt.Errorf("start tracing: %w", err)
+	}
+	gw, err := s.build(cfg, tracer)
+	if err != nil {
+		return errors.Join(fmt.Errorf("build gateway: %w", err), tracer.release(context.Background()))
 	}
 	s.gens.current.Store(newGeneration(gw))
 	s.tlsOn = cfg.TLS.On()
 	set, acme, err := s.loadCerts(cfg)
 	if err != nil {
-		return errors.Join(err, gw.Close(context.Background()))
+		return errors.Join(err, s.closeGateway(context.Background(), gw), tracer.release(context.Background()))
 	}
 	s.certs.Store(set) // before the listeners open; the ACME manager starts after
 	var opened []*endpoint
@@ -125,12 +146,13 @@ func (s *Server) Start(cfg *config.Config) error {
 				_ = e.Stop(context.Background()) // the listen error is the one to report
 			}
 			s.dropACME(acme)
-			return errors.Join(err, gw.Close(context.Background()))
+			return errors.Join(err, s.closeGateway(context.Background(), gw), tracer.release(context.Background()))
 		}
 		opened = append(opened, ep)
 		*spec.slot = ep
 	}
 	s.cfg, s.lastSum = cfg, cfg.Digest
+	s.tracer = tracer
 	s.useCerts(set, acme)
 	s.opts.Metrics.ConfigLoaded()
 	if s.tlsOn {
@@ -258,8 +280,17 @@ func (s *Server) Reload(reason string) {
 		s.lastSum = sum
 		return
 	}
-	gw, err := s.build(cfg)
+	tracer, err := s.tracerFor(cfg)
 	if err != nil {
+		reject(zap.Error(err))
+		s.lastSum = cfg.Digest
+		return
+	}
+	// A tracer made for this reload and not kept is shut down with the last gateway built with it.
+	dropTracer := func() { _ = tracer.release(context.Background()) }
+	gw, err := s.build(cfg, tracer)
+	if err != nil {
+		dropTracer()
 		reject(zap.Error(err))
 		s.lastSum = cfg.Digest
 		return
@@ -271,6 +302,7 @@ func (s *Server) Reload(reason string) {
 	if err != nil {
 		reject(zap.Error(err))
 		s.closeLater(gw)
+		dropTracer()
 		return
 	}
 	// Open changed listeners before anything is swapped, so a port in use rejects the reload whole.
@@ -293,6 +325,7 @@ func (s *Server) Reload(reason string) {
 			s.dropACME(acme)
 			reject(zap.Error(err))
 			s.closeLater(gw)
+			dropTracer()
 			return
 		}
 		opened = append(opened, change{spec, ep})
@@ -318,6 +351,9 @@ func (s *Server) Reload(reason string) {
 		}
 	}
 	s.useCerts(set, acme)
+	// The old provider, if this is a new one, goes once the generations built with it have closed.
+	_ = s.tracer.release(context.Background())
+	s.tracer = tracer
 	s.cfg, s.lastSum = cfg, cfg.Digest
 	s.opts.Metrics.ConfigReload(true)
 	log.Info("config reloaded", zap.Int("routes", len(cfg.Routes)), zap.Int("static", len(cfg.Static)), zap.Int("upstreams", len(cfg.Upstreams)))
@@ -331,7 +367,8 @@ func problemStrings(ce *config.Error) []string {
 	return out
 }
 
-// closeLater closes gw in the background once every channel in after is closed. s.mu is held.
+// closeLater closes gw (closeGateway) in the background once every channel in after is closed. s.mu
+// is held.
 func (s *Server) closeLater(gw *Gateway, after ...chan struct{}) {
 	timeout := s.cfg.Server.ShutdownTimeout
 	s.draining.Add(1)
@@ -342,7 +379,7 @@ func (s *Server) closeLater(gw *Gateway, after ...chan struct{}) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
-		if err := gw.Close(ctx); err != nil {
+		if err := s.closeGateway(ctx, gw); err != nil {
 			s.log.Warn("closing a retired config's resources", zap.Error(err))
 		}
 		s.forgetRetired(gw)
@@ -445,11 +482,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		case <-g.drained:
 		case <-ctx.Done():
 		}
-		errs = append(errs, g.gw.Close(ctx))
+		errs = append(errs, s.closeGateway(ctx, g.gw))
 	}
 	if s.admin != nil {
 		errs = append(errs, s.admin.Stop(ctx))
 	}
 	s.draining.Wait()
+	// The last hold: the spans of the last requests are exported before Shutdown returns.
+	errs = append(errs, s.tracer.release(ctx))
+	s.tracer = nil
 	return errors.Join(errs...)
 }

@@ -323,6 +323,37 @@ func SetUpstream(r *http.Request, target string, headers time.Duration) {
 	}
 }
 
+// Measures are what Timing knows of a request so far, for handlers inside it that report on the
+// request (tracing). The zero value is a request that did not pass through Timing.
+type Measures struct {
+	// Start is when Timing took the request.
+	Start time.Time
+	// Route and Host are the route's name and the host pattern that routed it ("": none yet).
+	Route, Host string
+	// RequestID is the request's X-Request-Id.
+	RequestID string
+	// Status is the answer's status; 0: none written yet.
+	Status int
+	// BodyDone is when the request body had been read to its end; zero: no body, or not all of it.
+	BodyDone time.Time
+}
+
+// Measure returns r's measures so far; false for a request that did not pass through Timing. It
+// reads what the handler's own goroutine wrote: call it from that goroutine.
+func Measure(r *http.Request) (Measures, bool) {
+	e, ok := r.Context().Value(ctxKey{}).(*exchange)
+	if !ok {
+		return Measures{}, false
+	}
+	m := Measures{Start: e.start, Route: e.routeName, Host: e.hostName, RequestID: e.ids[0], Status: e.status}
+	if e.hasBody {
+		if done := e.bodyDone.Load(); done != 0 {
+			m.BodyDone = e.start.Add(time.Duration(done))
+		}
+	}
+	return m, true
+}
+
 // responseWriter notes status and size and adds Server-Timing as the headers go out. Unwrap lets
 // http.ResponseController reach the connection's Flush and Hijack.
 type responseWriter struct{ e *exchange }

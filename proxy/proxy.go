@@ -69,6 +69,11 @@ type Options struct {
 	// Observe, when set, is called once per try with the request sent upstream (its context is the
 	// client request's), the target's name and the time to its response headers (or to the failure).
 	Observe func(r *http.Request, target string, headers time.Duration)
+	// TraceTry, when set, is called as each try starts, with the request about to be sent (its
+	// context is the client request's; its Header may be changed, to carry trace context) and the
+	// target's URL. The function it returns is called once, as the try got the target's response
+	// headers (resp) or failed (err). Nil: nothing is called.
+	TraceTry func(out *http.Request, target *url.URL) (done func(resp *http.Response, err error))
 }
 
 // New returns a handler forwarding to pool.
@@ -407,6 +412,10 @@ func (h *handler) try(out *http.Request, target *Upstream, path, rawPath string,
 	if budget <= limit {
 		limit, cause = budget, errHeaderTimeout
 	}
+	var traced func(*http.Response, error)
+	if h.opts.TraceTry != nil {
+		traced = h.opts.TraceTry(out, target.URL)
+	}
 	target.inflight.Add(1)
 	start := time.Now()
 	sent := start // when the request was sent; the lean client reports it, others count from the start
@@ -466,6 +475,9 @@ func (h *handler) try(out *http.Request, target *Upstream, path, rawPath string,
 	waited := end.Sub(sent)
 	if h.opts.Observe != nil {
 		h.opts.Observe(out, target.Name, end.Sub(start))
+	}
+	if traced != nil {
+		traced(resp, err)
 	}
 	if err != nil {
 		target.inflight.Add(-1)
