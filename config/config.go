@@ -183,6 +183,10 @@ type Limits struct {
 	Auth *Auth `yaml:"auth"`
 	// CORS lets pages of other origins call the route from a browser; nil: no CORS answers.
 	CORS *CORS `yaml:"cors"`
+	// Compress compresses answers on the fly, and has static mounts serve precompressed siblings
+	// (x.css.br beside x.css); nil: neither. `compress: true` in YAML is on with the defaults,
+	// `compress: false` off.
+	Compress *Compress `yaml:"compress"`
 	// Allow admits only clients inside these networks (CIDRs or addresses; the client address
 	// honours trusted_proxies); others get 403 before any other work. Empty: everyone.
 	Allow []Network `yaml:"allow"`
@@ -435,4 +439,18 @@ type CORS struct {
 type Rewrite struct {
 	Regex Regexp `yaml:"regex"`
 	To    string `yaml:"to"`
+}
+
+// Compress compresses answers on the fly with the coding the client prefers among Encodings
+// (compress: in YAML: {encodings: [zstd, gzip], min_size: 1KiB}, or true for these defaults, or
+// false for off; see switchable in decode.go). Load resolves a switched-off Compress to nil, so a
+// non-nil one is on.
+type Compress struct {
+	onOff `yaml:"-"`
+	// Encodings are the codings offered, in the server's order of preference, which decides
+	// between codings a client weights the same: zstd, br, gzip. Default DefaultEncodings.
+	Encodings []Encoding `yaml:"encodings"`
+	// MinSize: smaller bodies go out as they are (a body of unknown length is held back up to this
+	// size to tell). Default DefaultMinSize; 0 given: every body. At most MaxMinSize.
+	MinSize ByteSize `yaml:"min_size"`
 }

@@ -86,11 +86,51 @@ func (d *decoder) addf(path string, line int, format string, args ...any) {
 	d.problems = append(d.problems, Problem{Path: path, Line: line, Msg: fmt.Sprintf(format, args...)})
 }
 
+// switchable is a setting that a YAML boolean may stand for. A field that is a pointer to a struct
+// embedding onOff (so that the pointer implements switchable) takes a mapping as any struct does,
+// and also a boolean in its place:
+//
+//   - `key: true` turns the setting on with its defaults: the same as `key: {}`;
+//   - `key: false` turns it off: on a route, that also switches off what the route would take
+//     from defaults:;
+//   - any other scalar is a problem at the key's path and line ("expected true, false or a
+//     mapping").
+//
+// Both allocate the struct, so that the key counts as given. fillDefaults resolves every switchable
+// field with inherit: a route's own when given, else the defaults'; and a switched-off one becomes
+// nil. After Load, then, nil means off and the runtime never sees onOff.
+type switchable interface {
+	switchOff()
+	switchedOff() bool
+}
+
+// onOff makes a config struct switchable: embed it, tagged yaml:"-".
+type onOff struct{ off bool }
+
+func (s *onOff) switchOff()        { s.off = true }
+func (s *onOff) switchedOff() bool { return s.off }
+
+// inherit resolves a switchable setting: own when given, else def; nil when that one is switched
+// off (or neither is given).
+func inherit[T any, P interface {
+	*T
+	switchable
+}](own, def P) P {
+	if own == nil {
+		own = def
+	}
+	if own != nil && own.switchedOff() {
+		return nil
+	}
+	return own
+}
+
 var (
-	durationType = reflect.TypeOf(time.Duration(0))
-	byteSizeType = reflect.TypeOf(ByteSize(0))
-	targetType   = reflect.TypeOf(Target{})
-	textType     = reflect.TypeFor[encoding.TextUnmarshaler]()
+	switchableType = reflect.TypeFor[switchable]()
+	durationType   = reflect.TypeOf(time.Duration(0))
+	byteSizeType   = reflect.TypeOf(ByteSize(0))
+	targetType     = reflect.TypeOf(Target{})
+	textType       = reflect.TypeFor[encoding.TextUnmarshaler]()
 )
 
 func kindName(n *yaml.Node) string {
@@ -131,6 +171,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		return // leave the zero value; defaults fill it
 	}
 	d.given[path] = true
+	if n.Kind == yaml.ScalarNode && v.Kind() == reflect.Pointer && v.Type().Implements(switchableType) {
+		d.onOff(n, v, path)
+		return
+	}
 	if v.Addr().Type().Implements(textType) { // the config's little languages (values.go)
 		if n.Kind != yaml.ScalarNode {
 			d.addf(path, n.Line, "expected a string, got %s", kindName(n))
@@ -193,6 +237,19 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		v.SetInt(i)
 	default:
 		d.addf(path, n.Line, "cannot decode into %s", v.Type())
+	}
+}
+
+// onOff decodes a boolean standing for a switchable setting (v, a nil pointer to its struct).
+func (d *decoder) onOff(n *yaml.Node, v reflect.Value, path string) {
+	on, err := strconv.ParseBool(n.Value)
+	if n.Tag != "!!bool" || err != nil {
+		d.addf(path, n.Line, "expected true, false or a mapping, got %s", kindName(n))
+		return
+	}
+	v.Set(reflect.New(v.Type().Elem()))
+	if !on {
+		v.Interface().(switchable).switchOff()
 	}
 }
 

@@ -121,7 +121,18 @@ const (
 	// DefaultSample is tracing.sample when the key is not given: every new trace, as OpenTelemetry's
 	// SDKs do by default (parentbased_always_on). Busy gateways set a share, like 0.1.
 	DefaultSample = 1.0
+	// DefaultMinSize is compress.min_size when the key is not given: smaller bodies gain little
+	// (a gzip header and trailer alone are 18 bytes) and cost a buffer each.
+	DefaultMinSize = 1 << 10
+	// MaxMinSize bounds compress.min_size: a body of unknown length is held in memory up to it.
+	MaxMinSize = 1 << 20
 )
+
+// DefaultEncodings are compress.encodings when the key is not given: zstd first (smaller than
+// gzip at the same speed), then gzip, which every client has. Brotli is left to those who list
+// it: its Go encoder takes several times zstd's CPU for a like size, and precompressed .br files
+// (which cost nothing to serve) are served whatever the list says.
+var DefaultEncodings = []Encoding{Zstd, Gzip}
 
 // orDefault sets *p to v when *p is the zero value.
 func orDefault[T comparable](p *T, v T) {
@@ -157,6 +168,8 @@ func (c *Config) fillDefaults(given map[string]bool) {
 		}
 	}
 	c.fillAuth(c.Defaults.Auth)
+	fillCompress(c.Defaults.Compress, "defaults.compress", given)
+	c.Defaults.Compress = inherit(c.Defaults.Compress, nil)
 	s := &c.Server
 	orDefault(&s.ReadHeaderTimeout, leanhttp.DefaultReadHeaderTimeout)
 	orDefault(&s.IdleTimeout, leanhttp.DefaultIdleTimeout)
@@ -274,6 +287,8 @@ func (c *Config) fillLimits(l *Limits, p string, given map[string]bool) {
 	} else {
 		fillRateLimit(l.RateLimit)
 	}
+	fillCompress(l.Compress, p+"compress", given)
+	l.Compress = inherit(l.Compress, d.Compress)
 }
 
 // fillACMENames gives tls.acme.names its default when empty: every exact, valid name in hosts: of
@@ -398,6 +413,7 @@ func (c *Config) validateLimits(bad problemFunc, given map[string]bool) {
 	checkErrorPages(bad, c.ErrorPages)
 	checkAuth(bad, "defaults.auth", c.Defaults.Auth)
 	checkCORS(bad, "defaults.cors", c.Defaults.CORS)
+	checkCompress(bad, "defaults.compress", c.Defaults.Compress)
 	checkRateLimit("defaults.rate_limit", c.Defaults.RateLimit)
 	checkOwn := func(p string, l Limits) {
 		if l.RateLimit != c.Defaults.RateLimit {
@@ -417,6 +433,9 @@ func (c *Config) validateLimits(bad problemFunc, given map[string]bool) {
 		}
 		if given[p+".cors"] {
 			checkCORS(bad, p+".cors", l.CORS)
+		}
+		if given[p+".compress"] {
+			checkCompress(bad, p+".compress", l.Compress)
 		}
 	}
 	for i, r := range c.Routes {

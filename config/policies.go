@@ -247,3 +247,30 @@ func checkRewrite(bad problemFunc, p string, r *Rewrite, given map[string]bool) 
 		bad(p+".rewrite.to", "give the new path, starting with \"/\", like /api/$1")
 	}
 }
+
+// fillCompress fills the defaults of the compress setting found at path p: the keys not given.
+func fillCompress(c *Compress, p string, given map[string]bool) {
+	if c == nil {
+		return
+	}
+	if !given[p+".encodings"] {
+		c.Encodings = slices.Clone(DefaultEncodings)
+	}
+	if !given[p+".min_size"] {
+		c.MinSize = DefaultMinSize
+	}
+}
+
+// checkCompress adds a problem for an empty list of encodings and a min_size past MaxMinSize (an
+// unknown encoding is the decoder's problem).
+func checkCompress(bad problemFunc, p string, c *Compress) {
+	if c == nil {
+		return
+	}
+	if len(c.Encodings) == 0 {
+		bad(p+".encodings", "give at least one of zstd, br or gzip (compress: false turns compression off)")
+	}
+	if c.MinSize > MaxMinSize {
+		bad(p+".min_size", "at most 1MiB: a body of unknown length is held in memory up to min_size")
+	}
+}

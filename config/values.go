@@ -61,6 +61,24 @@ func (h *HostHeader) UnmarshalText(t []byte) error {
 	return parseEnum((*int)(h), hostNames, "value", t)
 }
 
+// Encoding is a content coding that compress: applies. The zero value is Zstd.
+type Encoding int
+
+const (
+	Zstd   Encoding = iota // Zstandard ("zstd")
+	Brotli                 // Brotli ("br")
+	Gzip                   // gzip ("gzip")
+)
+
+// encodingNames are the codings' names in YAML, which are also their HTTP names.
+var encodingNames = []string{"zstd", "br", "gzip"}
+
+func (e Encoding) String() string               { return enumName(encodingNames, int(e)) }
+func (e Encoding) MarshalText() ([]byte, error) { return []byte(e.String()), nil }
+func (e *Encoding) UnmarshalText(t []byte) error {
+	return parseEnum((*int)(e), encodingNames, "encoding", t)
+}
+
 func enumName(names []string, i int) string {
 	if i < 0 || i >= len(names) {
 		return fmt.Sprintf("(%d)", i)

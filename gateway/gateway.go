@@ -128,7 +128,8 @@ func Build(cfg *config.Config, deps Deps) (gw *Gateway, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("static %s: %w", m.Prefix, err)
 		}
-		h := static.New(fsys, static.Options{ShowIndex: m.ShowIndex, Prefix: m.Prefix, Logger: deps.Log.With(zap.String("mount", m.Name))})
+		h := static.New(fsys, static.Options{ShowIndex: m.ShowIndex, Prefix: m.Prefix, Logger: deps.Log.With(zap.String("mount", m.Name)),
+			Precompressed: precompressed(m.Compress)})
 		h = http.StripPrefix(strings.TrimSuffix(m.Prefix, "/"), h)
 		entries = append(entries, mountEntry(m, b.route(m.Name, m.Limits, h)))
 	}

@@ -32,6 +32,11 @@ type builder struct {
 // limit, auth, concurrency cap, body cap, request header rules. The router names it for
 // the log (see named), per host pattern it is registered under.
 func (b *builder) route(name string, l config.Limits, h http.Handler) http.Handler {
+	if l.Compress != nil {
+		// Innermost, inside the header rules: they see the answer's final fields (Content-Encoding,
+		// Vary), and Timing, outermost, counts the bytes that go on the wire (compressed).
+		h = middleware.Compress(h, compressOptions(l.Compress))
+	}
 	if l.Headers != nil {
 		// Request rules innermost: auth and the rate limit see what the client sent.
 		h = middleware.Headers(h, headerRules(l.Headers.Request), middleware.HeaderRules{}, b.trusted)
@@ -196,6 +201,32 @@ func basicUsers(b *config.BasicAuth) map[string][]byte {
 		users[name] = []byte(hash)
 	}
 	return users
+}
+
+// compressOptions are a compress setting as middleware takes it (config's encodings are named as
+// HTTP names them).
+func compressOptions(c *config.Compress) middleware.CompressOptions {
+	opts := middleware.CompressOptions{MinSize: int(c.MinSize)}
+	for _, e := range c.Encodings {
+		opts.Encodings = append(opts.Encodings, e.String())
+	}
+	return opts
+}
+
+// precompressed are the codings whose precompressed siblings a static mount serves under compress
+// c: its encodings in their order, then the others (a sibling costs no CPU to serve); nil without
+// compress.
+func precompressed(c *config.Compress) []string {
+	if c == nil {
+		return nil
+	}
+	codings := compressOptions(c).Encodings
+	for _, e := range []config.Encoding{config.Brotli, config.Zstd, config.Gzip} {
+		if !slices.Contains(codings, e.String()) {
+			codings = append(codings, e.String())
+		}
+	}
+	return codings
 }
 
 // redirectRoute is a redirect route's handler with its chain.

@@ -29,6 +29,9 @@ type cachedFile struct {
 	etag          []string
 	lastModified  []string // nil when the file has no modification time
 	contentLength []string
+	// contentEncoding is a precompressed sibling's coding (see precompressed.go); nil for every
+	// other file.
+	contentEncoding []string
 
 	// checked is when (UnixNano of Options.Now) the entry was last found unchanged.
 	checked atomic.Int64

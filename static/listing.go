@@ -110,6 +110,7 @@ func (h *fileHandler) serveListing(w http.ResponseWriter, r *http.Request, name 
 			}
 		}
 	}
+	entries = h.hideSiblings(entries)
 	slices.SortFunc(entries, func(a, b listingEntry) int {
 		if a.dir != b.dir {
 			if a.dir {

@@ -40,6 +40,10 @@
 // Requests for them without conditions or ranges are answered without allocating. Larger files
 // stream from disk through [http.ServeContent]. A change that keeps both size and modification
 // time is not noticed until the entry is evicted.
+//
+// With [Options.Precompressed], a file's precompressed siblings (x.css.zst, x.css.br, x.css.gz
+// beside x.css) answer for it, as they are, to clients that accept their coding; see
+// precompressed.go.
 package static
 
 import (
@@ -53,6 +57,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -79,6 +84,11 @@ type Options struct {
 	// "/files/"): listings show folder paths after it, as the client sees them. Empty (the zero
 	// value) shows the paths as the handler sees them, from "/".
 	Prefix string
+	// Precompressed lists the content codings ("zstd", "br", "gzip"; others are ignored) whose
+	// precompressed siblings (x.css.zst, x.css.br, x.css.gz beside x.css) answer for a file, in
+	// the server's order of preference; see precompressed.go. Empty (the zero value): every file
+	// answers with its own bytes, and no sibling is looked for.
+	Precompressed []string
 }
 
 const (
@@ -116,6 +126,12 @@ func newFileHandler(fsys fs.FS, opts Options, lim limits) *fileHandler {
 	if now == nil {
 		now = time.Now
 	}
+	var precompressed []string
+	for _, coding := range opts.Precompressed {
+		if siblingExt[coding] != "" && !slices.Contains(precompressed, coding) {
+			precompressed = append(precompressed, coding)
+		}
+	}
 	prefix := strings.TrimSuffix(opts.Prefix, "/")
 	if prefix != "" && prefix[0] != '/' {
 		prefix = "/" + prefix
@@ -128,6 +144,8 @@ func newFileHandler(fsys fs.FS, opts Options, lim limits) *fileHandler {
 		now:       now,
 		cache:     newFileCache(lim.maxTotal),
 		maxEntry:  lim.maxEntry,
+
+		precompressed: precompressed,
 	}
 }
 
@@ -145,6 +163,12 @@ type fileHandler struct {
 	// hashedCount counts its entries so that it stays bounded.
 	hashedETags sync.Map
 	hashedCount atomic.Int64
+
+	// precompressed are Options.Precompressed's known codings; siblings maps a file's name in
+	// fsys to its *siblingSet, siblingCount counts its entries so that it stays bounded.
+	precompressed []string
+	siblings      sync.Map
+	siblingCount  atomic.Int64
 }
 
 // hashedETag is a content-hash ETag remembered for a large file of a given size.
@@ -179,6 +203,9 @@ func (h *fileHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// http.StripPrefix("/static", …)); only the slow path tells the two apart.
 	if r.URL.Path != "" {
 		if e := h.cache.get(key); e != nil && h.fresh(e) {
+			if len(h.precompressed) > 0 && h.servePrecompressed(w, r, e.statName) {
+				return
+			}
 			h.serveEntry(w, r, e)
 			return
 		}
@@ -299,11 +326,19 @@ func (h *fileHandler) serveEntry(w http.ResponseWriter, r *http.Request, e *cach
 	if e.etag != nil {
 		hdr["Etag"] = e.etag
 	}
+	if e.contentEncoding != nil {
+		hdr["Content-Encoding"] = e.contentEncoding
+	}
 	if hasConditions(r.Header) {
+		if e.contentEncoding != nil {
+			w = noRangesWriter{w}
+		}
 		http.ServeContent(w, r, e.statName, e.modTime, bytes.NewReader(e.body))
 		return
 	}
-	hdr["Accept-Ranges"] = hdrAcceptBytes
+	if e.contentEncoding == nil {
+		hdr["Accept-Ranges"] = hdrAcceptBytes
+	}
 	hdr["Content-Length"] = e.contentLength
 	if e.lastModified != nil {
 		hdr["Last-Modified"] = e.lastModified
@@ -389,7 +424,10 @@ func (h *fileHandler) serveFile(w http.ResponseWriter, r *http.Request, key, sta
 		body := buf[:n:n]
 		if int64(n) == fi.Size() {
 			e := newCachedFile(key, statName, body, fi, opened)
-			h.cache.put(e)
+			h.cache.put(e) // the plain file is cached even when a sibling answers: the next request finds it
+			if len(h.precompressed) > 0 && h.servePrecompressed(w, r, statName) {
+				return
+			}
 			h.serveEntry(w, r, e)
 			return
 		}
@@ -408,6 +446,9 @@ func (h *fileHandler) serveFile(w http.ResponseWriter, r *http.Request, key, sta
 			return
 		}
 		content = io.NewSectionReader(ra, 0, fi.Size())
+	}
+	if len(h.precompressed) > 0 && h.servePrecompressed(w, r, statName) {
+		return
 	}
 	hdr := w.Header()
 	if ct := mime.TypeByExtension(path.Ext(statName)); ct != "" {

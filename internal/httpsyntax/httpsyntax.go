@@ -3,7 +3,8 @@
 // generator (loadgen). It reads message heads (ReadHead, HeadLength), checks field lines, tokens and
 // values (RFC 9110 5.1 and 5.5), decides framing (ContentLength, TransferCoding, ParseRequestHead),
 // decodes chunked bodies (Dechunker, ChunkedReader), compares names and tokens without allocating
-// (EqualFold, TrimOWS, ListHasToken), and holds the deadline used to cut blocked calls short.
+// (EqualFold, TrimOWS, ListHasToken), negotiates content codings (PreferredCoding) and reads media
+// types (MediaType) for compression, and holds the deadline used to cut blocked calls short.
 package httpsyntax
 
 import (
