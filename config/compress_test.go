@@ -106,7 +106,7 @@ type switchyHolder struct {
 	B *switchy `yaml:"b"`
 	C *switchy `yaml:"c"`
 	D *switchy `yaml:"d"`
-	E *CORS    `yaml:"e"` // not switchable: a boolean stays a problem
+	E *Rewrite `yaml:"e"` // not switchable: a boolean stays a problem
 }
 
 func TestSwitchableDecoding(t *testing.T) {

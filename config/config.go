@@ -360,8 +360,10 @@ type ByteSize int64
 
 // Headers are header rules for requests (on a forwarding route, applied to the forwarded request
 // last, after the proxy set its own X-Forwarded-* and Forwarded) and for responses (as they go out,
-// after the upstream's and the proxy's fields). Values may hold {host}, {path}, {query}, {request_id} and {client_ip}.
+// after the upstream's and the proxy's fields). Values may hold {host}, {path}, {query}, {request_id}
+// and {client_ip}. headers: false on a route or mount drops the defaults' rules there.
 type Headers struct {
+	onOff    `yaml:"-"`
 	Request  HeaderRules `yaml:"request"`
 	Response HeaderRules `yaml:"response"`
 }
@@ -382,7 +384,9 @@ type Redirect struct {
 }
 
 // Auth asks clients to authenticate before a route serves them: give Basic or Forward, not both.
+// auth: false on a route or mount lets everyone in where the defaults ask for credentials.
 type Auth struct {
+	onOff `yaml:"-"`
 	// Basic is HTTP Basic authentication against bcrypt hashes; nil: none.
 	Basic *BasicAuth `yaml:"basic"`
 	// Forward asks an auth service about every request; nil: none.
@@ -420,8 +424,10 @@ type BasicAuth struct {
 }
 
 // CORS says which other origins' pages may call a route from a browser. Preflights are answered at
-// the edge; an origin not listed gets no CORS fields.
+// the edge; an origin not listed gets no CORS fields. cors: false on a route or mount drops the
+// defaults' policy there.
 type CORS struct {
+	onOff `yaml:"-"`
 	// Origins are allowed origins, like https://app.example.com, or "*" for any. Required.
 	Origins []string `yaml:"origins"`
 	// Methods a preflight allows. Default: GET, HEAD, POST.

@@ -168,6 +168,10 @@ func (c *Config) fillDefaults(given map[string]bool) {
 		}
 	}
 	c.fillAuth(c.Defaults.Auth)
+	// In defaults, a switched-off setting is no setting (its key might as well be left out).
+	c.Defaults.Headers = inherit(c.Defaults.Headers, nil)
+	c.Defaults.Auth = inherit(c.Defaults.Auth, nil)
+	c.Defaults.CORS = inherit(c.Defaults.CORS, nil)
 	fillCompress(c.Defaults.Compress, "defaults.compress", given)
 	c.Defaults.Compress = inherit(c.Defaults.Compress, nil)
 	s := &c.Server
@@ -271,17 +275,12 @@ func (c *Config) fillLimits(l *Limits, p string, given map[string]bool) {
 	if !given[p+"allow"] && !given[p+"deny"] {
 		l.Allow, l.Deny = d.Allow, d.Deny
 	}
-	if l.Headers == nil {
-		l.Headers = d.Headers
-	}
-	if l.Auth == nil {
-		l.Auth = d.Auth
-	} else {
+	l.Headers = inherit(l.Headers, d.Headers)
+	if l.Auth != nil && !l.Auth.switchedOff() {
 		c.fillAuth(l.Auth)
 	}
-	if l.CORS == nil {
-		l.CORS = d.CORS
-	}
+	l.Auth = inherit(l.Auth, d.Auth)
+	l.CORS = inherit(l.CORS, d.CORS)
 	if l.RateLimit == nil {
 		l.RateLimit = d.RateLimit
 	} else {

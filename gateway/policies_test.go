@@ -320,3 +320,47 @@ static:
 		})
 	}
 }
+
+// auth: false, cors: false and headers: false on a route or mount lift the defaults' policy there;
+// the others keep it.
+func TestSwitchingDefaultsOff(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := namedUpstream(t, "api")
+	base, _ := buildServed(t, fmt.Sprintf(`
+defaults:
+  auth: {basic: {users: {alice: %q}}}
+  cors: {origins: ["https://app.example.com"]}
+  headers: {response: {set: {X-Frame-Options: DENY}}}
+upstreams: {api: {targets: [%q]}}
+routes:
+  - {path: /guarded, upstream: api}
+  - {path: /public, upstream: api, auth: false, cors: false, headers: false}
+static:
+  - {prefix: /, path: site, auth: false}
+`, hash, api))
+	for _, tt := range []struct {
+		path         string
+		status       int
+		frame, allow string
+	}{
+		{"/guarded", 401, "DENY", "https://app.example.com"},
+		{"/public", 200, "", ""},
+		{"/index.html", 200, "DENY", "https://app.example.com"},
+	} {
+		req, _ := http.NewRequest("GET", base+tt.path, nil)
+		req.Header.Set("Origin", "https://app.example.com")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.status || resp.Header.Get("X-Frame-Options") != tt.frame ||
+			resp.Header.Get("Access-Control-Allow-Origin") != tt.allow {
+			t.Errorf("GET %s: %d, X-Frame-Options %q, Access-Control-Allow-Origin %q; want %d %q %q", tt.path, resp.StatusCode,
+				resp.Header.Get("X-Frame-Options"), resp.Header.Get("Access-Control-Allow-Origin"), tt.status, tt.frame, tt.allow)
+		}
+	}
+}
