@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs what the tests need from Debian's packages
 # (headless Chromium for the demo-page tests, curl for the README tour and the interop matrix, nginx,
-# Python's aiohttp and Node for the matrix's upstreams and clients), then checks formatting and vet
-# and runs every test with the race detector, the fuzz targets' seed corpora included. Run from
-# anywhere: bash .ci/test.sh
+# Python's aiohttp and Node for the matrix's upstreams and clients, logrotate for the access log), then
+# checks formatting and vet and runs every test with the race detector, the fuzz targets' seed corpora
+# included. Run from anywhere: bash .ci/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +15,7 @@ command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v node >/dev/null 2>&1 || missing+=(nodejs)                            # interop: upstream, fetch
 command -v htpasswd >/dev/null 2>&1 || missing+=(apache2-utils)                 # basic auth: bcrypt htpasswd files
 command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)                         # rolling restart: the balancer
+[ -x /usr/sbin/logrotate ] || missing+=(logrotate)                              # access log: an external mover, then SIGUSR1
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]} from Debian's packages" >&2
   sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo

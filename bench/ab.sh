@@ -14,7 +14,7 @@ tck=$(getconf CLK_TCK)
 for r in $(seq "$runs"); do
   for which in a b; do
     bin=${!which}
-    GOMAXPROCS=1 taskset -c 0 "$bin" serve -config "$dir/gw.yaml" 2>"$dir/gw.log" & gw_pid=$!
+    GOMAXPROCS=1 taskset -c 0 "$bin" serve -config "$dir/gw.yaml" >"$dir/gw.log" 2>&1 & gw_pid=$!
     rig_wait "http://127.0.0.1:19114$path"
     before=$(awk '{print $14, $15}' /proc/$gw_pid/stat)
     n=$(taskset -c 1 wrk -t1 -c64 -d"$DURATION" "http://127.0.0.1:19114$path" | awk '/requests in/{print $1}')

@@ -22,7 +22,7 @@ load=$(dirname "$0")/../bin/frontgate # the load generator; any build will do
 count() { # requests -> instructions of a whole run
   local reqs=$1 out=$dir/cg.$1.out
   GOMAXPROCS=1 GODEBUG=asyncpreemptoff=1,cpu.rdtscp=off valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file="$out" \
-    "$bin" serve -config "$dir/gw.yaml" 2>"$dir/gw.$reqs.log" & gw_pid=$!
+    "$bin" serve -config "$dir/gw.yaml" >"$dir/gw.$reqs.log" 2>&1 & gw_pid=$!
   for _ in $(seq 300); do curl -fs -o /dev/null "http://127.0.0.1:19134$path" && break; sleep 0.2; done
   "$load" selftest -c 16 -n "$reqs" "http://127.0.0.1:19134$path" >/dev/null
   kill -TERM $gw_pid; wait $gw_pid 2>/dev/null || true; gw_pid=""

@@ -8,7 +8,7 @@ set -euo pipefail
 path=${1:-/demo2} DURATION=${DURATION:-10s} OUT=${OUT:-/tmp/frontgate.prof}
 source "$(dirname "$0")/rig.sh"
 rig_start 19100 19104 19105
-GOMAXPROCS=1 taskset -c 0 bin/frontgate serve -config "$dir/gw.yaml" -cpuprofile "$OUT" 2>"$dir/gw.log" & gw_pid=$!
+GOMAXPROCS=1 taskset -c 0 bin/frontgate serve -config "$dir/gw.yaml" -cpuprofile "$OUT" >"$dir/gw.log" 2>&1 & gw_pid=$!
 rig_wait "http://127.0.0.1:19104$path"
 taskset -c 1 wrk -t1 -c64 -d"$DURATION" --latency "http://127.0.0.1:19104$path" | sed -n '1,12p'
 curl -s -o "${OUT%.prof}.allocs.prof" http://127.0.0.1:19105/debug/pprof/allocs || true

@@ -204,14 +204,34 @@ type RateLimit struct {
 	Key RateKey `yaml:"key"`
 }
 
-// Log configures the zap logger.
+// Log configures the two logs: the process log (stderr) and the access log (stdout, or AccessFile).
 type Log struct {
-	// Level is debug, info, warn or error. Default info.
+	// Level is debug, info, warn or error, for both logs. Default info.
 	Level string `yaml:"level"`
-	// Format is json or console. Empty: console when stderr is a terminal, json otherwise.
+	// Format is json or console. Empty: console where the log goes to a terminal, json otherwise.
 	Format string `yaml:"format"`
 	// Access writes one access-log line per request. Default true (when the key is not given).
 	Access bool `yaml:"access"`
+	// AccessFile is the access log's file, relative to the config's folder; the folder must exist and
+	// be writable. Empty: the access log goes to stdout. SIGUSR1 closes the file and opens the path
+	// again (for an external logrotate).
+	AccessFile string `yaml:"access_file"`
+	// Rotate has frontgate rotate AccessFile itself; nil: the file grows until something else moves it.
+	Rotate *Rotate `yaml:"rotate"`
+}
+
+// Rotate rotates the access-log file by size: the full file is renamed with its rotation time
+// (access-2026-01-02T03-04-05.000.log) and a new one started. Zero fields take the defaults below.
+type Rotate struct {
+	// MaxSize is the size a file may reach before it is rotated: whole MiB, at least 1MiB. 0: 100MiB.
+	MaxSize ByteSize `yaml:"max_size"`
+	// MaxBackups is how many rotated files to keep, the oldest removed first. 0: every one.
+	MaxBackups int `yaml:"max_backups"`
+	// MaxAge removes rotated files older than this, by the time in their names: whole days, like "30d".
+	// 0: no age limit.
+	MaxAge time.Duration `yaml:"max_age"`
+	// Compress gzips rotated files (in the background, after the rotation). Default false.
+	Compress bool `yaml:"compress"`
 }
 
 // Server holds the public listener's protection limits. Zero values take the defaults below.

@@ -3,6 +3,7 @@ package config
 import (
 	"encoding"
 	"fmt"
+	"math"
 	"reflect"
 	"sort"
 	"strconv"
@@ -259,7 +260,7 @@ func (d *decoder) duration(n *yaml.Node, v reflect.Value, path string) {
 			v.SetInt(0)
 			return
 		}
-		if dur, err := time.ParseDuration(n.Value); err == nil && n.Tag == "!!str" {
+		if dur, err := parseDuration(n.Value); err == nil && n.Tag == "!!str" {
 			if dur < 0 {
 				d.addf(path, n.Line, "duration must not be negative, got %q", n.Value)
 				return
@@ -268,7 +269,33 @@ func (d *decoder) duration(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 	}
-	d.addf(path, n.Line, "expected a duration like \"5s\" or \"250ms\", got %s", kindName(n))
+	d.addf(path, n.Line, "expected a duration like \"5s\", \"250ms\" or \"30d\", got %s", kindName(n))
+}
+
+// parseDuration is time.ParseDuration with whole days too, first and as a whole number: "30d",
+// "1d12h". A day is 24 hours.
+func parseDuration(s string) (time.Duration, error) {
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	if i == 0 || i == len(s) || s[i] != 'd' {
+		return time.ParseDuration(s)
+	}
+	const day = 24 * time.Hour
+	days, err := strconv.ParseInt(s[:i], 10, 64)
+	if err != nil || days > int64(math.MaxInt64/day) {
+		return 0, fmt.Errorf("duration %q: too many days", s)
+	}
+	d := time.Duration(days) * day
+	if rest := s[i+1:]; rest != "" {
+		r, err := time.ParseDuration(rest)
+		if err != nil || r < 0 || r > math.MaxInt64-d {
+			return 0, fmt.Errorf("duration %q: after the days, expected a duration like \"12h\"", s)
+		}
+		d += r
+	}
+	return d, nil
 }
 
 func (d *decoder) byteSize(n *yaml.Node, v reflect.Value, path string) {

@@ -39,6 +39,9 @@ func (c *Config) lint(d *decoder, leaves []*x509.Certificate) []Problem {
 			}
 		}
 	}
+	if !c.Log.Access && c.Log.AccessFile != "" {
+		warn("log.access_file", "access: false, so nothing is written to it")
+	}
 	c.lintCertificates(warn, leaves)
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Line < out[j].Line })
 	return out

@@ -24,6 +24,8 @@ func TestWarnings(t *testing.T) {
 			[]string{"routes[1]: can never match: routes[0] takes every request it would (line 5)"}},
 		{"mount under a route", "routes:\n  - {path_prefix: /, methods: [POST], upstream: u}\nstatic:\n  - {prefix: /css/, path: .}\n",
 			[]string{"static[0]: can never match: routes[0] takes every request under /css/ (line 6)"}},
+		{"access file unused", "log: {access: false, access_file: access.log}\n",
+			[]string{"log.access_file: access: false, so nothing is written to it (line 3)"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c, err := Parse([]byte(pools+tt.yaml), "test", t.TempDir())

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+	"golang.org/x/sys/unix"
 
 	"github.com/frontgate/frontgate/leanhttp"
 	"github.com/frontgate/frontgate/middleware"
@@ -126,6 +127,8 @@ const (
 	DefaultMinSize = 1 << 10
 	// MaxMinSize bounds compress.min_size: a body of unknown length is held in memory up to it.
 	MaxMinSize = 1 << 20
+	// DefaultRotateMaxSize is log.rotate.max_size when the key is not given.
+	DefaultRotateMaxSize = 100 << 20
 )
 
 // DefaultEncodings are compress.encodings when the key is not given: zstd first (smaller than
@@ -158,6 +161,12 @@ func (c *Config) fillDefaults(given map[string]bool) {
 	orDefault(&c.Log.Level, DefaultLevel)
 	if !given["log.access"] {
 		c.Log.Access = true
+	}
+	if f := c.Log.AccessFile; f != "" && !c.Embedded && !filepath.IsAbs(f) {
+		c.Log.AccessFile = filepath.Join(c.Dir, f)
+	}
+	if r := c.Log.Rotate; r != nil {
+		orDefault(&r.MaxSize, DefaultRotateMaxSize)
 	}
 	if !given["defaults.max_body"] {
 		c.Defaults.MaxBody = DefaultMaxBody
@@ -352,6 +361,7 @@ func (c *Config) validateTop(bad problemFunc) {
 	default:
 		bad("log.format", "unknown format %q (use json or console)", c.Log.Format)
 	}
+	c.validateAccessFile(bad)
 	if c.Admin.Listen != "" {
 		if err := checkListen(c.Admin.Listen); err != nil {
 			bad("admin.listen", "%v", err)
@@ -445,6 +455,66 @@ func (c *Config) validateLimits(bad problemFunc, given map[string]bool) {
 	for i, m := range c.Static {
 		checkOwn(fmt.Sprintf("static[%d]", i), m.Limits)
 	}
+}
+
+// validateAccessFile checks that the access log's file can be written (its folder exists and may be
+// written in, the file, if there, is a writable file) and that rotation has a file and settings the
+// rotation can keep: it counts whole MiB and whole days.
+func (c *Config) validateAccessFile(bad problemFunc) {
+	if f := c.Log.AccessFile; f != "" {
+		if err := checkWritableFile(f); err != nil {
+			bad("log.access_file", "%v", err)
+		}
+	}
+	r := c.Log.Rotate
+	if r == nil {
+		return
+	}
+	if c.Log.AccessFile == "" {
+		bad("log.rotate", "rotates log.access_file: give access_file too, or leave rotate out")
+	}
+	switch {
+	case r.MaxSize < 1<<20:
+		bad("log.rotate.max_size", "must be at least 1MiB, got %d bytes", r.MaxSize)
+	case r.MaxSize%(1<<20) != 0:
+		bad("log.rotate.max_size", "must be a whole number of MiB, like \"100MiB\" (rotation counts MiB), got %d bytes", r.MaxSize)
+	}
+	if r.MaxBackups < 0 {
+		bad("log.rotate.max_backups", "must not be negative, got %d", r.MaxBackups)
+	}
+	if r.MaxAge%(24*time.Hour) != 0 {
+		bad("log.rotate.max_age", "must be a whole number of days, like \"30d\" (rotation counts days), got %v", r.MaxAge)
+	}
+}
+
+// checkWritableFile says why path cannot be opened for appending, or nil: the folder must exist and
+// allow writing, and a file already there must be a writable regular file.
+func checkWritableFile(path string) error {
+	dir := filepath.Dir(path)
+	if fi, err := os.Stat(dir); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("folder %q does not exist", dir)
+		}
+		return fmt.Errorf("cannot use folder %q: %w", dir, err)
+	} else if !fi.IsDir() {
+		return fmt.Errorf("%q is a file, not a folder", dir)
+	}
+	if err := unix.Access(dir, unix.W_OK); err != nil {
+		return fmt.Errorf("folder %q is not writable: %w", dir, err)
+	}
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("cannot use %q: %w", path, err)
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("%q is not a regular file", path)
+	}
+	if err := unix.Access(path, unix.W_OK); err != nil {
+		return fmt.Errorf("%q is not writable: %w", path, err)
+	}
+	return nil
 }
 
 // validateStatic checks the static mounts: clean distinct prefixes, distinct names, existing folders.

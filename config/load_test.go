@@ -140,7 +140,7 @@ routes:
 			[]string{
 				`listen: expected a string, got a list (line 1)`,
 				`demo: expected true or false, got "yes please" (line 2)`,
-				`server.idle_timeout: expected a duration like "5s" or "250ms", got "5" (line 3)`,
+				`server.idle_timeout: expected a duration like "5s", "250ms" or "30d", got "5" (line 3)`,
 				`server.max_header_bytes: expected a whole number, got "lots" (line 3)`,
 				`static: expected a list, got a mapping (line 4)`,
 			}},
@@ -186,16 +186,7 @@ routes:
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			path := writeConfig(t, tt.yaml)
-			_, err := Load(path)
-			var ce *Error
-			if !errors.As(err, &ce) {
-				t.Fatalf("Load error = %v, want *config.Error", err)
-			}
-			dir := filepath.Dir(path)
-			var got []string
-			for _, p := range ce.Problems {
-				got = append(got, strings.ReplaceAll(p.String(), dir, "DIR"))
-			}
+			got, err := loadProblems(t, path)
 			if tt.name == "yaml syntax" {
 				if len(got) != 1 || !strings.HasSuffix(got[0], tt.want[0]) {
 					t.Fatalf("got %q, want one problem ending %q", got, tt.want[0])
@@ -210,6 +201,22 @@ routes:
 			}
 		})
 	}
+}
+
+// loadProblems loads the config at path, which must fail with a *Error, and returns its problems,
+// the config's folder written as DIR, and the error.
+func loadProblems(t *testing.T, path string) ([]string, error) {
+	t.Helper()
+	_, err := Load(path)
+	var ce *Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("Load error = %v, want *config.Error", err)
+	}
+	var got []string
+	for _, p := range ce.Problems {
+		got = append(got, strings.ReplaceAll(p.String(), filepath.Dir(path), "DIR"))
+	}
+	return got, err
 }
 
 // The documented example at the repository root must always load.

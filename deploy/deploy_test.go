@@ -140,6 +140,10 @@ func TestKubernetesManifests(t *testing.T) {
 	local := strings.Replace(strings.Replace(confText, `":9901"`, strconv.Quote(adminAddr), 1), "watch: true", "watch: false", 1)
 	e2e.WriteFile(t, dir, "config.yaml", local)
 	proc := e2e.Start(t, binary, append(argv, "-listen", "127.0.0.1:0")...)
+	proc.Logs.WaitFor(t, "the admin listener's listening line", func(l string) bool {
+		e := e2e.ParseEntry(l)
+		return e != nil && e["msg"] == "listening" && e["addr"] == adminAddr
+	})
 	for _, probe := range []string{"readinessProbe", "livenessProbe"} {
 		get := dig(t, c, probe, "httpGet")
 		if dig(t, get, "port") != "admin" {

@@ -64,14 +64,7 @@ type acmeGateway struct {
 // memory (certmagic's goroutines may log after the test) and shown when the test fails.
 func startACMEGateway(t *testing.T, dir, yaml string, tune acmeTuning) *acmeGateway {
 	t.Helper()
-	path := filepath.Join(dir, "gw.yaml")
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := LoadConfig(path, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, cfg := writeConfig(t, dir, yaml)
 	core, logs := observer.New(zap.InfoLevel)
 	g := &acmeGateway{path: path, logs: logs, metrics: admin.NewMetrics()}
 	g.Server = NewServer(Options{Path: path, Log: zap.New(core), Metrics: g.metrics})
@@ -98,6 +91,20 @@ func startACMEGateway(t *testing.T, dir, yaml string, tune acmeTuning) *acmeGate
 		}
 	})
 	return g
+}
+
+// writeConfig writes yaml to dir/gw.yaml and loads it.
+func writeConfig(t *testing.T, dir, yaml string) (string, *config.Config) {
+	t.Helper()
+	path := filepath.Join(dir, "gw.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(path, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, cfg
 }
 
 // manager is the running ACME manager.

@@ -3,7 +3,6 @@ package gateway
 import (
 	"fmt"
 	"os"
-	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -13,18 +12,26 @@ import (
 	"github.com/frontgate/frontgate/middleware"
 )
 
-// NewLogger builds the process logger from the log config, writing to out, and the function that
-// flushes and stops it. Format unset: console when out is a terminal, json otherwise. Off a terminal
-// the output is buffered (256 KiB, flushed every 100ms and at stop), so that the access log costs no
-// write per request.
+// NewLogger builds the process log from the log config, writing to out (stderr), and the function
+// that flushes and stops it. Format unset: console when out is a terminal, json otherwise. Each line
+// is written as it is logged: the log with a line per request, the access log, has a buffered writer
+// of its own (Options.AccessOut, log.access_file).
 func NewLogger(c config.Log, out *os.File) (*zap.Logger, func(), error) {
 	level, err := zapcore.ParseLevel(c.Level)
 	if err != nil {
 		return nil, nil, fmt.Errorf("log level: %w", err)
 	}
-	terminal := term.IsTerminal(int(out.Fd())) // not merely a character device: /dev/null is one
+	ws := zapcore.Lock(out)
+	stop := func() { _ = out.Sync() }
+	return zap.New(zapcore.NewCore(newEncoder(c.Format, isTerminal(out)), ws, level), zap.ErrorOutput(ws)), stop, nil
+}
 
-	format := c.Format
+// isTerminal is true when f is a terminal; not merely a character device: /dev/null is one.
+func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
+
+// newEncoder is the encoder for a log format (json, console, or "": console on a terminal, json
+// otherwise); terminal says whether the log goes to one.
+func newEncoder(format string, terminal bool) zapcore.Encoder {
 	if format == "" {
 		format = "json"
 		if terminal {
@@ -34,21 +41,12 @@ func NewLogger(c config.Log, out *os.File) (*zap.Logger, func(), error) {
 	enc := zap.NewProductionEncoderConfig()
 	enc.EncodeTime = zapcore.ISO8601TimeEncoder
 	enc.EncodeDuration = zapcore.StringDurationEncoder
-	var encoder zapcore.Encoder
 	if format == "console" {
 		enc.EncodeLevel = zapcore.CapitalLevelEncoder
 		if terminal {
 			enc.EncodeLevel = zapcore.CapitalColorLevelEncoder // colour codes only where they are read as colour
 		}
-		encoder = zapcore.NewConsoleEncoder(enc)
-	} else {
-		encoder = middleware.NewJSONEncoder(enc) // zap's, with access lines written by hand
+		return zapcore.NewConsoleEncoder(enc)
 	}
-	var ws zapcore.WriteSyncer = zapcore.Lock(out)
-	stop := func() { _ = out.Sync() }
-	if !terminal {
-		buf := &zapcore.BufferedWriteSyncer{WS: zapcore.AddSync(out), Size: 256 << 10, FlushInterval: 100 * time.Millisecond}
-		ws, stop = buf, func() { _ = buf.Stop() }
-	}
-	return zap.New(zapcore.NewCore(encoder, ws, level), zap.ErrorOutput(ws)), stop, nil
+	return middleware.NewJSONEncoder(enc) // zap's, with access lines written by hand
 }

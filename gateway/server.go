@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -27,6 +28,10 @@ type Options struct {
 	Version string
 	// Log receives the server's and the gateway's log lines; nil: none.
 	Log *zap.Logger
+	// AccessOut receives the access log when the config names no log.access_file: the process's
+	// stdout. Nil: the access log goes to Log, named "access". With log.access_file it goes to the
+	// file either way.
+	AccessOut *os.File
 	// Metrics is served on the admin listener and fed by every generation; nil: a fresh set.
 	Metrics *admin.Metrics
 }
@@ -58,6 +63,9 @@ type Server struct {
 	lastSum  [32]byte       // the config file's hash at the last load, for the file watch
 	// stopCertWatch stops the certificate files' watch and waits for it; nil while none runs.
 	stopCertWatch func()
+	// access is the access log's writer, shared by every generation, from the first config that
+	// writes the access log to AccessOut or a file until Shutdown; nil before.
+	access *accessWriter
 }
 
 // NewServer returns a server that has not started: Run (or Start) it with the config from LoadConfig.
@@ -91,14 +99,24 @@ func LoadConfig(path, listen string) (*config.Config, error) {
 }
 
 // build makes a gateway for cfg with this server's logger and metrics, tracing to tracer (nil:
-// none), on which the gateway takes a hold of its own until closeGateway.
+// none), on which the gateway takes a hold of its own until closeGateway. s.mu is held.
 func (s *Server) build(cfg *config.Config, tracer *tracerRef) (*Gateway, error) {
 	for _, w := range cfg.Warnings {
 		s.log.Warn("config warning", zap.String("problem", w.String()))
 	}
 	deps := Deps{Log: s.log, Observer: s.opts.Metrics, Tracing: tracer.provider()}
-	if cfg.Log.Access {
+	switch {
+	case !cfg.Log.Access:
+	case !s.writesAccess(cfg):
 		deps.Access = s.log.Named("access")
+	default:
+		if s.access == nil {
+			s.access = newAccessWriter(s.opts.AccessOut, s.log)
+		}
+		var err error
+		if deps.Access, err = s.access.logger(cfg.Log); err != nil {
+			return nil, fmt.Errorf("access log: %w", err)
+		}
 	}
 	if tracer != nil {
 		tracer.refs.Add(1)
@@ -118,11 +136,57 @@ func (s *Server) closeGateway(ctx context.Context, gw *Gateway) error {
 	return errors.Join(gw.Close(ctx), gw.tracer.release(ctx))
 }
 
-// Start builds the first generation from cfg (from Load) and opens the listeners. With TLS on it also
-// starts watching the certificate files and, with tls.acme, the ACME manager; Shutdown stops both.
-func (s *Server) Start(cfg *config.Config) error {
+// writesAccess is true when cfg's access lines go through the access writer: to a file, or to
+// AccessOut.
+func (s *Server) writesAccess(cfg *config.Config) bool {
+	return cfg.Log.Access && (cfg.Log.AccessFile != "" || s.opts.AccessOut != nil)
+}
+
+// useAccess points the access writer at cfg's file (or AccessOut) once cfg's generation serves.
+// Without an access log of its own, cfg leaves the writer as it is, for the lines of the requests
+// still running on older generations. s.mu is held.
+func (s *Server) useAccess(cfg *config.Config) error {
+	if !s.writesAccess(cfg) {
+		return nil
+	}
+	if err := s.access.use(cfg.Log); err != nil {
+		return fmt.Errorf("access log: %w", err)
+	}
+	return nil
+}
+
+// ReopenAccessLog closes the access-log file and opens its path again, having written out every line
+// logged so far: SIGUSR1, after an external logrotate has moved the file away. Without a file it
+// does nothing.
+func (s *Server) ReopenAccessLog() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var path string
+	var err error
+	if s.access != nil {
+		path, err = s.access.reopen()
+	}
+	switch {
+	case err != nil:
+		s.log.Error("access log reopen failed; lines are lost until the file opens", zap.String("file", path), zap.Error(err))
+	case path == "":
+		s.log.Info("no access-log file to reopen")
+	default:
+		s.log.Info("access log reopened", zap.String("file", path))
+	}
+}
+
+// Start builds the first generation from cfg (from Load) and opens the listeners. With TLS on it also
+// starts watching the certificate files and, with tls.acme, the ACME manager; Shutdown stops both.
+func (s *Server) Start(cfg *config.Config) (err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	defer func() {
+		if err != nil && s.access != nil {
+			err = errors.Join(err, s.access.close())
+			s.access = nil
+		}
+	}()
 	tracer, err := s.tracerFor(cfg)
 	if err != nil {
 		return fmt.Errorf("start tracing: %w", err)
@@ -130,6 +194,9 @@ func (s *Server) Start(cfg *config.Config) error {
 	gw, err := s.build(cfg, tracer)
 	if err != nil {
 		return errors.Join(fmt.Errorf("build gateway: %w", err), tracer.release(context.Background()))
+	}
+	if err := s.useAccess(cfg); err != nil {
+		return errors.Join(err, s.closeGateway(context.Background(), gw), tracer.release(context.Background()))
 	}
 	s.gens.current.Store(newGeneration(gw))
 	s.tlsOn = cfg.TLS.On()
@@ -187,10 +254,11 @@ func (s *Server) Addr() string {
 	return s.public.bound
 }
 
-// Run starts the server on cfg and serves until ctx ends, reloading on every value from reload (and
-// on file changes while the config says watch: true), then, not ready any more, serves on for the
-// shutdown delay and drains in-flight requests within the shutdown timeout. It fails when the public listener stops on its own.
-func (s *Server) Run(ctx context.Context, cfg *config.Config, reload <-chan os.Signal) error {
+// Run starts the server on cfg and serves until ctx ends, reopening the access-log file on every
+// SIGUSR1 from signals and reloading on every other value (and on file changes while the config says
+// watch: true), then, not ready any more, serves on for the shutdown delay and drains in-flight
+// requests within the shutdown timeout. It fails when the public listener stops on its own.
+func (s *Server) Run(ctx context.Context, cfg *config.Config, signals <-chan os.Signal) error {
 	if err := s.Start(cfg); err != nil {
 		return err
 	}
@@ -207,8 +275,12 @@ func (s *Server) Run(ctx context.Context, cfg *config.Config, reload <-chan os.S
 	for failure == nil && ctx.Err() == nil {
 		pub := s.publicEndpoint()
 		select {
-		case <-reload:
-			s.Reload("SIGHUP")
+		case sig := <-signals:
+			if sig == syscall.SIGUSR1 {
+				s.ReopenAccessLog()
+			} else {
+				s.Reload("SIGHUP")
+			}
 		case <-pub.Done():
 			if pub == s.publicEndpoint() { // not a listener replaced by a reload
 				failure = fmt.Errorf("serve: %w", pub.Failed())
@@ -338,6 +410,9 @@ func (s *Server) Reload(reason string) {
 	}
 	gw.reportHealth(s.opts.Metrics)
 	s.closeLater(old.gw, old.drained)
+	if err := s.useAccess(cfg); err != nil {
+		log.Error("the new access-log file does not open; its lines are lost until it does", zap.Error(err))
+	}
 	for _, c := range opened {
 		if prev := *c.spec.slot; prev != nil {
 			s.stopLater(prev)
@@ -491,5 +566,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// The last hold: the spans of the last requests are exported before Shutdown returns.
 	errs = append(errs, s.tracer.release(ctx))
 	s.tracer = nil
+	if s.access != nil { // after every generation has logged its last line
+		errs = append(errs, s.access.close())
+	}
 	return errors.Join(errs...)
 }

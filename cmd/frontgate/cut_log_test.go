@@ -40,10 +40,13 @@ func TestCutBodyLogsOneWarnLine(t *testing.T) {
 				t.Fatalf("the client read the cut answer (%d bytes) as whole", n)
 			}
 			id := resp.Header.Get("X-Request-Id")
-			access := gw.Logs.AccessFor(t, id) // logged after the cut line: the handler returns last
+			access := gw.Logs.AccessFor(t, id)
 			if access["route"] != "cut" || access["aborted"] != true || access["level"] != "warn" {
 				t.Errorf("access line %v; want route cut, aborted, at warn", access)
 			}
+			// Logged before the access line (the handler returns last), but on stderr: the streams
+			// are read apart.
+			gw.Stderr.WaitFor(t, "about the cut", func(l string) bool { return strings.Contains(l, "cut short") })
 			var cuts []logEntry
 			for _, l := range gw.Logs.Lines() {
 				if strings.Contains(l, "suppressing panic") {

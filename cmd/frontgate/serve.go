@@ -52,6 +52,11 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) int {
 		}
 		defer stop()
 	}
+	// Caught from the start: by default either signal ends the process, and logrotate may send
+	// USR1 at any time.
+	sigs := make(chan os.Signal, 2)                      // one of each waits while a reload runs
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR1) // reload; reopen the access-log file
+	defer signal.Stop(sigs)
 	cfg, err := gateway.LoadConfig(*path, *listen)
 	if err != nil {
 		printConfigError(stderr, err)
@@ -63,11 +68,9 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) int {
 		return 1
 	}
 	defer flush()
-	srv := gateway.NewServer(gateway.Options{Path: *path, Listen: *listen, Version: versionString(), Log: log})
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	if err := srv.Run(ctx, cfg, hup); err != nil {
+	// The process log goes to stderr, the access log to stdout or log.access_file.
+	srv := gateway.NewServer(gateway.Options{Path: *path, Listen: *listen, Version: versionString(), Log: log, AccessOut: os.Stdout})
+	if err := srv.Run(ctx, cfg, sigs); err != nil {
 		log.Error("serve failed", zap.Error(err))
 		return 1
 	}

@@ -5,6 +5,8 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -55,31 +57,47 @@ func Main(m *testing.M, bin *string) {
 
 // LogSink collects a process's output line by line and lets tests wait for a line.
 type LogSink struct {
-	mu    sync.Mutex // guards lines and done; cond signals each new line
+	mu    sync.Mutex // guards lines, open and done; cond signals each new line
 	cond  *sync.Cond
 	lines []string
-	done  bool
+	open  int  // streams still being read
+	done  bool // every stream has ended, or a wait gave up
 }
 
-// NewLogSink reads r until it ends, keeping every line.
+// NewLogSink collects r's lines until r ends (a process's pipe: its exit ends the reading).
 func NewLogSink(r io.Reader) *LogSink {
-	s := &LogSink{}
+	s := newLogSink(1)
+	go readLines(r, s)
+	return s
+}
+
+// newLogSink is a sink for lines from the given number of streams (readLines).
+func newLogSink(streams int) *LogSink {
+	s := &LogSink{open: streams}
 	s.cond = sync.NewCond(&s.mu)
-	go func() {
-		sc := bufio.NewScanner(r)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
+	return s
+}
+
+// readLines reads r until it ends, adding every line to each sink, and then ends one stream of each.
+func readLines(r io.Reader, sinks ...*LogSink) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		for _, s := range sinks {
 			s.mu.Lock()
 			s.lines = append(s.lines, sc.Text())
 			s.cond.Broadcast()
 			s.mu.Unlock()
 		}
+	}
+	for _, s := range sinks {
 		s.mu.Lock()
-		s.done = true
+		if s.open--; s.open == 0 {
+			s.done = true
+		}
 		s.cond.Broadcast()
 		s.mu.Unlock()
-	}()
-	return s
+	}
 }
 
 // WaitFor returns the first line satisfying match, waiting until it appears or the output ends. A
@@ -143,12 +161,14 @@ func (s *LogSink) AccessFor(t testing.TB, requestID string) Entry {
 
 // Proc is a running frontgate process.
 type Proc struct {
-	Cmd     *exec.Cmd
-	Logs    *LogSink
-	Addr    string        // host:port of the public listener
-	Base    string        // http://Addr
-	Exited  chan struct{} // closed when the process has exited
-	ExitErr error         // cmd.Wait's result, set before Exited closes
+	Cmd *exec.Cmd
+	// Logs has the lines of both stdout (the access log, without log.access_file) and stderr (the
+	// rest), each stream's in its order; Stdout and Stderr have each stream's alone.
+	Logs, Stdout, Stderr *LogSink
+	Addr                 string        // host:port of the public listener
+	Base                 string        // http://Addr
+	Exited               chan struct{} // closed when the process has exited and its every line is in Logs
+	ExitErr              error         // cmd.Wait's result, set before Exited closes
 }
 
 // Start runs `bin args...`, waits for its public "listening" log line and stops the process (SIGTERM)
@@ -161,15 +181,22 @@ func Start(t testing.TB, bin string, args ...string) *Proc {
 // StartCmd is Start for a command the caller prepared (another user, say); its output is taken over.
 func StartCmd(t testing.TB, cmd *exec.Cmd) *Proc {
 	t.Helper()
-	pr, pw := io.Pipe()
-	cmd.Stdout, cmd.Stderr = pw, pw
+	// A pipe each: one shared pipe could interleave a long write of one stream with a line of the other.
+	outR, outW := io.Pipe()
+	errR, errW := io.Pipe()
+	cmd.Stdout, cmd.Stderr = outW, errW
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &Proc{Cmd: cmd, Logs: NewLogSink(pr), Exited: make(chan struct{})}
+	p := &Proc{Cmd: cmd, Logs: newLogSink(2), Stdout: newLogSink(1), Stderr: newLogSink(1), Exited: make(chan struct{})}
+	var reading sync.WaitGroup
+	reading.Go(func() { readLines(outR, p.Logs, p.Stdout) })
+	reading.Go(func() { readLines(errR, p.Logs, p.Stderr) })
 	go func() {
 		p.ExitErr = cmd.Wait()
-		pw.Close()
+		outW.Close()
+		errW.Close()
+		reading.Wait() // every line is in the sinks once Exited closes
 		close(p.Exited)
 	}()
 	t.Cleanup(func() { p.Stop(t) })
@@ -217,4 +244,52 @@ func WriteFile(t testing.TB, dir, name, content string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// AccessIDs counts the request ids of the access lines in log files, gzip-compressed ones (".gz")
+// decoded. A line that is not an access line fails the test.
+func AccessIDs(t testing.TB, files ...string) map[string]int {
+	t.Helper()
+	ids := map[string]int{}
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasSuffix(name, ".gz") {
+			zr, err := gzip.NewReader(bytes.NewReader(b))
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if b, err = io.ReadAll(zr); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+		}
+		for line := range strings.Lines(string(b)) {
+			e := ParseEntry(line)
+			id, _ := e["request_id"].(string)
+			if e["logger"] != "access" || id == "" {
+				t.Fatalf("%s: not an access line: %q", name, line)
+			}
+			ids[id]++
+		}
+	}
+	return ids
+}
+
+// WantEachOnce fails the test unless ids (from AccessIDs) has every id in want once and nothing else.
+func WantEachOnce(t testing.TB, what string, ids map[string]int, want []string) {
+	t.Helper()
+	lines := 0
+	for _, n := range ids {
+		lines += n
+	}
+	if lines != len(want) || len(ids) != len(want) {
+		t.Errorf("%s: %d access lines of %d request ids, want %d requests each once", what, lines, len(ids), len(want))
+	}
+	for _, id := range want {
+		if ids[id] != 1 {
+			t.Errorf("%s: request %s logged %d times, want once", what, id, ids[id])
+		}
+	}
 }
