@@ -4,6 +4,9 @@
 # Python's aiohttp and Node for the matrix's upstreams and clients, logrotate for the access log), then
 # checks formatting and vet and runs every test with the race detector, the fuzz targets' seed corpora
 # included. Run from anywhere: bash .ci/test.sh
+# Python's aiohttp and Node for the matrix's upstreams and clients, HdrHistogram's Java log tools for
+# selftest's interval logs), then checks formatting and vet and runs every test with the race
+# detector, the fuzz targets' seed corpora included. Run from anywhere: bash .ci/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +19,8 @@ command -v node >/dev/null 2>&1 || missing+=(nodejs)                            
 command -v htpasswd >/dev/null 2>&1 || missing+=(apache2-utils)                 # basic auth: bcrypt htpasswd files
 command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)                         # rolling restart: the balancer
 [ -x /usr/sbin/logrotate ] || missing+=(logrotate)                              # access log: an external mover, then SIGUSR1
+command -v java >/dev/null 2>&1 || missing+=(default-jre-headless)              # HdrHistogram's own log tools
+[ -f /usr/share/java/hdrhistogram.jar ] || missing+=(libhdrhistogram-java)      # read selftest's -hdr-log
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]} from Debian's packages" >&2
   sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"io"
 	"os"
 	"testing"
 )
@@ -16,6 +17,20 @@ func BenchmarkRun(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	rep, err := Run(context.Background(), Plan{Targets: []Target{{URL: url}}, Conns: 64, Requests: uint64(b.N)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if rep.Requests != uint64(b.N) {
+		b.Fatalf("%d requests, want %d", rep.Requests, b.N)
+	}
+}
+
+// BenchmarkRunHdrLog is BenchmarkRun with an interval log (to io.Discard): the cost of -hdr-log.
+func BenchmarkRunHdrLog(b *testing.B) {
+	url := "http://" + cannedServer(b, "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nwelcome\n", false) + "/"
+	b.ReportAllocs()
+	b.ResetTimer()
+	rep, err := Run(context.Background(), Plan{Targets: []Target{{URL: url}}, Conns: 64, Requests: uint64(b.N), HdrLog: io.Discard})
 	if err != nil {
 		b.Fatal(err)
 	}

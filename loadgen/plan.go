@@ -16,10 +16,43 @@ import (
 
 // Defaults applied by Plan when a field is left at its zero value.
 const (
-	DefaultConns    = 50
-	DefaultRequests = 1000
-	DefaultTimeout  = 30 * time.Second
+	DefaultConns          = 50
+	DefaultRequests       = 1000
+	DefaultTimeout        = 30 * time.Second
+	DefaultHdrLogInterval = time.Second
 )
+
+// How far Plan.StartAt may lie from the time Run is called (see CheckStartAt).
+const (
+	MaxStartLate  = time.Second
+	MaxStartAhead = 24 * time.Hour
+)
+
+// ParseStartAt parses a start time in RFC 3339 ("2026-05-01T12:00:00Z", "2026-05-01T14:00:00.5+02:00")
+// and checks it against now with CheckStartAt.
+func ParseStartAt(s string, now time.Time) (time.Time, error) {
+	at, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("start time %q: want RFC 3339, e.g. %s", s,
+			now.Add(time.Minute).UTC().Truncate(time.Second).Format(time.RFC3339))
+	}
+	return at, CheckStartAt(at, now)
+}
+
+// CheckStartAt returns an error when at is more than MaxStartLate before now (a start time the
+// other workers have already passed: the load would not be simultaneous) or more than MaxStartAhead
+// after it (most likely a mistyped date).
+func CheckStartAt(at, now time.Time) error {
+	switch d := at.Sub(now); {
+	case d < -MaxStartLate:
+		return fmt.Errorf("start time %s is %s in the past: give every worker the same time a little ahead",
+			at.Format(time.RFC3339Nano), (-d).Round(time.Millisecond))
+	case d > MaxStartAhead:
+		return fmt.Errorf("start time %s is %s ahead: at most %s", at.Format(time.RFC3339Nano),
+			d.Round(time.Second), MaxStartAhead)
+	}
+	return nil
+}
 
 // Plan describes one load test. The zero value of each field picks the documented default, so
 // Plan{Targets: []Target{{URL: u}}} sends 1000 GET requests over 50 connections.
@@ -41,7 +74,8 @@ type Plan struct {
 
 	// Rate, when > 0, switches to open loop: request i is due at start + i/Rate on an absolute schedule,
 	// and latency is measured from that due time (coordinated-omission corrected) as well as from the
-	// actual send. Zero means closed loop.
+	// actual send. Zero means closed loop. It is this process's rate: N processes started together (see
+	// StartAt) send N×Rate in all.
 	Rate float64
 
 	// Rounds repeats the run; each round gets fresh connections and its own report. Zero means 1.
@@ -56,6 +90,19 @@ type Plan struct {
 
 	// Progress, when non-nil, receives a live progress line (carriage-return updated, meant for a terminal).
 	Progress io.Writer
+
+	// StartAt, when not zero, is the wall-clock time at which the first round starts: Run waits until
+	// then, so that processes on several machines (with synchronised clocks) start one load together.
+	// It must pass CheckStartAt. The zero value starts at once.
+	StartAt time.Time
+
+	// HdrLog, when non-nil, receives an HdrHistogram interval log of the latencies (those of
+	// Result.Latency, in microseconds), in the standard format that HdrHistogram's own log readers and
+	// MergeFiles read: one line per HdrLogInterval for all routes, and one per route, tagged with its
+	// name, when the plan has several. Nil writes none and costs nothing per request.
+	HdrLog io.Writer
+	// HdrLogInterval is the length of one interval of HdrLog. Zero means DefaultHdrLogInterval.
+	HdrLogInterval time.Duration
 
 	// Insecure skips TLS certificate verification for https targets; the zero value verifies.
 	Insecure bool
@@ -144,12 +191,20 @@ func (p Plan) withDefaults() Plan {
 	if p.Timeout <= 0 {
 		p.Timeout = DefaultTimeout
 	}
+	if p.HdrLogInterval <= 0 {
+		p.HdrLogInterval = DefaultHdrLogInterval
+	}
 	return p
 }
 
 func (p Plan) validate() error {
 	if len(p.Targets) == 0 {
 		return errors.New("plan has no target")
+	}
+	if !p.StartAt.IsZero() {
+		if err := CheckStartAt(p.StartAt, time.Now()); err != nil {
+			return err
+		}
 	}
 	for i, t := range p.Targets {
 		u, err := url.Parse(t.URL)

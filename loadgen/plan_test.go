@@ -6,6 +6,7 @@ import (
 	"mime/multipart"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseHeader(t *testing.T) {
@@ -91,5 +92,35 @@ func TestResultErr(t *testing.T) {
 		if err := r.Err(); err != nil {
 			t.Errorf("%+v: Err() = %v, want nil", r, err)
 		}
+	}
+}
+
+func TestParseStartAt(t *testing.T) {
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		in   string
+		want time.Time
+		err  string
+	}{
+		{"2026-05-01T12:00:30Z", now.Add(30 * time.Second), ""},
+		{"2026-05-01T14:00:02.5+02:00", now.Add(2500 * time.Millisecond), ""},
+		{"2026-05-01T11:59:59.5Z", now.Add(-500 * time.Millisecond), ""}, // just passed: fine
+		{"2026-05-01T11:59:58Z", time.Time{}, "is 2s in the past"},
+		{"2026-05-02T12:00:00Z", now.Add(24 * time.Hour), ""},
+		{"2026-05-02T12:00:01Z", time.Time{}, "is 24h0m1s ahead: at most 24h"},
+		{"12:00:30", time.Time{}, `start time "12:00:30": want RFC 3339, e.g. 2026-05-01T12:01:00Z`},
+	} {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := ParseStartAt(tt.in, now)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Errorf("ParseStartAt = %v, %v; want an error with %q", got, err, tt.err)
+				}
+				return
+			}
+			if err != nil || !got.Equal(tt.want) {
+				t.Errorf("ParseStartAt = %v, %v; want %v", got, err, tt.want)
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -46,6 +47,32 @@ func drawProgress(w io.Writer, rd *round, workers []*worker, finished <-chan str
 			}
 		}
 		fmt.Fprint(w, progressLine(frac, done, rate, elapsed))
+	}
+}
+
+// waitUntil waits until the wall-clock time at or until ctx is cancelled, redrawing a countdown line on
+// progress (when not nil) every progressEvery, erased when the wait is over.
+func waitUntil(ctx context.Context, at time.Time, progress io.Writer) {
+	t := time.NewTimer(time.Until(at))
+	defer t.Stop()
+	var tick <-chan time.Time
+	if progress != nil {
+		tk := time.NewTicker(progressEvery)
+		defer tk.Stop()
+		tick = tk.C
+		defer fmt.Fprint(progress, "\r\033[K")
+	}
+	for {
+		if progress != nil {
+			fmt.Fprintf(progress, "\rstarting at %s, in %.1fs\033[K", at.Format("15:04:05.000"), max(time.Until(at).Seconds(), 0))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			return
+		case <-tick:
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -25,6 +26,11 @@ import (
 //	client       string   "fast-http1" (built-in HTTP/1.1 client) or "net/http" (https fallback)
 //	interrupted  bool     the run was cancelled before the plan completed
 //	rounds       array    one JSONResult per round that ran
+//	run_ids      array    the run's random id (for a merge: every input's), so merge can refuse a run twice
+//	merged_from  array    optional, a merged report only: the files it was merged from
+//
+// For a merged report (MergeFiles) conns and rate are the inputs' sums, url and client list the
+// distinct ones (space- and +-separated), and rounds is empty.
 type JSONReport struct {
 	JSONResult
 	URL         string       `json:"url"`
@@ -33,6 +39,8 @@ type JSONReport struct {
 	Client      string       `json:"client"`
 	Interrupted bool         `json:"interrupted"`
 	Rounds      []JSONResult `json:"rounds"`
+	RunIDs      []string     `json:"run_ids"`
+	MergedFrom  []string     `json:"merged_from,omitempty"`
 }
 
 // JSONResult is the JSON form of a Result (the whole run, one round or one route); the zero value is an
@@ -53,6 +61,12 @@ type JSONReport struct {
 //	status                  object  response count by status code, e.g. {"200": 998, "404": 2}
 //	error_kinds             object  error count by kind; always has refused, reset, timeout, tls, canceled, other
 //	routes                  object  optional, with several targets: route name -> JSONResult
+//	start, end              string  RFC 3339 wall-clock times of the start and of the last response (top
+//	                                level: of the first round and of the last); duration_s excludes pauses
+//	hist                    string  the latency histogram behind latency_ms, in HdrHistogram's compressed
+//	                                V2 encoding, base64 ("HISTFAAA…"): microseconds, 1 µs to 1 h, 3
+//	                                significant digits; what merge combines exactly
+//	hist_uncorrected        string  optional, open loop only: the same for latency_uncorrected_ms
 type JSONResult struct {
 	Requests             uint64                `json:"requests"`
 	Errors               uint64                `json:"errors"`
@@ -68,6 +82,10 @@ type JSONResult struct {
 	Status               map[string]uint64     `json:"status"`
 	ErrorKinds           map[string]uint64     `json:"error_kinds"`
 	Routes               map[string]JSONResult `json:"routes,omitempty"`
+	Start                time.Time             `json:"start,omitzero"`
+	End                  time.Time             `json:"end,omitzero"`
+	Hist                 string                `json:"hist,omitempty"`
+	HistUncorrected      string                `json:"hist_uncorrected,omitempty"`
 }
 
 // JSONLatency is a latency summary in milliseconds (keys min, mean, p50, p90, p95, p99, p999, max); all
@@ -105,6 +123,10 @@ func (r *Result) JSON() JSONResult {
 		MBPerS:            r.MBPerSec(),
 		Status:            make(map[string]uint64, len(r.Status)),
 		ErrorKinds:        make(map[string]uint64, numKinds),
+		Start:             r.Start,
+		End:               r.End,
+		Hist:              encodeHist(r.hist),
+		HistUncorrected:   encodeHist(r.raw),
 	}
 	if r.LatencyUncorrected != nil {
 		l := jsonLatency(*r.LatencyUncorrected)
@@ -128,7 +150,7 @@ func (r *Result) JSON() JSONResult {
 // JSON converts r to its JSON form.
 func (r *Report) JSON() JSONReport {
 	j := JSONReport{JSONResult: r.Result.JSON(), URL: r.URL, Conns: r.Conns, Rate: r.Rate, Client: r.Client,
-		Interrupted: r.Interrupted, Rounds: make([]JSONResult, 0, len(r.Rounds))}
+		Interrupted: r.Interrupted, Rounds: make([]JSONResult, 0, len(r.Rounds)), RunIDs: r.RunIDs, MergedFrom: r.Merged}
 	for _, rr := range r.Rounds {
 		j.Rounds = append(j.Rounds, rr.JSON())
 	}
@@ -145,6 +167,28 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	return nil
 }
 
+// Write writes the report to w as format "json" (WriteJSON) or otherwise as text (WriteText, with a
+// latency histogram when hist is set).
+func (r *Report) Write(w io.Writer, format string, hist bool) error {
+	if format == "json" {
+		return r.WriteJSON(w)
+	}
+	return r.WriteText(w, hist)
+}
+
+// WriteJSONFile writes the JSON report to the file at path, replacing it.
+func (r *Report) WriteJSONFile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err // names the path
+	}
+	err = r.WriteJSON(f)
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("write json report: %w", cerr)
+	}
+	return err
+}
+
 // WriteText writes the human-readable report: each round when there are several, then the total, with
 // a text latency histogram when hist is set.
 func (r *Report) WriteText(w io.Writer, hist bool) error {
@@ -154,6 +198,9 @@ func (r *Report) WriteText(w io.Writer, hist bool) error {
 		mode = fmt.Sprintf("open loop at %g req/s", r.Rate)
 	}
 	fmt.Fprintf(bw, "selftest %s: %d connections, %s, %s client\n", r.URL, r.Conns, mode, r.Client)
+	if len(r.Merged) > 0 {
+		fmt.Fprintf(bw, "merged from %d results: %s (connections and rate summed)\n", len(r.Merged), strings.Join(r.Merged, ", "))
+	}
 	if r.Interrupted {
 		fmt.Fprintln(bw, "interrupted: the report covers what ran")
 	}

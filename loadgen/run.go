@@ -2,6 +2,8 @@ package loadgen
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"net/url"
 	"sync"
@@ -33,11 +35,18 @@ type Report struct {
 	Client string
 	// Interrupted is true when the context was cancelled before the plan completed.
 	Interrupted bool
+
+	// RunIDs identifies the runs the report covers: one random id for a run, every input's for a merge
+	// (see MergeFiles, which refuses the same run given twice). Nil in a report built by hand.
+	RunIDs []string
+	// Merged names the inputs of a merged report, in the order given; nil for a single run.
+	Merged []string
 }
 
-// Run executes p and returns its report. It stops early when ctx is cancelled: no new request is sent,
-// requests in flight get a short grace to finish, and the report covers what ran. The error is non-nil
-// only when the plan is invalid.
+// Run executes p and returns its report. With p.StartAt it first waits until then. It stops early when
+// ctx is cancelled: no new request is sent, requests in flight get a short grace to finish, and the
+// report covers what ran. The error is non-nil when the plan is invalid (then the report is nil) or when
+// writing p.HdrLog failed (then the report is complete and the log stops at the failed write).
 func Run(ctx context.Context, p Plan) (*Report, error) {
 	p = p.withDefaults()
 	if err := p.validate(); err != nil {
@@ -47,9 +56,16 @@ func Run(ctx context.Context, p Plan) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep := &Report{URL: p.Targets[0].URL, Conns: p.Conns, Rate: p.Rate, Client: ClientFast}
+	rep := &Report{URL: p.Targets[0].URL, Conns: p.Conns, Rate: p.Rate, Client: ClientFast, RunIDs: []string{newRunID()}}
 	if std {
 		rep.Client = ClientStd
+	}
+	if !p.StartAt.IsZero() {
+		waitUntil(ctx, p.StartAt, p.Progress)
+	}
+	var log *hdrLog
+	if p.HdrLog != nil {
+		log = newHdrLog(p, rep, routes)
 	}
 	for round := 0; round < p.Rounds; round++ {
 		if round > 0 && p.Pause > 0 {
@@ -63,11 +79,21 @@ func Run(ctx context.Context, p Plan) (*Report, error) {
 		if ctx.Err() != nil {
 			break
 		}
-		rep.Rounds = append(rep.Rounds, runRound(ctx, p, reqs, routes, std))
+		rep.Rounds = append(rep.Rounds, runRound(ctx, p, reqs, routes, std, log))
 	}
 	rep.Interrupted = ctx.Err() != nil
 	rep.Result = *mergeRounds(rep.Rounds, p.Rate > 0, routes)
+	if log != nil && log.w.err != nil {
+		return rep, fmt.Errorf("hdr log: %w", log.w.err)
+	}
 	return rep, nil
+}
+
+// newRunID returns 16 random hex digits.
+func newRunID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return hex.EncodeToString(b[:])
 }
 
 // prepareAll serialises the targets and names their routes. All targets must share one scheme and host,
@@ -106,6 +132,7 @@ func prepareAll(p Plan) (reqs []*prepared, routes []string, std bool, err error)
 type worker struct {
 	conn   requester
 	routes []*routeStats
+	ivl    *intervals    // latencies of the current log interval; nil without Plan.HdrLog
 	done   atomic.Uint64 // requests finished, for the progress line
 	timer  *time.Timer
 }
@@ -118,9 +145,10 @@ type round struct {
 	tickets atomic.Uint64 // requests claimed so far
 	stop    atomic.Bool   // set when the caller's context is cancelled: issue nothing more
 	stopped <-chan struct{}
+	elapsed time.Duration // the round's duration, set before its finished channel is closed
 }
 
-func runRound(ctx context.Context, p Plan, reqs []*prepared, routes []string, std bool) *Result {
+func runRound(ctx context.Context, p Plan, reqs []*prepared, routes []string, std bool, log *hdrLog) *Result {
 	open := p.Rate > 0
 	// hard is cancelled to cut requests in flight: abortGrace after ctx is, or when the round is over.
 	hard, cancelHard := context.WithCancel(context.WithoutCancel(ctx))
@@ -131,6 +159,9 @@ func runRound(ctx context.Context, p Plan, reqs []*prepared, routes []string, st
 		w := &worker{routes: make([]*routeStats, len(routes))}
 		for r := range routes {
 			w.routes[r] = newRouteStats(open)
+		}
+		if log != nil {
+			w.ivl = newIntervals(len(routes))
 		}
 		workers[i] = w
 	}
@@ -172,23 +203,29 @@ func runRound(ctx context.Context, p Plan, reqs []*prepared, routes []string, st
 	if p.Progress != nil {
 		helpers.Go(func() { progress(p.Progress, rd, workers, finished) })
 	}
+	if log != nil {
+		helpers.Go(func() { log.run(rd, workers, finished) })
+	}
 	var wg sync.WaitGroup
 	for _, w := range workers {
 		wg.Go(func() { w.run(rd) })
 	}
 	wg.Wait()
 	elapsed := time.Since(rd.start)
+	rd.elapsed = elapsed
 	close(finished)
 	helpers.Wait()
 
 	res := newResult(open)
 	res.Duration = elapsed
+	res.Start, res.End = rd.start.Round(0), rd.start.Add(elapsed).Round(0) // wall clock only
 	if len(routes) > 1 {
 		res.Routes = make(map[string]*Result, len(routes))
 	}
 	for r, name := range routes {
 		rr := newResult(open)
 		rr.Duration = elapsed
+		rr.Start, rr.End = res.Start, res.End
 		for _, w := range workers {
 			rr.addStats(w.routes[r])
 		}
@@ -232,11 +269,14 @@ func (w *worker) run(rd *round) {
 		} else {
 			s.requests++
 			s.countStatus(ex.status)
+			lat := end - now
 			if open {
-				s.hist.record(end - rd.pacer.Due(i))
-				s.raw.record(end - now)
-			} else {
-				s.hist.record(end - now)
+				s.raw.record(lat)
+				lat = end - rd.pacer.Due(i)
+			}
+			s.hist.record(lat)
+			if w.ivl != nil {
+				w.ivl.record(r.route, lat)
 			}
 		}
 		w.done.Add(1)
@@ -267,6 +307,12 @@ func mergeRounds(rounds []*Result, open bool, routes []string) *Result {
 		total.Routes = make(map[string]*Result, len(routes))
 		for _, name := range routes {
 			total.Routes[name] = newResult(open)
+		}
+	}
+	if len(rounds) > 0 {
+		total.Start, total.End = rounds[0].Start, rounds[len(rounds)-1].End
+		for _, t := range total.Routes {
+			t.Start, t.End = total.Start, total.End
 		}
 	}
 	for _, r := range rounds {

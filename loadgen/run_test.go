@@ -1,12 +1,14 @@
 package loadgen
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -310,5 +312,32 @@ func TestRecorder(t *testing.T) {
 	}
 	if p50 := h.ValueAtQuantile(50); !h.ValuesAreEquivalent(p50, 500_000) {
 		t.Errorf("p50 = %dus, want 500ms", p50)
+	}
+}
+
+// With StartAt, Run waits until then, counting down on the progress line; cancelled while waiting, it
+// sends nothing; a start time long past is refused.
+func TestRunStartAt(t *testing.T) {
+	url, served := countingServer(t, nil)
+	at := time.Now().Add(300 * time.Millisecond)
+	var progress bytes.Buffer
+	rep := mustRun(t, context.Background(), Plan{Targets: []Target{{URL: url}}, Conns: 2, Requests: 10, StartAt: at, Progress: &progress})
+	if rep.Start.Before(at) || rep.Requests != 10 {
+		t.Errorf("started at %v, before %v (%d requests)", rep.Start, at, rep.Requests)
+	}
+	if want := "starting at " + at.Format("15:04:05.000"); !strings.Contains(progress.String(), want) {
+		t.Errorf("progress %q lacks %q", progress.String(), want)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	rep = mustRun(t, ctx, Plan{Targets: []Target{{URL: url}}, Requests: 10, StartAt: time.Now().Add(time.Hour)})
+	if !rep.Interrupted || len(rep.Rounds) != 0 || served.Load() != 10 {
+		t.Errorf("cancelled while waiting: interrupted %v, %d rounds, %d served in all", rep.Interrupted, len(rep.Rounds), served.Load())
+	}
+
+	if _, err := Run(context.Background(), Plan{Targets: []Target{{URL: url}}, StartAt: time.Now().Add(-time.Minute)}); err == nil ||
+		!strings.Contains(err.Error(), "in the past") {
+		t.Errorf("a start a minute ago: %v", err)
 	}
 }

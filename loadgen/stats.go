@@ -35,15 +35,11 @@ type recorder struct {
 
 func newRecorder() *recorder { return &recorder{h: newHist()} }
 
+// micros is d in whole microseconds, clamped to the histograms' range.
+func micros(d time.Duration) int64 { return min(max(int64(d/time.Microsecond), 0), histHighest) }
+
 func (r *recorder) record(d time.Duration) {
-	us := int64(d / time.Microsecond)
-	if us < 0 {
-		us = 0
-	}
-	if us > histHighest {
-		us = histHighest
-	}
-	r.buf[r.n] = uint32(us)
+	r.buf[r.n] = uint32(micros(d))
 	r.n++
 	if r.n == len(r.buf) {
 		r.flush()
@@ -168,6 +164,9 @@ type Result struct {
 	// Duration is the wall time the requests took: from the round's start until the last response of the
 	// round (summed over rounds for the whole run, pauses excluded).
 	Duration time.Duration
+	// Start and End are the wall-clock times of the round's start and of its last response (for the whole
+	// run: the first round's start and the last round's end). Zero in a Result that did not run.
+	Start, End time.Time
 	// Latency summarises the latency of the received responses. In open loop it is measured from each
 	// request's due time (coordinated-omission corrected), otherwise from its send.
 	Latency Latency

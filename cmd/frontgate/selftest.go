@@ -8,20 +8,23 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/frontgate/frontgate/demo"
 	"github.com/frontgate/frontgate/loadgen"
 )
 
 const selftestUsage = `Usage: frontgate selftest [flags] [URL]
+       frontgate selftest merge [-o text|json] [-hist] [-json FILE] [-fail-on EXPR] FILE...
 
 Loads URL, or with no URL the gateway itself (started in-process from -config FILE or the embedded
-default, with its built-in demo upstream) through a mix of its demo routes, reported per route.
+default, with its built-in demo upstream) through a mix of its demo routes, reported per route. merge
+combines the -json reports or -hdr-log logs of several runs into one report, exactly.
 
   -c N          concurrent connections (closed loop; open loop: connection pool)   default 50
   -n N | -d DUR stop after N requests, or after DUR                                default -n 1000
-  -rate R       open loop: R requests/s on an absolute schedule; latency measured from the intended
-                send time (coordinated-omission corrected) and also reported uncorrected
+  -rate R       open loop: R requests/s on an absolute schedule, per process (N processes: N×R); latency
+                from the intended send time (coordinated-omission corrected), and also uncorrected
   -rounds K     repeat the run K times, report each round and the total; -pause DUR between rounds
   -m METHOD  -H 'K: V' (repeatable)  -body STR | -body-file FILE
   -F key=value  -F field=@file.jpg   multipart form, curl syntax (repeatable); the body is encoded once
@@ -31,6 +34,9 @@ default, with its built-in demo upstream) through a mix of its demo routes, repo
   -k            https: skip certificate verification
   -std          use net/http's client instead of the built-in HTTP/1.1 client
   -config FILE  self mode: the gateway's config (default: the embedded one)
+  -start-at T   start at time T (RFC 3339, e.g. 2026-05-01T12:00:00Z; at most 1s past, 24h ahead)
+  -json FILE    also write the JSON report, histograms included, to FILE
+  -hdr-log FILE write an HdrHistogram interval log to FILE (1s intervals, in all and per route)
 
 Examples:
   frontgate selftest                                   # the gateway itself, 1000 requests over 50 connections
@@ -38,12 +44,15 @@ Examples:
   frontgate selftest -rate 20000 -d 10s -c 64 -hist http://127.0.0.1:8080/
   frontgate selftest -n 200 -F image_id=2 -F image=@photo.jpg http://127.0.0.1:8080/demo2
   frontgate selftest -d 30s -o json -fail-on 'errors>0,p99>200ms' http://127.0.0.1:8080/
+  frontgate selftest -start-at 2026-05-01T12:00:00Z -d 60s -json a.json -hdr-log a.hlog URL
 `
 
 // selftestArgs is selftest's command line, parsed.
 type selftestArgs struct {
 	plan                        loadgen.Plan // without its targets
 	url, method, output, config string       // url is empty for self mode
+	jsonFile, hdrLog            string
+	files                       []string // merge's inputs; nil when not merging
 	headers                     []loadgen.Header
 	body                        []byte // nil without -body or -body-file
 	form                        []loadgen.FormField
@@ -67,6 +76,9 @@ func selftest(ctx context.Context, args []string, stdout, stderr io.Writer,
 	case errors.Is(err, flag.ErrHelp):
 		fmt.Fprint(stderr, selftestUsage)
 		return 0
+	case err == nil && a.files != nil:
+		rep, err := loadgen.MergeFiles(a.files)
+		return output(rep, a, err, stdout, stderr)
 	case err == nil && a.url == "" && self == nil:
 		err = usageErr("no URL given and no self mode available")
 	case err == nil && a.url == "" && (a.method != "" || a.body != nil || len(a.form) > 0):
@@ -96,18 +108,32 @@ func selftest(ctx context.Context, args []string, stdout, stderr io.Writer,
 			return fail("%v", err)
 		}
 	}
+	if a.hdrLog != "" {
+		f, err := os.Create(a.hdrLog)
+		if err != nil {
+			return fail("%v", err)
+		}
+		defer f.Close() // a failed write shows in Run's error
+		p.HdrLog = f
+	}
 	p.Progress = loadgen.ProgressWriter(stderr)
 	rep, err := loadgen.Run(ctx, p)
-	if err != nil {
-		return fail("%v", err)
-	}
-	if a.url == "" {
+	if rep != nil && a.url == "" {
 		rep.URL = strings.TrimSuffix(rep.URL, "/") // the gateway's base URL
 	}
-	if a.output == "json" {
-		err = rep.WriteJSON(stdout)
-	} else {
-		err = rep.WriteText(stdout, a.hist)
+	return output(rep, a, err, stdout, stderr)
+}
+
+// output writes rep as -o and -json ask and returns the exit code: 1 for runErr (rep is nil when nothing
+// ran), a failed write, a -fail-on condition that holds, or no response at all.
+func output(rep *loadgen.Report, a *selftestArgs, runErr error, stdout, stderr io.Writer) int {
+	fail := func(format string, v ...any) int { fmt.Fprintf(stderr, "selftest: "+format+"\n", v...); return 1 }
+	if rep == nil {
+		return fail("%v", runErr)
+	}
+	err := rep.Write(stdout, a.output, a.hist)
+	if err == nil && a.jsonFile != "" {
+		err = rep.WriteJSONFile(a.jsonFile)
 	}
 	if err != nil {
 		return fail("%v", err)
@@ -116,8 +142,10 @@ func selftest(ctx context.Context, args []string, stdout, stderr io.Writer,
 	for _, h := range loadgen.Failed(a.failOn, &rep.Result) {
 		code = fail("fail-on: %s holds", h)
 	}
-	if err := rep.Err(); err != nil {
-		code = fail("%v", err)
+	for _, err := range []error{rep.Err(), runErr} {
+		if err != nil {
+			code = fail("%v", err)
+		}
 	}
 	return code
 }
@@ -125,14 +153,14 @@ func selftest(ctx context.Context, args []string, stdout, stderr io.Writer,
 // usageErr is a command-line error (exit code 2).
 func usageErr(format string, a ...any) error { return fmt.Errorf("usage: "+format, a...) }
 
-// parseSelftest parses selftest's flags, which may come before and after the URL.
+// parseSelftest parses selftest's flags, which may come before and after the URL, or after merge the
+// files.
 func parseSelftest(args []string) (*selftestArgs, error) {
 	fs := flag.NewFlagSet("selftest", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // selftest prints its own usage text
 	var (
 		a                      selftestArgs
 		p                      = &a.plan
-		headers, forms         []string
 		body, bodyFile, failOn string
 	)
 	fs.IntVar(&p.Conns, "c", loadgen.DefaultConns, "connections")
@@ -142,10 +170,10 @@ func parseSelftest(args []string) (*selftestArgs, error) {
 	fs.IntVar(&p.Rounds, "rounds", 1, "rounds")
 	fs.DurationVar(&p.Pause, "pause", 0, "pause between rounds")
 	fs.StringVar(&a.method, "m", "", "method")
-	fs.Func("H", "header", func(v string) error { headers = append(headers, v); return nil })
+	fs.Func("H", "header", func(v string) error { h, err := loadgen.ParseHeader(v); a.headers = append(a.headers, h); return err })
 	fs.StringVar(&body, "body", "", "body")
 	fs.StringVar(&bodyFile, "body-file", "", "body file")
-	fs.Func("F", "multipart field", func(v string) error { forms = append(forms, v); return nil })
+	fs.Func("F", "multipart field", func(v string) error { f, err := loadgen.ParseFormField(v); a.form = append(a.form, f); return err })
 	fs.DurationVar(&p.Timeout, "timeout", loadgen.DefaultTimeout, "timeout")
 	fs.StringVar(&a.output, "o", "text", "output")
 	fs.BoolVar(&a.hist, "hist", false, "histogram")
@@ -153,6 +181,9 @@ func parseSelftest(args []string) (*selftestArgs, error) {
 	fs.BoolVar(&p.Insecure, "k", false, "insecure")
 	fs.BoolVar(&p.ForceStdClient, "std", false, "net/http client")
 	fs.StringVar(&a.config, "config", "", "self mode config")
+	fs.StringVar(&a.jsonFile, "json", "", "json report file")
+	fs.StringVar(&a.hdrLog, "hdr-log", "", "interval log file")
+	fs.Func("start-at", "start time", func(v string) (err error) { p.StartAt, err = loadgen.ParseStartAt(v, time.Now()); return err })
 
 	var positional []string
 	for {
@@ -166,8 +197,18 @@ func parseSelftest(args []string) (*selftestArgs, error) {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if len(positional) > 0 && positional[0] == "merge" {
+		a.files, positional = positional[1:], nil // not nil: merging
+	}
+	for name := range set {
+		if a.files != nil && !strings.Contains(" o hist json fail-on ", " "+name+" ") {
+			return nil, usageErr("-%s does not apply to merge", name)
+		}
+	}
 
 	switch {
+	case a.files != nil && len(a.files) == 0:
+		return nil, usageErr("merge: no file given")
 	case len(positional) > 1:
 		return nil, usageErr("want at most one URL, got %q", positional)
 	case p.Conns < 1:
@@ -186,18 +227,11 @@ func parseSelftest(args []string) (*selftestArgs, error) {
 		return nil, usageErr("-o %q: want text or json", a.output)
 	case set["body"] && set["body-file"]:
 		return nil, usageErr("-body and -body-file exclude each other")
-	case len(forms) > 0 && (set["body"] || set["body-file"]):
+	case len(a.form) > 0 && (set["body"] || set["body-file"]):
 		return nil, usageErr("-F excludes -body and -body-file")
 	}
 	if len(positional) == 1 {
 		a.url = positional[0]
-	}
-	for _, h := range headers {
-		hd, err := loadgen.ParseHeader(h)
-		if err != nil {
-			return nil, usageErr("-H %q: want 'Key: Value'", h)
-		}
-		a.headers = append(a.headers, hd)
 	}
 	var err error
 	switch {
@@ -207,13 +241,6 @@ func parseSelftest(args []string) (*selftestArgs, error) {
 		if a.body, err = os.ReadFile(bodyFile); err != nil {
 			return nil, usageErr("-body-file: %v", err)
 		}
-	}
-	for _, f := range forms {
-		ff, err := loadgen.ParseFormField(f)
-		if err != nil {
-			return nil, usageErr("-F: %v", err)
-		}
-		a.form = append(a.form, ff)
 	}
 	if failOn != "" {
 		if a.failOn, err = loadgen.ParseFailOn(failOn); err != nil {
