@@ -5,11 +5,16 @@
 #   go build -o bin/frontgate ./cmd/frontgate
 #   GATEWAY_CMD='sh bench/gateway.sh' bash ../shared/bench/peers.sh
 #
-# FRONTGATE names the binary (default bin/frontgate).
+# FRONTGATE names the binary (default bin/frontgate). ACCESS_FILE=path writes the access log to that
+# file instead of stdout; COMPRESS=1 turns on compression for every route and mount (defaults).
 set -eu
+file= defaults=
+[ -n "${ACCESS_FILE:-}" ] && file=", access_file: \"$ACCESS_FILE\""
+[ -n "${COMPRESS:-}" ] && defaults="defaults: {compress: true}"
 cat >"$BENCH_DIR/frontgate.yaml" <<YAML
 listen: "$GATEWAY_ADDR"
-log: {level: info, format: json, access: true}
+log: {level: info, format: json, access: true$file}
+$defaults
 static:
   - {prefix: /css/, path: "$STATIC_DIR", name: css}
 upstreams:
