@@ -33,6 +33,7 @@ server: {shutdown_delay: %q, shutdown_timeout: 10s}
 func TestShutdownDelayKeepsServingWhileNotReady(t *testing.T) {
 	listen, admin := freePort(t), freePort(t)
 	gw := start(t, "serve", "-config", replica(t, t.TempDir(), listen, admin, 2*time.Second))
+	gw.listenerAddr(t, "admin")
 	if resp, _ := get(t, "http://"+admin+"/readyz"); resp.StatusCode != 200 {
 		t.Fatalf("/readyz before SIGTERM: %d", resp.StatusCode)
 	}
@@ -74,6 +75,7 @@ func TestRollingRestartBehindHAProxyLosesNoRequest(t *testing.T) {
 	for i := range reps {
 		r := &rep{dir: t.TempDir(), listen: freePort(t), admin: freePort(t)}
 		r.proc = start(t, "serve", "-config", replica(t, r.dir, r.listen, r.admin, delay))
+		r.proc.listenerAddr(t, "admin")
 		reps[i] = r
 	}
 	front := freePort(t)
