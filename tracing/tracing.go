@@ -1,5 +1,6 @@
 // Package tracing traces the requests frontgate serves with OpenTelemetry and exports the spans over
-// OTLP/HTTP (protobuf). A Provider holds one tracing config's tracer provider: a batch span processor,
+// OTLP/HTTP (protobuf, gzip) with an exporter of its own (export.go), which leaves gRPC out of the
+// binary. A Provider holds one tracing config's tracer provider: a batch span processor,
 // a parent-based ratio sampler and a resource naming the service. Handler gives each request a server
 // span (its parent the caller's W3C traceparent when the caller is trusted), with the request's
 // timing as events: the body fully received, the upstream's response headers, the response's end.
@@ -17,7 +18,6 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -58,9 +58,13 @@ func New(s Settings) (*Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	exp, err := otlptracehttp.New(context.Background(), otlptracehttp.WithEndpointURL(traces))
+	agent := "frontgate"
+	if s.ServiceVersion != "" {
+		agent += "/" + s.ServiceVersion
+	}
+	exp, err := newExporter(traces, exportOptions{UserAgent: agent})
 	if err != nil {
-		return nil, fmt.Errorf("tracing exporter: %w", err)
+		return nil, err
 	}
 	name := s.ServiceName
 	if name == "" {
@@ -91,8 +95,7 @@ func New(s Settings) (*Provider, error) {
 	return &Provider{tp: tp, tracer: tp.Tracer("github.com/frontgate/frontgate/tracing")}, nil
 }
 
-// tracesURL is where the spans of a collector's base URL go: its path + /v1/traces (the exporter's
-// WithEndpointURL takes a path as it is, without adding the signal's).
+// tracesURL is where the spans of a collector's base URL go: its path + /v1/traces.
 func tracesURL(endpoint string) (string, error) {
 	u, err := url.Parse(endpoint)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -4,7 +4,8 @@
 // values (RFC 9110 5.1 and 5.5), decides framing (ContentLength, TransferCoding, ParseRequestHead),
 // decodes chunked bodies (Dechunker, ChunkedReader), compares names and tokens without allocating
 // (EqualFold, TrimOWS, ListHasToken), negotiates content codings (PreferredCoding) and reads media
-// types (MediaType) for compression, and holds the deadline used to cut blocked calls short.
+// types (MediaType) for compression, reads the Retry-After a client waits by (RetryAfter, for the
+// tracing exporter), and holds the deadline used to cut blocked calls short.
 package httpsyntax
 
 import (

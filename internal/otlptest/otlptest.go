@@ -1,13 +1,15 @@
 // Package otlptest is an OTLP/HTTP trace receiver for tests: a real net/http server on a loopback
 // port that takes POST /v1/traces (protobuf, gzip or not), decodes ExportTraceServiceRequest with
-// OpenTelemetry's own generated types and keeps the spans for the test to look at. It is for tests
-// only; nothing in the product imports it.
+// OpenTelemetry's own generated types and keeps the spans for the test to look at; a test may script
+// refusals (Script) to see an exporter try again. It is for tests only; nothing in the product
+// imports it (the collector's types link gRPC).
 package otlptest
 
 import (
 	"compress/gzip"
 	"encoding/hex"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -65,6 +67,21 @@ func attrString(kvs []*commonpb.KeyValue, key string) string {
 	return ""
 }
 
+// Answer is a scripted answer to one post, in place of 200 with an empty ExportTraceServiceResponse.
+// The post is checked and decoded all the same, but its spans are not kept.
+type Answer struct {
+	// Status is the answer's status; 0: 503.
+	Status int
+	// Header holds fields of the answer (Retry-After, Content-Type); nil: none.
+	Header http.Header
+	// Body is the answer's body; nil: none.
+	Body []byte
+	// Drop closes the connection without an answer (the other fields are unused).
+	Drop bool
+	// Hang answers nothing until the client gives up (the other fields are unused).
+	Hang bool
+}
+
 // Receiver collects the spans posted to it.
 type Receiver struct {
 	// URL is the receiver's base URL (http://127.0.0.1:PORT), what otlp_endpoint takes.
@@ -73,16 +90,30 @@ type Receiver struct {
 	t   testing.TB
 	srv *httptest.Server
 
-	mu       sync.Mutex // guards spans, requests and changed
+	mu       sync.Mutex // guards spans, exports, requests, header, script, opened, open and changed
 	spans    []Span
+	exports  []*collector.ExportTraceServiceRequest
 	requests int
-	changed  chan struct{} // closed and replaced whenever spans arrive
+	header   http.Header   // the last post's
+	opened   int           // connections accepted
+	open     int           // connections not closed yet
+	script   []Answer      // the answers to the next posts, in order
+	changed  chan struct{} // closed and replaced whenever a post arrives
+}
+
+// Script makes the next posts get answers, in order, before the receiver goes back to accepting.
+func (rc *Receiver) Script(answers ...Answer) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.script = append(rc.script, answers...)
 }
 
 // Start runs a receiver until the test ends.
 func Start(t testing.TB) *Receiver {
 	rc := &Receiver{t: t, changed: make(chan struct{})}
-	rc.srv = httptest.NewServer(http.HandlerFunc(rc.serve))
+	rc.srv = httptest.NewUnstartedServer(http.HandlerFunc(rc.serve))
+	rc.srv.Config.ConnState = rc.connState
+	rc.srv.Start()
 	rc.URL = rc.srv.URL
 	t.Cleanup(rc.srv.Close)
 	return rc
@@ -134,13 +165,109 @@ func (rc *Receiver) serve(w http.ResponseWriter, r *http.Request) {
 	// Kept before the answer: an exporter that got it has delivered the spans.
 	rc.mu.Lock()
 	rc.requests++
-	rc.spans = append(rc.spans, got...)
+	rc.header = r.Header.Clone()
+	scripted := len(rc.script) > 0
+	var a Answer
+	if scripted {
+		a, rc.script = rc.script[0], rc.script[1:]
+	} else {
+		rc.spans = append(rc.spans, got...)
+		rc.exports = append(rc.exports, &req)
+	}
 	close(rc.changed)
 	rc.changed = make(chan struct{})
 	rc.mu.Unlock()
+	if scripted {
+		rc.answer(w, r, a)
+		return
+	}
 	out, _ := proto.Marshal(&collector.ExportTraceServiceResponse{})
 	w.Header().Set("Content-Type", "application/x-protobuf")
 	_, _ = w.Write(out)
+}
+
+func (rc *Receiver) answer(w http.ResponseWriter, r *http.Request, a Answer) {
+	switch {
+	case a.Drop:
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			rc.t.Errorf("otlptest: hijack: %v", err)
+			return
+		}
+		conn.Close()
+	case a.Hang:
+		<-r.Context().Done()
+	default:
+		for k, v := range a.Header {
+			w.Header()[k] = v
+		}
+		if a.Status == 0 {
+			a.Status = http.StatusServiceUnavailable
+		}
+		w.WriteHeader(a.Status)
+		_, _ = w.Write(a.Body)
+	}
+}
+
+func (rc *Receiver) connState(_ net.Conn, state http.ConnState) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	switch state {
+	case http.StateNew:
+		rc.opened++
+		rc.open++
+	case http.StateClosed, http.StateHijacked:
+		rc.open--
+	}
+	close(rc.changed)
+	rc.changed = make(chan struct{})
+}
+
+// Connections is how many connections the receiver accepted, and how many of them are still open.
+func (rc *Receiver) Connections() (opened, open int) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return rc.opened, rc.open
+}
+
+// Header is the last post's header; nil before the first.
+func (rc *Receiver) Header() http.Header {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return rc.header.Clone()
+}
+
+// Until waits until ok holds, at most timeout, checking whenever a post or a connection comes or
+// goes; it fails the test past the timeout, saying "no " + what.
+func (rc *Receiver) Until(timeout time.Duration, what string, ok func() bool) {
+	rc.t.Helper()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		rc.mu.Lock()
+		changed := rc.changed
+		rc.mu.Unlock()
+		if ok() {
+			return
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			rc.t.Fatalf("otlptest: no %s within %v", what, timeout)
+			return
+		}
+	}
+}
+
+// Exports returns the export requests accepted so far, as decoded, in order of arrival.
+func (rc *Receiver) Exports() []*collector.ExportTraceServiceRequest {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	out := make([]*collector.ExportTraceServiceRequest, len(rc.exports))
+	for i, req := range rc.exports {
+		out[i] = proto.Clone(req).(*collector.ExportTraceServiceRequest)
+	}
+	return out
 }
 
 // Spans returns the spans received so far, in order of arrival.
@@ -150,7 +277,7 @@ func (rc *Receiver) Spans() []Span {
 	return slices.Clone(rc.spans)
 }
 
-// Requests is how many export requests arrived.
+// Requests is how many export requests arrived, scripted answers included.
 func (rc *Receiver) Requests() int {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
@@ -161,20 +288,10 @@ func (rc *Receiver) Requests() int {
 // design), and returns them; it fails the test past the timeout.
 func (rc *Receiver) WaitFor(timeout time.Duration, what string, ok func([]Span) bool) []Span {
 	rc.t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		rc.mu.Lock()
-		spans, changed := slices.Clone(rc.spans), rc.changed
-		rc.mu.Unlock()
-		if ok(spans) {
-			return spans
-		}
-		select {
-		case <-changed:
-		case <-deadline.C:
-			rc.t.Fatalf("otlptest: no %s within %v; got %d spans", what, timeout, len(spans))
-			return nil
-		}
-	}
+	var spans []Span
+	rc.Until(timeout, what, func() bool {
+		spans = rc.Spans()
+		return ok(spans)
+	})
+	return spans
 }
