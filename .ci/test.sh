@@ -1,11 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs what the tests need from Debian's packages
 # (headless Chromium for the demo-page tests, curl for the README tour and the interop matrix, nginx,
-# Python's aiohttp and Node for the matrix's upstreams and clients, logrotate for the access log), then
-# checks formatting and vet and runs every test with the race detector, the fuzz targets' seed corpora
-# included. Run from anywhere: bash .ci/test.sh
-# Python's aiohttp and Node for the matrix's upstreams and clients, HdrHistogram's Java log tools for
-# selftest's interval logs), then checks formatting and vet and runs every test with the race
+# Python's aiohttp and Node for the matrix's upstreams and clients, logrotate for the access log,
+# HdrHistogram's Java log tools for selftest's interval logs, redis-server for the shared rate limits,
+# HAProxy for the rolling restart), then checks formatting and vet and runs every test with the race
 # detector, the fuzz targets' seed corpora included. Run from anywhere: bash .ci/test.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,10 +19,11 @@ command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)                        
 [ -x /usr/sbin/logrotate ] || missing+=(logrotate)                              # access log: an external mover, then SIGUSR1
 command -v java >/dev/null 2>&1 || missing+=(default-jre-headless)              # HdrHistogram's own log tools
 [ -f /usr/share/java/hdrhistogram.jar ] || missing+=(libhdrhistogram-java)      # read selftest's -hdr-log
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)             # rate limits shared through Redis
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing ${missing[*]} from Debian's packages" >&2
   sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
-  # Packages with a service (nginx) must not start it: the tests run their own.
+  # Packages with a service (nginx, redis-server) must not start it: the tests run their own.
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
     $sudo chmod +x /usr/sbin/policy-rc.d

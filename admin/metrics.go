@@ -25,6 +25,10 @@ var DurationBuckets = []float64{
 	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 }
 
+// RedisCallBuckets are the upper bounds, in seconds, of frontgate_ratelimit_redis_call_seconds: 0.1 ms
+// (a Redis on the same host) to 1 s (the longest redis.timeout).
+var RedisCallBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1}
+
 // Rejection reasons for Metrics.Rejected.
 const (
 	// ReasonMaxBody is a request refused with 413 because its body was too large.
@@ -55,6 +59,14 @@ const (
 //	frontgate_tls_certificate_expiry_seconds{name,source} gauge     Unix time of the notAfter of the certificate served for
 //	                                                              each name (a wildcard as *.example.com); source is "file"
 //	                                                              (tls.cert, tls.certs) or "acme"
+//	frontgate_ratelimit_redis_call_seconds              histogram latency of each call to Redis of store: redis rate limits
+//	                                                              (RedisCallBuckets), failed ones included
+//	frontgate_ratelimit_redis_errors_total{kind}        counter   failed calls to Redis: kind "timeout" (past redis.timeout) or "error"
+//	frontgate_ratelimit_fallback_total{route,decision}  counter   requests decided by on_store_error because Redis failed or the
+//	                                                              breaker was open: decision "local_allow", "local_deny", "allow"
+//	                                                              or "deny"
+//	frontgate_ratelimit_redis_breaker_state             gauge     the Redis circuit breaker: 0 closed, 1 half-open (one probe
+//	                                                              call), 2 open (no calls)
 //
 // The histograms share DurationBuckets. Alongside these the registry holds the standard go_* and
 // process_* series, and promhttp_metric_handler_* about the scrapes themselves.
@@ -75,6 +87,11 @@ type Metrics struct {
 	reloadErr   prometheus.Counter
 	lastReload  prometheus.Gauge
 	certExpiry  *prometheus.GaugeVec
+	redisCall   prometheus.Histogram
+	redisErrors *prometheus.CounterVec
+	redisErrs   map[string]prometheus.Counter // the children of redisErrors by kind, made at start
+	fallback    *prometheus.CounterVec
+	breaker     prometheus.Gauge
 
 	routes sync.Map // route name → *routeMetrics
 	hosts  sync.Map // host pattern → *statusCounters
@@ -103,6 +120,7 @@ type routeMetrics struct {
 	upstream atomic.Pointer[prometheus.Observer]
 	status   statusCounters
 	rejected sync.Map // reason → prometheus.Counter
+	fallback sync.Map // decision → prometheus.Counter
 }
 
 // NewMetrics returns a Metrics with every collector registered in a fresh registry.
@@ -163,11 +181,32 @@ func NewMetrics() *Metrics {
 		Name: "frontgate_tls_certificate_expiry_seconds",
 		Help: "Unix time of the notAfter of the TLS certificate served for a name, by source (file or acme).",
 	}, []string{"name", "source"})
+	m.redisCall = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "frontgate_ratelimit_redis_call_seconds",
+		Help:    "Latency of each call to Redis of store: redis rate limits, failed ones included.",
+		Buckets: RedisCallBuckets,
+	})
+	m.redisErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "frontgate_ratelimit_redis_errors_total",
+		Help: "Failed calls to Redis of store: redis rate limits, by kind (timeout or error).",
+	}, []string{"kind"})
+	m.redisErrs = map[string]prometheus.Counter{}
+	for _, kind := range []string{"timeout", "error"} {
+		m.redisErrs[kind] = m.redisErrors.WithLabelValues(kind)
+	}
+	m.fallback = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "frontgate_ratelimit_fallback_total",
+		Help: "Requests of store: redis rate limits decided by on_store_error, by decision (local_allow, local_deny, allow or deny).",
+	}, []string{"route", "decision"})
+	m.breaker = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "frontgate_ratelimit_redis_breaker_state",
+		Help: "The Redis circuit breaker of store: redis rate limits: 0 closed, 1 half-open, 2 open.",
+	})
 	m.reloadOK = m.reloads.WithLabelValues("ok")
 	m.reloadErr = m.reloads.WithLabelValues("error")
 	m.reg.MustRegister(
 		m.requests, m.hostReqs, m.duration, m.receive, m.upstream, m.inflight, m.rateLimited, m.rejected,
-		m.upstreamUp, m.reloads, m.lastReload, m.certExpiry,
+		m.upstreamUp, m.reloads, m.lastReload, m.certExpiry, m.redisCall, m.redisErrors, m.fallback, m.breaker,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -275,13 +314,56 @@ func (m *Metrics) Rejected(route, reason string) {
 	if m == nil {
 		return
 	}
-	rm := m.route(route)
-	if v, ok := rm.rejected.Load(reason); ok {
+	inc(&m.route(route).rejected, m.rejected, route, reason)
+}
+
+// inc counts one under the labels route and second of vec, through cache (second → its counter).
+func inc(cache *sync.Map, vec *prometheus.CounterVec, route, second string) {
+	if v, ok := cache.Load(second); ok {
 		v.(prometheus.Counter).Inc()
 		return
 	}
-	v, _ := rm.rejected.LoadOrStore(reason, m.rejected.WithLabelValues(route, reason))
+	v, _ := cache.LoadOrStore(second, vec.WithLabelValues(route, second))
 	v.(prometheus.Counter).Inc()
+}
+
+// RateStoreCall records one call to Redis of a store: redis rate limit: its latency and its failure,
+// "" when Redis answered, "timeout" or "error" (other values are recorded as given).
+func (m *Metrics) RateStoreCall(latency time.Duration, failure string) {
+	if m == nil {
+		return
+	}
+	m.redisCall.Observe(latency.Seconds())
+	if failure == "" {
+		return
+	}
+	if c, ok := m.redisErrs[failure]; ok {
+		c.Inc()
+		return
+	}
+	m.redisErrors.WithLabelValues(failure).Inc()
+}
+
+// breakerStates are the gauge values of the Redis breaker's states.
+var breakerStates = map[string]float64{"closed": 0, "half_open": 1, "open": 2}
+
+// RateStoreBreaker sets the Redis breaker's gauge to state: closed, half_open or open (anything
+// else is ignored).
+func (m *Metrics) RateStoreBreaker(state string) {
+	if m == nil {
+		return
+	}
+	if v, ok := breakerStates[state]; ok {
+		m.breaker.Set(v)
+	}
+}
+
+// RateStoreFallback counts one request on route that on_store_error decided, by decision.
+func (m *Metrics) RateStoreFallback(route, decision string) {
+	if m == nil {
+		return
+	}
+	inc(&m.route(route).fallback, m.fallback, route, decision)
 }
 
 // SetUpstreamHealth sets target's frontgate_upstream_up in pool to 1 when up, 0 otherwise.
@@ -320,6 +402,7 @@ func (m *Metrics) ForgetRoutes(routes ...string) {
 		m.inflight.DeletePartialMatch(labels)
 		m.rateLimited.DeletePartialMatch(labels)
 		m.rejected.DeletePartialMatch(labels)
+		m.fallback.DeletePartialMatch(labels)
 	}
 }
 

@@ -304,6 +304,9 @@ func TestNilMetricsIsNoop(t *testing.T) {
 	m.RateLimited("r")
 	m.Rejected("r", ReasonMaxBody)
 	m.SetUpstreamHealth("p", "t", true)
+	m.RateStoreCall(time.Millisecond, "timeout")
+	m.RateStoreBreaker("open")
+	m.RateStoreFallback("r", "deny")
 	m.ForgetUpstreams("p")
 	m.ConfigReload(true)
 	if m.Registry() != nil {
@@ -337,6 +340,7 @@ func TestForgetRoutesAndHosts(t *testing.T) {
 		m.InflightAdd(route, 1)
 		m.RateLimited(route)
 		m.Rejected(route, ReasonMaxBody)
+		m.RateStoreFallback(route, "local_allow")
 	}
 	m.ObserveHost("gone.example", 200)
 	m.ObserveHost("kept.example", 200)
@@ -361,5 +365,57 @@ func TestForgetRoutesAndHosts(t *testing.T) {
 	m.ObserveRequest("gone", 200, time.Millisecond, 0, 0, false)
 	if got := value(t, scrape(t, srv), "frontgate_requests_total", "route=gone", "status=200"); got != 1 {
 		t.Errorf("a route counted again after ForgetRoutes: %v, want 1", got)
+	}
+}
+
+func TestRateStoreMetrics(t *testing.T) {
+	m := NewMetrics()
+	srv := httptest.NewServer(m.Handler())
+	defer srv.Close()
+	fams := scrape(t, srv)
+	if got := value(t, fams, "frontgate_ratelimit_redis_breaker_state"); got != 0 {
+		t.Errorf("breaker gauge before any report: %v, want 0 (closed)", got)
+	}
+	m.RateStoreCall(200*time.Microsecond, "")
+	m.RateStoreCall(20*time.Millisecond, "timeout")
+	m.RateStoreCall(300*time.Microsecond, "error")
+	m.RateStoreCall(400*time.Microsecond, "error")
+	m.RateStoreBreaker("open")
+	for _, d := range []string{"local_allow", "local_allow", "local_deny", "allow", "deny"} {
+		m.RateStoreFallback("api", d)
+	}
+	fams = scrape(t, srv)
+	n, buckets := histogram(t, fams, "frontgate_ratelimit_redis_call_seconds")
+	if n != 4 || buckets[0.00025] != 1 || buckets[0.0005] != 3 || buckets[0.025] != 4 {
+		t.Errorf("call histogram: %d samples, buckets %v", n, buckets)
+	}
+	for _, c := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"frontgate_ratelimit_redis_errors_total", []string{"kind=timeout"}, 1},
+		{"frontgate_ratelimit_redis_errors_total", []string{"kind=error"}, 2},
+		{"frontgate_ratelimit_redis_breaker_state", nil, 2},
+		{"frontgate_ratelimit_fallback_total", []string{"decision=local_allow", "route=api"}, 2},
+		{"frontgate_ratelimit_fallback_total", []string{"decision=local_deny", "route=api"}, 1},
+		{"frontgate_ratelimit_fallback_total", []string{"decision=allow", "route=api"}, 1},
+		{"frontgate_ratelimit_fallback_total", []string{"decision=deny", "route=api"}, 1},
+	} {
+		if got := value(t, fams, c.name, c.labels...); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+	m.RateStoreBreaker("half_open")
+	if got := value(t, scrape(t, srv), "frontgate_ratelimit_redis_breaker_state"); got != 1 {
+		t.Errorf("breaker gauge half-open: %v, want 1", got)
+	}
+	allocs := testing.AllocsPerRun(1000, func() {
+		m.RateStoreCall(time.Millisecond, "")
+		m.RateStoreCall(time.Millisecond, "timeout")
+		m.RateStoreFallback("api", "local_allow")
+	})
+	if allocs != 0 {
+		t.Errorf("the per-request calls allocate %v times, want 0", allocs)
 	}
 }

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -106,17 +105,7 @@ tls:
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, dir, err := loadTLSConfig(t, tt.yaml)
-			var ce *Error
-			if !errors.As(err, &ce) {
-				t.Fatalf("Load error = %v, want *config.Error", err)
-			}
-			var got []string
-			for _, p := range ce.Problems {
-				got = append(got, strings.ReplaceAll(p.String(), dir, "DIR"))
-			}
-			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
-				t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
-			}
+			wantProblems(t, err, dir, tt.want)
 		})
 	}
 }

@@ -32,6 +32,10 @@ type Config struct {
 	H2C bool `yaml:"h2c"`
 	// RateLimit limits the whole gateway, before routing; unset: no gateway-wide limit.
 	RateLimit *RateLimit `yaml:"rate_limit"`
+	// Redis is the server that rate limits with store: redis share their buckets in, so that replicas
+	// of the gateway enforce one limit between them. Nil (the key left out): none; store: redis then
+	// is a problem. check validates it without connecting.
+	Redis *Redis `yaml:"redis"`
 	// Defaults are the limits every route, static mount and demo route gets unless a route sets its own.
 	Defaults Limits `yaml:"defaults"`
 	// ErrorPages are HTML files for the error answers frontgate makes itself, by status ("404") or
@@ -202,6 +206,35 @@ type RateLimit struct {
 	Burst int `yaml:"burst"`
 	// Key splits the limit: client_ip (default; honours trusted_proxies), header:NAME, or global.
 	Key RateKey `yaml:"key"`
+	// Store keeps the buckets: local (default, this process's memory) or redis (the top-level redis
+	// server, shared by every replica using it).
+	Store RateStore `yaml:"store"`
+	// OnStoreError is what a request gets while Redis fails or is slower than redis.timeout: local
+	// (default: a bucket in this process of RPS/Replicas and Burst/Replicas rounded up), allow or deny
+	// (429). Only with store: redis.
+	OnStoreError StoreErrorPolicy `yaml:"on_store_error"`
+	// Replicas is how many gateway processes share the limit, for on_store_error: local. Default 1.
+	Replicas int `yaml:"replicas"`
+}
+
+// DefaultRedisTimeout is redis.timeout when the key is not given.
+const DefaultRedisTimeout = 20 * time.Millisecond
+
+// MaxRedisTimeout is the longest redis.timeout: a request never waits longer for its rate limit.
+const MaxRedisTimeout = time.Second
+
+// Redis is the Redis server of store: redis rate limits (redis in YAML).
+type Redis struct {
+	// Addr is the server's host:port. Required.
+	Addr string `yaml:"addr"`
+	// PasswordFile is a file holding the password (AUTH), relative to the config's folder; a final
+	// newline is not part of it. Empty: no password.
+	PasswordFile string `yaml:"password_file"`
+	// DB is the database number (SELECT). Default 0.
+	DB int `yaml:"db"`
+	// Timeout bounds each rate-limit call to Redis, dialing included; past it the request is decided
+	// by on_store_error. At most 1s; 0 (or the key left out) means 20ms.
+	Timeout time.Duration `yaml:"timeout"`
 }
 
 // Log configures the two logs: the process log (stderr) and the access log (stdout, or AccessFile).

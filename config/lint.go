@@ -43,6 +43,9 @@ func (c *Config) lint(d *decoder, leaves []*x509.Certificate) []Problem {
 		warn("log.access_file", "access: false, so nothing is written to it")
 	}
 	c.lintCertificates(warn, leaves)
+	if c.Redis != nil && !c.UsesRedis() {
+		warn("redis", "no rate_limit has store: redis; the block is unused")
+	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Line < out[j].Line })
 	return out
 }

@@ -152,6 +152,7 @@ func fillRateLimit(rl *RateLimit) {
 	if rl.Burst == 0 {
 		rl.Burst = max(1, int(math.Ceil(rl.RPS)))
 	}
+	orDefault(&rl.Replicas, 1)
 }
 
 // fillDefaults fills every default. given holds the YAML paths that were given a value, for the
@@ -195,6 +196,12 @@ func (c *Config) fillDefaults(given map[string]bool) {
 			tr.Sample = DefaultSample
 		}
 		orDefault(&tr.ServiceName, DefaultServiceName)
+	}
+	if r := c.Redis; r != nil {
+		orDefault(&r.Timeout, DefaultRedisTimeout) // a negative one is a decoding problem
+		if r.PasswordFile != "" && !c.Embedded && !filepath.IsAbs(r.PasswordFile) {
+			r.PasswordFile = filepath.Join(c.Dir, r.PasswordFile)
+		}
 	}
 	if !c.Embedded {
 		paths := []*string{&c.TLS.Cert, &c.TLS.Key}
@@ -404,7 +411,14 @@ func (c *Config) validateLimits(bad problemFunc, given map[string]bool) {
 		if rl.Burst < 1 {
 			bad(p+".burst", "must be at least 1")
 		}
+		if rl.Replicas < 1 {
+			bad(p+".replicas", "must be at least 1")
+		}
+		if rl.Store == RedisStore && c.Redis == nil {
+			bad(p+".store", "store: redis needs the top-level redis: block, like redis: {addr: \"127.0.0.1:6379\"}")
+		}
 	}
+	c.validateRedis(bad)
 	checkRateLimit("rate_limit", c.RateLimit)
 	if c.Defaults.MaxBody < 0 {
 		bad("defaults.max_body", "must not be negative")
@@ -515,6 +529,66 @@ func checkWritableFile(path string) error {
 		return fmt.Errorf("%q is not writable: %w", path, err)
 	}
 	return nil
+}
+
+// validateRedis checks the redis block without connecting: an address, a readable password file, a
+// database number and a timeout a request can afford.
+func (c *Config) validateRedis(bad problemFunc) {
+	r := c.Redis
+	if r == nil {
+		return
+	}
+	if r.Addr == "" {
+		bad("redis.addr", "missing; give the Redis server's host:port, like 127.0.0.1:6379")
+	} else if host, port, err := net.SplitHostPort(r.Addr); err != nil || host == "" {
+		bad("redis.addr", "%q is not host:port, like 127.0.0.1:6379", r.Addr)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		bad("redis.addr", "%q has no valid port", r.Addr)
+	}
+	if r.PasswordFile != "" {
+		if _, err := ReadRedisPassword(r.PasswordFile); err != nil {
+			bad("redis.password_file", "%v", err)
+		}
+	}
+	if r.DB < 0 {
+		bad("redis.db", "must not be negative")
+	}
+	if r.Timeout <= 0 || r.Timeout > MaxRedisTimeout {
+		bad("redis.timeout", "%v: give more than 0 and at most %v", r.Timeout, MaxRedisTimeout)
+	}
+}
+
+// UsesRedis reports whether a rate limit of c (gateway-wide, in defaults, on a route or a static
+// mount) keeps its buckets in Redis.
+func (c *Config) UsesRedis() bool {
+	uses := func(rl *RateLimit) bool { return rl != nil && rl.Store == RedisStore }
+	if uses(c.RateLimit) || uses(c.Defaults.RateLimit) {
+		return true
+	}
+	for _, r := range c.Routes {
+		if uses(r.RateLimit) {
+			return true
+		}
+	}
+	for _, m := range c.Static {
+		if uses(m.RateLimit) {
+			return true
+		}
+	}
+	return false
+}
+
+// ReadRedisPassword reads the password in the file at path: its content without a final newline.
+func ReadRedisPassword(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("cannot read the password: %w", err)
+	}
+	pw := strings.TrimSuffix(strings.TrimSuffix(string(data), "\n"), "\r")
+	if pw == "" {
+		return "", fmt.Errorf("%s is empty; leave password_file out for no password", path)
+	}
+	return pw, nil
 }
 
 // validateStatic checks the static mounts: clean distinct prefixes, distinct names, existing folders.

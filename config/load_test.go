@@ -295,6 +295,23 @@ func TestLoadTLS(t *testing.T) {
 	}
 }
 
+// wantProblems checks that err is a *Error with exactly the problems want, in order, with the
+// config's folder dir written DIR.
+func wantProblems(t *testing.T, err error, dir string, want []string) {
+	t.Helper()
+	var ce *Error
+	if !errors.As(err, &ce) {
+		t.Fatalf("Load error = %v, want *config.Error", err)
+	}
+	var got []string
+	for _, p := range ce.Problems {
+		got = append(got, strings.ReplaceAll(p.String(), dir, "DIR"))
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
 // Each bad tls section must produce exactly the listed problems (DIR is the config's folder).
 func TestLoadTLSBad(t *testing.T) {
 	tests := []struct {
@@ -326,17 +343,7 @@ func TestLoadTLSBad(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, dir, err := loadTLSConfig(t, tt.yaml)
-			var ce *Error
-			if !errors.As(err, &ce) {
-				t.Fatalf("Load error = %v, want *config.Error", err)
-			}
-			var got []string
-			for _, p := range ce.Problems {
-				got = append(got, strings.ReplaceAll(p.String(), dir, "DIR"))
-			}
-			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
-				t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
-			}
+			wantProblems(t, err, dir, tt.want)
 		})
 	}
 }

@@ -79,6 +79,40 @@ func (e *Encoding) UnmarshalText(t []byte) error {
 	return parseEnum((*int)(e), encodingNames, "encoding", t)
 }
 
+// RateStore is where a rate limit keeps its buckets. The zero value is LocalStore.
+type RateStore int
+
+const (
+	LocalStore RateStore = iota // this process's memory
+	RedisStore                  // the top-level redis server, shared by the replicas using it
+)
+
+var rateStoreNames = []string{"local", "redis"}
+
+func (s RateStore) String() string               { return enumName(rateStoreNames, int(s)) }
+func (s RateStore) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+func (s *RateStore) UnmarshalText(t []byte) error {
+	return parseEnum((*int)(s), rateStoreNames, "store", t)
+}
+
+// StoreErrorPolicy decides the requests of a store: redis rate limit while Redis fails. The zero
+// value is FallbackLocal.
+type StoreErrorPolicy int
+
+const (
+	FallbackLocal StoreErrorPolicy = iota // limit in this process at the replicas' share of the limit
+	FallbackAllow                         // let every request through
+	FallbackDeny                          // refuse every request with 429
+)
+
+var storeErrorNames = []string{"local", "allow", "deny"}
+
+func (p StoreErrorPolicy) String() string               { return enumName(storeErrorNames, int(p)) }
+func (p StoreErrorPolicy) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+func (p *StoreErrorPolicy) UnmarshalText(t []byte) error {
+	return parseEnum((*int)(p), storeErrorNames, "policy", t)
+}
+
 func enumName(names []string, i int) string {
 	if i < 0 || i >= len(names) {
 		return fmt.Sprintf("(%d)", i)

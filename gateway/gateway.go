@@ -24,6 +24,7 @@ import (
 	"github.com/frontgate/frontgate/internal/jsonerror"
 	"github.com/frontgate/frontgate/middleware"
 	"github.com/frontgate/frontgate/proxy"
+	"github.com/frontgate/frontgate/ratelimit"
 	"github.com/frontgate/frontgate/static"
 	"github.com/frontgate/frontgate/tracing"
 )
@@ -38,7 +39,8 @@ type Gateway struct {
 	builtins  []*endpoint // the built-in upstreams
 	roots     []*os.Root  // open static folders
 	pools     []*proxy.Pool
-	poolNames []string // pools[i]'s name
+	poolNames []string          // pools[i]'s name
+	redis     *ratelimit.Client // the store of store: redis rate limits; nil when none has it
 
 	authTransports []*http.Transport // the forward auths' keep-alive transports
 
@@ -71,6 +73,11 @@ type Observer interface {
 	RateLimited(route string)
 	Rejected(route, reason string)
 	SetUpstreamHealth(pool, target string, up bool)
+	// RateStoreCall, RateStoreBreaker: the Redis client of store: redis rate limits (ratelimit.Observer).
+	RateStoreCall(latency time.Duration, failure string)
+	RateStoreBreaker(state string)
+	// RateStoreFallback counts a request of route decided by on_store_error.
+	RateStoreFallback(route, decision string)
 }
 
 // Build turns a validated config (from config.Load or config.Default) into a gateway. On error,
@@ -89,7 +96,12 @@ func Build(cfg *config.Config, deps Deps) (gw *Gateway, err error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &builder{log: deps.Log, trusted: trusted, obs: deps.Observer, tracing: deps.Tracing}
+	if cfg.UsesRedis() {
+		if gw.redis, err = newRedisClient(cfg.Redis, deps); err != nil {
+			return nil, err
+		}
+	}
+	b := &builder{log: deps.Log, trusted: trusted, obs: deps.Observer, tracing: deps.Tracing, redis: gw.redis}
 	var entries []entry
 	if cfg.Demo {
 		entries = append(entries,
@@ -177,6 +189,26 @@ func Build(cfg *config.Config, deps Deps) (gw *Gateway, err error) {
 	return gw, nil
 }
 
+// newRedisClient is the Redis client of a config's store: redis rate limits. Each generation has its
+// own, made here and closed with the generation once its last request has ended (Close): a reload
+// costs new connections to Redis, and nothing is shared between generations that could outlive one.
+// It connects on the first request, not here, so that a Redis that is down delays no start or
+// reload.
+func newRedisClient(r *config.Redis, deps Deps) (*ratelimit.Client, error) {
+	opts := ratelimit.Options{Addr: r.Addr, DB: r.DB, Timeout: r.Timeout, Logger: deps.Log.Named("ratelimit")}
+	if r.PasswordFile != "" {
+		pw, err := config.ReadRedisPassword(r.PasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("redis.password_file: %w", err)
+		}
+		opts.Password = pw
+	}
+	if deps.Observer != nil {
+		opts.Observer = deps.Observer
+	}
+	return ratelimit.New(opts), nil
+}
+
 // ServeHTTP serves r through the gateway's routes.
 func (gw *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { gw.handler.ServeHTTP(w, r) }
 
@@ -189,7 +221,8 @@ func (gw *Gateway) reportHealth(obs Observer) {
 	}
 }
 
-// Close stops the built-in upstreams (draining until ctx ends) and releases folders and connections.
+// Close stops the built-in upstreams (draining until ctx ends) and releases folders and connections
+// (upstream pools, the Redis client).
 func (gw *Gateway) Close(ctx context.Context) error {
 	var errs []error
 	for _, s := range gw.builtins {
@@ -203,6 +236,9 @@ func (gw *Gateway) Close(ctx context.Context) error {
 	}
 	for _, t := range gw.authTransports {
 		t.CloseIdleConnections()
+	}
+	if gw.redis != nil {
+		errs = append(errs, gw.redis.Close())
 	}
 	return errors.Join(errs...)
 }

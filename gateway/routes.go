@@ -14,6 +14,7 @@ import (
 	"github.com/frontgate/frontgate/config"
 	"github.com/frontgate/frontgate/middleware"
 	"github.com/frontgate/frontgate/proxy"
+	"github.com/frontgate/frontgate/ratelimit"
 	"github.com/frontgate/frontgate/tracing"
 )
 
@@ -23,6 +24,7 @@ type builder struct {
 	trusted middleware.TrustedProxies
 	obs     Observer          // nil: no metrics
 	tracing *tracing.Provider // nil: no tracing
+	redis   *ratelimit.Client // the store of store: redis rate limits; nil when none has it
 	// authTransports are the forward auth transports by the config they serve, shared by the routes
 	// that take the defaults' auth; the Gateway closes their idle connections when it is closed.
 	authTransports map[*config.ForwardAuth]*http.Transport
@@ -262,6 +264,21 @@ func (b *builder) rateLimit(route string, rl *config.RateLimit, h http.Handler) 
 	}
 	if b.obs != nil {
 		opts.OnReject = func(*http.Request) { b.obs.RateLimited(route) }
+	}
+	if rl.Store == config.RedisStore && b.redis != nil {
+		opts.Store = b.redis.Bucket(route, rl.RPS, rl.Burst)
+		opts.Replicas = rl.Replicas
+		switch rl.OnStoreError {
+		case config.FallbackAllow:
+			opts.OnStoreError = middleware.StoreErrorAllow
+		case config.FallbackDeny:
+			opts.OnStoreError = middleware.StoreErrorDeny
+		default:
+			opts.OnStoreError = middleware.StoreErrorLocal
+		}
+		if b.obs != nil {
+			opts.OnFallback = func(_ *http.Request, decision string) { b.obs.RateStoreFallback(route, decision) }
+		}
 	}
 	return middleware.RateLimit(h, opts)
 }

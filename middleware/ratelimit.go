@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"context"
 	"hash/maphash"
 	"math"
 	"net/http"
@@ -32,28 +33,85 @@ type RateLimitOptions struct {
 	// bucket for all requests. Requests for which Key reports !ok share one bucket of their own, so a
 	// key that cannot be worked out never lifts the limit.
 	Key func(*http.Request) (key string, ok bool)
-	// MaxKeys bounds how many per-key buckets are kept; ≤ 0 means DefaultRateLimitMaxKeys. The store is
-	// split in shards; a full shard first drops its idle buckets, then its least recently used one
-	// (whose key starts over with a full bucket).
+	// MaxKeys bounds how many per-key buckets are kept in memory; ≤ 0 means DefaultRateLimitMaxKeys.
+	// The store is split in shards; a full shard first drops its idle buckets, then its least recently
+	// used one (whose key starts over with a full bucket).
 	MaxKeys int
 	// IdleTTL is how long a key's bucket is kept unused before it is dropped; ≤ 0 means
 	// DefaultRateLimitIdleTTL. It is raised to the time an empty bucket takes to refill (Burst/RPS),
 	// so that forgetting a key never grants requests it would not have had anyway.
 	IdleTTL time.Duration
-	// Now is the clock; nil means time.Now. Tests inject a fake one.
+	// Store keeps the buckets (for the same RPS and Burst) somewhere else, e.g. in Redis where
+	// replicas share them; nil keeps them in this process's memory, bounded by MaxKeys and IdleTTL.
+	Store RateStore
+	// OnStoreError decides the requests Store fails to (an error, a deadline); the zero value is
+	// StoreErrorLocal. Unused without a Store.
+	OnStoreError StoreErrorPolicy
+	// Replicas is how many processes share Store's buckets: under StoreErrorLocal each limits in its
+	// own memory at RPS/Replicas with a burst of Burst/Replicas rounded up (at least 1). ≤ 0 means 1.
+	Replicas int
+	// OnFallback, if not nil, is called for every request decided by OnStoreError, with the decision:
+	// FallbackLocalAllow, FallbackLocalDeny, FallbackAllow or FallbackDeny. Like OnReject (which a
+	// refusal also calls), it runs on the request's goroutine and must be quick.
+	OnFallback func(r *http.Request, decision string)
+	// Now is the clock; nil means time.Now. Tests inject a fake one. A Store may keep its own clock.
 	Now func() time.Time
-	// Logger receives a Debug line per rejected request; nil logs nothing.
+	// Logger receives a Debug line per rejected request and per request Store failed to decide; nil
+	// logs nothing.
 	Logger *zap.Logger
 	// OnReject, if not nil, is called for every rejected request (before the 429 is written), e.g. to
 	// count it in a metric. It runs on the request's goroutine and must be quick.
 	OnReject func(r *http.Request)
 }
 
+// RateStore keeps the token buckets of a RateLimit, one per key, all of the RateLimit's RPS and
+// Burst. RateLimit keeps them in memory without one; package ratelimit keeps them in Redis.
+type RateStore interface {
+	// Allow takes a token from key's bucket if there is a whole one, as of now (a store with a clock
+	// of its own may go by that instead), and says what is left. The key "" is the bucket of requests
+	// without a key. An error means the store did not decide; the caller then decides itself.
+	Allow(ctx context.Context, key string, now time.Time) (RateDecision, error)
+}
+
+// RateDecision is a RateStore's answer for one request.
+type RateDecision struct {
+	// Allowed is true when the request took a token.
+	Allowed bool
+	// Tokens is what the bucket holds after the decision, fractions included: between 0 and Burst.
+	Tokens float64
+}
+
+// StoreErrorPolicy is what RateLimit does with a request its Store failed to decide. The zero value
+// is StoreErrorLocal.
+type StoreErrorPolicy int
+
+const (
+	// StoreErrorLocal limits in this process's memory at the replicas' share of the limit.
+	StoreErrorLocal StoreErrorPolicy = iota
+	// StoreErrorAllow lets the request through.
+	StoreErrorAllow
+	// StoreErrorDeny refuses the request with 429 and Retry-After: 1.
+	StoreErrorDeny
+)
+
+// The decisions OnFallback reports.
+const (
+	FallbackLocalAllow = "local_allow" // StoreErrorLocal, and the local bucket had a token
+	FallbackLocalDeny  = "local_deny"  // StoreErrorLocal, and the local bucket was empty
+	FallbackAllow      = "allow"       // StoreErrorAllow
+	FallbackDeny       = "deny"        // StoreErrorDeny
+)
+
 // RateLimit wraps next with a token-bucket limit per key. Every response carries the IETF draft
 // headers RateLimit-Limit (the bucket size), RateLimit-Remaining (whole tokens left after this
 // request) and RateLimit-Reset (seconds until the bucket is full again). A request over the limit is
 // answered 429 with a JSON body and Retry-After (whole seconds until one token is back, at least 1);
-// next is not called. RateLimit never waits or sleeps.
+// next is not called. RateLimit never waits or sleeps (beyond what its Store takes).
+//
+// With a Store, a request the Store fails to decide is decided by OnStoreError: under
+// StoreErrorLocal its answer describes the local bucket (RateLimit-Limit is its burst); under
+// StoreErrorAllow and StoreErrorDeny nothing is known of the bucket, so only RateLimit-Limit is sent
+// (and, on a 429, Retry-After: 1).
 func RateLimit(next http.Handler, opts RateLimitOptions) http.Handler {
 	if opts.RPS <= 0 || math.IsNaN(opts.RPS) {
 		return next
@@ -70,48 +128,53 @@ func RateLimit(next http.Handler, opts RateLimitOptions) http.Handler {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	limit := rate.Limit(opts.RPS)
-	newLim := func() *rate.Limiter { return rate.NewLimiter(limit, burst) }
 	l := &rateLimiter{
-		next:     next,
-		key:      opts.Key,
-		rps:      opts.RPS,
-		burst:    burst,
-		limitHdr: strconv.Itoa(burst),
-		now:      now,
-		log:      log,
-		onReject: opts.OnReject,
-		shared:   newLim(),
+		next:       next,
+		key:        opts.Key,
+		store:      opts.Store,
+		shape:      newBucketShape(opts.RPS, burst),
+		policy:     opts.OnStoreError,
+		onFallback: opts.OnFallback,
+		now:        now,
+		log:        log,
+		onReject:   opts.OnReject,
 	}
-	if opts.Key != nil {
-		maxKeys := opts.MaxKeys
-		if maxKeys <= 0 {
-			maxKeys = DefaultRateLimitMaxKeys
-		}
-		ttl := opts.IdleTTL
-		if ttl <= 0 {
-			ttl = DefaultRateLimitIdleTTL
-		}
-		// a year caps the float, so that a tiny RPS cannot overflow the Duration
-		if refill := math.Min(float64(burst)/opts.RPS*float64(time.Second), float64(365*24*time.Hour)); refill > float64(ttl) {
-			ttl = time.Duration(refill)
-		}
-		l.store = newLimiterStore(maxKeys, limiterShards, ttl, newLim)
+	if l.store == nil {
+		l.local = newLocalStore(opts.RPS, burst, opts.Key != nil, opts.MaxKeys, opts.IdleTTL)
+		l.store = l.local
+	} else if l.policy == StoreErrorLocal {
+		n := max(1, opts.Replicas)
+		rps, b := opts.RPS/float64(n), max(1, (burst+n-1)/n)
+		l.fallback = newLocalStore(rps, b, opts.Key != nil, opts.MaxKeys, opts.IdleTTL)
+		l.fallbackShape = newBucketShape(rps, b)
 	}
 	return l
 }
 
 type rateLimiter struct {
-	next     http.Handler
-	key      func(*http.Request) (string, bool) // nil: every request uses shared
-	shared   *rate.Limiter                      // the global bucket, or the bucket of unkeyable requests
-	store    *limiterStore                      // per-key buckets; nil when key is nil
+	next          http.Handler
+	key           func(*http.Request) (string, bool) // nil: every request uses the key ""
+	store         RateStore
+	local         *localStore // store when it is the local one: called directly, without the interface
+	shape         bucketShape
+	policy        StoreErrorPolicy
+	fallback      *localStore // the local buckets of StoreErrorLocal; nil without a Store or under another policy
+	fallbackShape bucketShape
+	onFallback    func(*http.Request, string)
+	now           func() time.Time
+	log           *zap.Logger
+	onReject      func(*http.Request)
+}
+
+// bucketShape is a bucket's rate and size, for the headers.
+type bucketShape struct {
 	rps      float64
 	burst    int
 	limitHdr string // RateLimit-Limit's value
-	now      func() time.Time
-	log      *zap.Logger
-	onReject func(*http.Request)
+}
+
+func newBucketShape(rps float64, burst int) bucketShape {
+	return bucketShape{rps: rps, burst: burst, limitHdr: strconv.Itoa(burst)}
 }
 
 // The IETF draft's RateLimit-* names in canonical form (header names are case-insensitive), so that
@@ -127,25 +190,43 @@ const tokenEpsilon = 1e-9
 
 func (l *rateLimiter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	now := l.now()
-	lim, key := l.shared, ""
+	key := ""
 	if l.key != nil {
 		if k, ok := l.key(r); ok {
 			key = k
-			lim = l.store.get(k, now)
 		}
 	}
-	allowed := lim.AllowN(now, 1)
-	tokens := lim.TokensAt(now)
+	var d RateDecision
+	var err error
+	if l.local != nil {
+		d = l.local.decide(key, now)
+	} else {
+		d, err = l.store.Allow(r.Context(), key, now)
+	}
+	shape, known := &l.shape, true
+	if err != nil {
+		d, known = l.decideWithout(r, key, now, err)
+		if l.fallback != nil {
+			shape = &l.fallbackShape
+		}
+	}
 
+	// The one place the headers are written, whoever decided.
 	h := w.Header()
-	h[hdrLimit] = []string{l.limitHdr}
-	h[hdrRemaining] = []string{strconv.Itoa(int(math.Max(0, math.Floor(tokens+tokenEpsilon))))}
-	h[hdrReset] = []string{strconv.FormatInt(l.seconds(float64(l.burst)-tokens), 10)}
-	if allowed {
+	h[hdrLimit] = []string{shape.limitHdr}
+	if known {
+		h[hdrRemaining] = []string{strconv.Itoa(int(math.Max(0, math.Floor(d.Tokens+tokenEpsilon))))}
+		h[hdrReset] = []string{strconv.FormatInt(shape.seconds(float64(shape.burst)-d.Tokens), 10)}
+	}
+	if d.Allowed {
 		l.next.ServeHTTP(w, r)
 		return
 	}
-	h.Set("Retry-After", strconv.FormatInt(max(1, l.seconds(1-tokens)), 10))
+	retry := int64(1)
+	if known {
+		retry = max(1, shape.seconds(1-d.Tokens))
+	}
+	h.Set("Retry-After", strconv.FormatInt(retry, 10))
 	l.log.Debug("rate limited",
 		zap.String("key", key),
 		zap.String("path", r.URL.Path),
@@ -156,13 +237,84 @@ func (l *rateLimiter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	jsonerror.Write(w, r, http.StatusTooManyRequests)
 }
 
+// decideWithout decides r, which the store failed to (err), by the policy; known is false when the
+// decision says nothing of a bucket.
+func (l *rateLimiter) decideWithout(r *http.Request, key string, now time.Time, err error) (d RateDecision, known bool) {
+	var decision string
+	switch {
+	case l.fallback != nil:
+		d = l.fallback.decide(key, now)
+		decision, known = FallbackLocalDeny, true
+		if d.Allowed {
+			decision = FallbackLocalAllow
+		}
+	case l.policy == StoreErrorAllow:
+		d.Allowed, decision = true, FallbackAllow
+	default:
+		decision = FallbackDeny
+	}
+	l.log.Debug("rate limit store failed",
+		zap.String("decision", decision),
+		zap.String("request_id", r.Header.Get(RequestIDHeader)),
+		zap.Error(err))
+	if l.onFallback != nil {
+		l.onFallback(r, decision)
+	}
+	return d, known
+}
+
 // seconds is how long, rounded up to whole seconds, the bucket takes to gain tokens; 0 for none.
-func (l *rateLimiter) seconds(tokens float64) int64 {
+func (b *bucketShape) seconds(tokens float64) int64 {
 	if tokens <= tokenEpsilon {
 		return 0
 	}
-	s := math.Ceil(tokens/l.rps - tokenEpsilon)
+	s := math.Ceil(tokens/b.rps - tokenEpsilon)
 	return int64(math.Min(s, math.MaxInt32)) // a tiny RPS must not overflow
+}
+
+// localStore keeps buckets in this process's memory: one shared bucket, and one per key in a
+// bounded limiterStore when requests are keyed.
+type localStore struct {
+	shared *rate.Limiter // the global bucket, or the bucket of requests without a key
+	keys   *limiterStore // per-key buckets; nil when requests are not keyed
+}
+
+var _ RateStore = (*localStore)(nil)
+
+func newLocalStore(rps float64, burst int, keyed bool, maxKeys int, ttl time.Duration) *localStore {
+	limit := rate.Limit(rps)
+	newLim := func() *rate.Limiter { return rate.NewLimiter(limit, burst) }
+	s := &localStore{shared: newLim()}
+	if !keyed {
+		return s
+	}
+	if maxKeys <= 0 {
+		maxKeys = DefaultRateLimitMaxKeys
+	}
+	if ttl <= 0 {
+		ttl = DefaultRateLimitIdleTTL
+	}
+	// a year caps the float, so that a tiny RPS cannot overflow the Duration
+	if refill := math.Min(float64(burst)/rps*float64(time.Second), float64(365*24*time.Hour)); refill > float64(ttl) {
+		ttl = time.Duration(refill)
+	}
+	s.keys = newLimiterStore(maxKeys, limiterShards, ttl, newLim)
+	return s
+}
+
+// Allow takes a token from key's bucket as of now; it never fails.
+func (s *localStore) Allow(_ context.Context, key string, now time.Time) (RateDecision, error) {
+	return s.decide(key, now), nil
+}
+
+// decide is Allow without the interface's context and error, for RateLimit's own calls.
+func (s *localStore) decide(key string, now time.Time) RateDecision {
+	lim := s.shared
+	if key != "" && s.keys != nil {
+		lim = s.keys.get(key, now)
+	}
+	allowed := lim.AllowN(now, 1)
+	return RateDecision{Allowed: allowed, Tokens: lim.TokensAt(now)}
 }
 
 // KeyClientIP keys requests by client address as tp.ClientIP finds it. IPv6 clients are keyed by

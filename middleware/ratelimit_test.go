@@ -1,6 +1,8 @@
 package middleware
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -262,12 +264,13 @@ func TestRateLimitIdleTTLDefaultsAndFloor(t *testing.T) {
 			if !ok {
 				t.Fatal("not a *rateLimiter")
 			}
-			if l.store.ttl != tt.want {
-				t.Errorf("ttl = %v, want %v", l.store.ttl, tt.want)
+			keys := l.local.keys
+			if keys.ttl != tt.want {
+				t.Errorf("ttl = %v, want %v", keys.ttl, tt.want)
 			}
 			total := 0
-			for i := range l.store.shards {
-				total += l.store.shards[i].max
+			for i := range keys.shards {
+				total += keys.shards[i].max
 			}
 			if total != tt.keys {
 				t.Errorf("capacity = %d, want %d", total, tt.keys)
@@ -457,6 +460,145 @@ func BenchmarkRateLimitAllowed(b *testing.B) {
 					h.ServeHTTP(w, r)
 				}
 			})
+		})
+	}
+}
+
+// failingStore fails every decision, as a store whose server is down does.
+type failingStore struct{ calls atomic.Int64 }
+
+func (s *failingStore) Allow(context.Context, string, time.Time) (RateDecision, error) {
+	s.calls.Add(1)
+	return RateDecision{}, errors.New("store down")
+}
+
+// fixedStore answers every request with d, and records the keys it was asked for.
+type fixedStore struct {
+	d    RateDecision
+	mu   sync.Mutex // guards keys
+	keys []string
+}
+
+func (s *fixedStore) Allow(_ context.Context, key string, _ time.Time) (RateDecision, error) {
+	s.mu.Lock()
+	s.keys = append(s.keys, key)
+	s.mu.Unlock()
+	return s.d, nil
+}
+
+// A store's decision is written into the same headers as the local store's, from its token count.
+func TestRateLimitStoreDecisionHeaders(t *testing.T) {
+	tests := []struct {
+		name                      string
+		d                         RateDecision
+		status                    int
+		remaining, reset, retryAt string
+	}{
+		{"allowed, fractional tokens left", RateDecision{Allowed: true, Tokens: 6.5}, 200, "6", "2", ""},
+		{"allowed, float error counts as whole", RateDecision{Allowed: true, Tokens: 2.9999999999}, 200, "3", "4", ""},
+		{"refused with most of a token", RateDecision{Tokens: 0.75}, 429, "0", "5", "1"},
+		{"refused with nothing", RateDecision{Tokens: 0}, 429, "0", "5", "1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			store := &fixedStore{d: tt.d}
+			var calls atomic.Int64
+			srv := newTestServer(t, RateLimit(okHandler(&calls), RateLimitOptions{
+				RPS: 2, Burst: 10, Key: KeyClientIP(loopbackTrusted(t)), Store: store,
+			}))
+			res := get(t, srv.Client(), srv.URL, map[string]string{"X-Forwarded-For": "192.0.2.9"})
+			if res.status != tt.status {
+				t.Fatalf("status %d, want %d", res.status, tt.status)
+			}
+			for h, want := range map[string]string{
+				"RateLimit-Limit": "10", "RateLimit-Remaining": tt.remaining, "RateLimit-Reset": tt.reset, "Retry-After": tt.retryAt,
+			} {
+				if got := res.header.Get(h); got != want {
+					t.Errorf("%s = %q, want %q", h, got, want)
+				}
+			}
+			if len(store.keys) != 1 || store.keys[0] != "ip:192.0.2.9" {
+				t.Errorf("store asked for %q", store.keys)
+			}
+		})
+	}
+}
+
+// While the store fails, on_store_error decides: a local bucket of the replicas' share, everyone
+// through, or nobody; each decision is reported, refusals as refusals too.
+func TestRateLimitStoreErrorPolicies(t *testing.T) {
+	type want struct {
+		status                           int
+		limit, remaining, reset, retryAt string
+		decision                         string
+	}
+	tests := []struct {
+		name     string
+		policy   StoreErrorPolicy
+		replicas int
+		want     []want
+	}{
+		// rps 8, burst 10 over 4 replicas: 2 a second, a burst of 3 (10/4 rounded up).
+		{"local share", StoreErrorLocal, 4, []want{
+			{200, "3", "2", "1", "", FallbackLocalAllow},
+			{200, "3", "1", "1", "", FallbackLocalAllow},
+			{200, "3", "0", "2", "", FallbackLocalAllow},
+			{429, "3", "0", "2", "1", FallbackLocalDeny},
+		}},
+		{"local, replicas 0 means 1", StoreErrorLocal, 0, []want{
+			{200, "10", "9", "1", "", FallbackLocalAllow},
+		}},
+		{"allow", StoreErrorAllow, 4, []want{
+			{200, "10", "", "", "", FallbackAllow},
+			{200, "10", "", "", "", FallbackAllow},
+		}},
+		{"deny", StoreErrorDeny, 4, []want{
+			{429, "10", "", "", "1", FallbackDeny},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := newManualClock()
+			store := &failingStore{}
+			var calls, rejected atomic.Int64
+			var mu sync.Mutex
+			var decisions []string
+			srv := newTestServer(t, RateLimit(okHandler(&calls), RateLimitOptions{
+				RPS: 8, Burst: 10, Key: KeyClientIP(loopbackTrusted(t)), Store: store, OnStoreError: tt.policy,
+				Replicas: tt.replicas, Now: clock.Now,
+				OnReject: func(*http.Request) { rejected.Add(1) },
+				OnFallback: func(_ *http.Request, d string) {
+					mu.Lock()
+					decisions = append(decisions, d)
+					mu.Unlock()
+				},
+			}))
+			wantRejected := 0
+			for i, w := range tt.want {
+				res := get(t, srv.Client(), srv.URL, map[string]string{"X-Forwarded-For": "192.0.2.9"})
+				if res.status != w.status {
+					t.Fatalf("request %d: status %d, want %d", i, res.status, w.status)
+				}
+				if w.status == 429 {
+					wantRejected++
+				}
+				for h, want := range map[string]string{
+					"RateLimit-Limit": w.limit, "RateLimit-Remaining": w.remaining, "RateLimit-Reset": w.reset, "Retry-After": w.retryAt,
+				} {
+					if got := res.header.Get(h); got != want {
+						t.Errorf("request %d: %s = %q, want %q", i, h, got, want)
+					}
+				}
+				mu.Lock()
+				got := decisions[len(decisions)-1]
+				mu.Unlock()
+				if got != w.decision {
+					t.Errorf("request %d: decision %q, want %q", i, got, w.decision)
+				}
+			}
+			if int(store.calls.Load()) != len(tt.want) || int(rejected.Load()) != wantRejected {
+				t.Errorf("store asked %d times, %d rejected; want %d and %d", store.calls.Load(), rejected.Load(), len(tt.want), wantRejected)
+			}
 		})
 	}
 }

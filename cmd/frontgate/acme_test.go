@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -20,17 +19,7 @@ import (
 // Let's Encrypt, gets a certificate for each of its hosts by itself and serves it, with each expiry
 // on /metrics. Its ports and storage folder are swapped for the test's, nothing else.
 func TestReadmeACMEConfig(t *testing.T) {
-	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, block, ok := strings.Cut(string(readme), "<!-- acme-config")
-	block, _, ok2 := strings.Cut(block, "<!-- /acme-config -->")
-	_, yaml, ok3 := strings.Cut(block, "```yaml\n")
-	yaml, _, ok4 := strings.Cut(yaml, "```")
-	if !ok || !ok2 || !ok3 || !ok4 {
-		t.Fatal("README has no yaml block between <!-- acme-config --> markers")
-	}
+	yaml := readmeYAML(t, "acme-config")
 	ca := acmetest.Start(t, acmetest.Options{})
 	dir := t.TempDir()
 	for _, r := range []struct{ old, new string }{

@@ -54,20 +54,27 @@ func TestReadmeTour(t *testing.T) {
 	}
 }
 
-// The README's hosts-and-HTTPS config passes check and serves as it says, given its files: each name
-// gets its certificate, and docs.example.com its static mount.
-func TestReadmeHostsConfig(t *testing.T) {
+// readmeYAML is the README's yaml block between <!-- name --> and <!-- /name -->.
+func readmeYAML(t *testing.T, name string) string {
+	t.Helper()
 	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, block, ok := strings.Cut(string(readme), "<!-- hosts-config")
-	block, _, ok2 := strings.Cut(block, "<!-- /hosts-config -->")
+	_, block, ok := strings.Cut(string(readme), "<!-- "+name)
+	block, _, ok2 := strings.Cut(block, "<!-- /"+name+" -->")
 	_, yaml, ok3 := strings.Cut(block, "```yaml\n")
 	yaml, _, ok4 := strings.Cut(yaml, "```")
 	if !ok || !ok2 || !ok3 || !ok4 {
-		t.Fatal("README has no yaml block between <!-- hosts-config --> markers")
+		t.Fatalf("README has no yaml block between <!-- %s --> markers", name)
 	}
+	return yaml
+}
+
+// The README's hosts-and-HTTPS config passes check and serves as it says, given its files: each name
+// gets its certificate, and docs.example.com its static mount.
+func TestReadmeHostsConfig(t *testing.T) {
+	yaml := readmeYAML(t, "hosts-config")
 	dir := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(dir, "certs"), 0o755); err != nil {
 		t.Fatal(err)
@@ -102,5 +109,14 @@ func TestReadmeHostsConfig(t *testing.T) {
 	defer resp.Body.Close()
 	if b, _ := io.ReadAll(resp.Body); resp.StatusCode != 200 || string(b) != "the docs" {
 		t.Errorf("docs.example.com / = %d %q", resp.StatusCode, b)
+	}
+}
+
+// The README's replicas config passes check, without a Redis to connect to, and with no warning.
+func TestReadmeReplicasConfig(t *testing.T) {
+	cfg := writeFile(t, t.TempDir(), "gw.yaml", readmeYAML(t, "replicas-config"))
+	stdout, stderr, code := runCmd(t, "check", "-config", cfg)
+	if code != 0 || strings.Contains(stdout, "warning") {
+		t.Errorf("check: exit %d\n%s%s", code, stdout, stderr)
 	}
 }

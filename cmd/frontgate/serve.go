@@ -15,6 +15,7 @@ import (
 
 	"github.com/frontgate/frontgate/config"
 	"github.com/frontgate/frontgate/gateway"
+	"github.com/frontgate/frontgate/ratelimit"
 )
 
 // printConfigError writes a config error to w: every problem on its own line.
@@ -68,6 +69,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) int {
 		return 1
 	}
 	defer flush()
+	ratelimit.SetRedisLogger(log.Named("redis"))
 	// The process log goes to stderr, the access log to stdout or log.access_file.
 	srv := gateway.NewServer(gateway.Options{Path: *path, Listen: *listen, Version: versionString(), Log: log, AccessOut: os.Stdout})
 	if err := srv.Run(ctx, cfg, sigs); err != nil {
