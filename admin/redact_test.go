@@ -135,8 +135,9 @@ func TestRedactRealConfig(t *testing.T) {
 			"api": {Targets: []config.Target{{URL: "http://127.0.0.1:9000", Weight: 1}}, FailTimeout: 30 * time.Second,
 				Balance: config.Hash, HashKey: config.HashKey{Key: config.Key{Source: config.Cookie, Name: "sid"}}},
 		},
-		Routes: []config.Route{{PathPrefix: "/api/", Upstream: "api", Retries: 2, RetryBodyMax: 64 << 10, Host: config.PreserveHost}},
-		Dir:    "/etc/frontgate",
+		Routes:  []config.Route{{PathPrefix: "/api/", Upstream: "api", Retries: 2, RetryBodyMax: 64 << 10, Host: config.PreserveHost}},
+		Dir:     "/etc/frontgate",
+		Tracing: &config.Tracing{OTLPEndpoint: "http://127.0.0.1:4318", Headers: map[string]string{"Authorization": "Bearer s3cret"}},
 	}
 	b, err := json.Marshal(Redact(cfg))
 	if err != nil {
@@ -148,6 +149,9 @@ func TestRedactRealConfig(t *testing.T) {
 		if !strings.Contains(s, want) {
 			t.Errorf("redacted config lacks %s:\n%s", want, s)
 		}
+	}
+	if strings.Contains(s, "s3cret") || !strings.Contains(s, `"otlp_endpoint":"http://127.0.0.1:4318"`) {
+		t.Errorf("tracing headers' values shown, or the endpoint not:\n%s", s)
 	}
 	if strings.Contains(s, "/etc/frontgate") {
 		t.Errorf("yaml:\"-\" field Dir rendered:\n%s", s)

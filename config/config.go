@@ -78,6 +78,9 @@ type Tracing struct {
 	Sample float64 `yaml:"sample"`
 	// ServiceName is the resource's service.name. Default "frontgate".
 	ServiceName string `yaml:"service_name"`
+	// Headers are sent with every export, like a collector's API key (Authorization,
+	// X-Honeycomb-Team); their values are never shown by /config. Empty: none.
+	Headers map[string]string `yaml:"headers" redact:"true"`
 }
 
 // Admin configures the admin listener.

@@ -27,6 +27,7 @@ import (
 	"go.yaml.in/yaml/v3"
 	"golang.org/x/sys/unix"
 
+	"github.com/frontgate/frontgate/internal/httpsyntax"
 	"github.com/frontgate/frontgate/leanhttp"
 	"github.com/frontgate/frontgate/middleware"
 	"github.com/frontgate/frontgate/proxy"
@@ -390,8 +391,17 @@ func (c *Config) validateTop(bad problemFunc) {
 			bad("tracing.otlp_endpoint", "missing; give the collector's OTLP/HTTP base URL, like http://127.0.0.1:4318")
 		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
 			bad("tracing.otlp_endpoint", "%q is not an http or https URL like http://127.0.0.1:4318", tr.OTLPEndpoint)
-		case u.User != nil || u.RawQuery != "" || u.Fragment != "":
+		case u.User != nil: // not quoted: it holds a password
+			bad("tracing.otlp_endpoint", "holds user:password@; give credentials as tracing.headers (Authorization: …)")
+		case u.RawQuery != "" || u.Fragment != "":
 			bad("tracing.otlp_endpoint", "%q: give scheme://host:port with an optional path, nothing else", tr.OTLPEndpoint)
+		}
+		for _, k := range slices.Sorted(maps.Keys(tr.Headers)) {
+			if !httpsyntax.Token(k) {
+				bad("tracing.headers."+k, "%q is not a header field name", k)
+			} else if !httpsyntax.Value(tr.Headers[k]) {
+				bad("tracing.headers."+k, "the value holds a control character (CR, LF, NUL …)")
+			}
 		}
 		if !(tr.Sample >= 0 && tr.Sample <= 1) { // NaN too
 			bad("tracing.sample", "must be between 0 and 1, got %v", tr.Sample)

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"reflect"
 	"sync/atomic"
 
 	"github.com/frontgate/frontgate/config"
@@ -24,11 +25,11 @@ func (s *Server) tracerFor(cfg *config.Config) (*tracerRef, error) {
 	if cfg.Tracing == nil {
 		return nil, nil
 	}
-	if t := s.tracer; t != nil && t.cfg == *cfg.Tracing {
+	if t := s.tracer; t != nil && reflect.DeepEqual(t.cfg, *cfg.Tracing) {
 		t.refs.Add(1)
 		return t, nil
 	}
-	p, err := tracing.New(tracing.Settings{Endpoint: cfg.Tracing.OTLPEndpoint, Sample: cfg.Tracing.Sample,
+	p, err := tracing.New(tracing.Settings{Endpoint: cfg.Tracing.OTLPEndpoint, Sample: cfg.Tracing.Sample, Headers: cfg.Tracing.Headers,
 		ServiceName: cfg.Tracing.ServiceName, ServiceVersion: s.opts.Version, Log: s.log.Named("tracing")})
 	if err != nil {
 		return nil, err

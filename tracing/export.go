@@ -35,6 +35,8 @@ type exportOptions struct {
 	MaxWait time.Duration
 	// UserAgent is the posts' User-Agent; "": frontgate.
 	UserAgent string
+	// Headers are more header fields of every post (a collector's API key); nil: none.
+	Headers map[string]string
 	// Sleep waits d, or less if ctx ends first (then it returns ctx's error); nil: a timer.
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Now is the clock a Retry-After date is read by; nil: time.Now.
@@ -149,6 +151,9 @@ func (e *exporter) post(ctx context.Context, body []byte) (again bool, after tim
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url, bytes.NewReader(body))
 	if err != nil {
 		return false, 0, err
+	}
+	for k, v := range e.opts.Headers {
+		req.Header.Set(k, v)
 	}
 	req.Header.Set("Content-Type", "application/x-protobuf")
 	req.Header.Set("Content-Encoding", "gzip")

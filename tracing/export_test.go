@@ -243,13 +243,14 @@ func TestExportConvertsSpans(t *testing.T) {
 			tt.make(tp.Tracer("test"))
 			ended := rec.Ended()
 			rc := otlptest.Start(t)
-			e, _ := exportTo(t, rc, exportOptions{})
+			e, _ := exportTo(t, rc, exportOptions{Headers: map[string]string{"Authorization": "Bearer k1", "Content-Type": "text/plain"}})
 			if err := e.ExportSpans(context.Background(), ended[len(ended)-1:]); err != nil {
 				t.Fatal(err)
 			}
-			if h := rc.Header(); h.Get("Content-Encoding") != "gzip" || h.Get("Content-Type") != "application/x-protobuf" {
-				t.Errorf("posted with Content-Encoding %q, Content-Type %q; want gzip, application/x-protobuf",
-					h.Get("Content-Encoding"), h.Get("Content-Type"))
+			if h := rc.Header(); h.Get("Content-Encoding") != "gzip" || h.Get("Content-Type") != "application/x-protobuf" ||
+				h.Get("Authorization") != "Bearer k1" {
+				t.Errorf("posted with Content-Encoding %q, Content-Type %q, Authorization %q; want gzip, application/x-protobuf"+
+					" (not the configured header's), the configured header", h.Get("Content-Encoding"), h.Get("Content-Type"), h.Get("Authorization"))
 			}
 			exports := rc.Exports()
 			if len(exports) != 1 || len(exports[0].ResourceSpans) != 1 || len(exports[0].ResourceSpans[0].ScopeSpans) != 1 {

@@ -34,6 +34,8 @@ type Settings struct {
 	// Sample is the share of new traces sampled, 0 to 1; a trusted caller's sampled flag decides for
 	// its traces. The zero value samples no new trace.
 	Sample float64
+	// Headers are header fields sent with every export (a collector's API key); nil: none.
+	Headers map[string]string
 	// ServiceName and ServiceVersion are the resource's service.name and service.version; empty:
 	// "frontgate", and no version.
 	ServiceName, ServiceVersion string
@@ -62,7 +64,7 @@ func New(s Settings) (*Provider, error) {
 	if s.ServiceVersion != "" {
 		agent += "/" + s.ServiceVersion
 	}
-	exp, err := newExporter(traces, exportOptions{UserAgent: agent})
+	exp, err := newExporter(traces, exportOptions{UserAgent: agent, Headers: s.Headers})
 	if err != nil {
 		return nil, err
 	}
