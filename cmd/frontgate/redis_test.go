@@ -283,12 +283,14 @@ func TestRedisFaultsUnderLoad(t *testing.T) {
 	if fallbackDown <= fallbackBefore {
 		t.Errorf("fallback decisions did not rise while Redis was down: %v, then %v", fallbackBefore, fallbackDown)
 	}
-	if fallbackEnd != prev {
-		t.Errorf("requests fell back after the limit was shared again: %v, then %v", prev, fallbackEnd)
-	}
 	// Shared again: the bucket was emptied by the load before tShared, so the two processes pass
-	// rps a second between them (each alone would pass only its share, and never counts here).
+	// rps a second between them (each alone would pass only its share, and never counts here). A
+	// call may still miss the 20ms deadline on a loaded machine (under -race) and fall back: a few,
+	// never a share of the phase's requests.
 	n, _ := between(samples, tShared, tEnd)
+	if late, total := fallbackEnd-prev, float64(n[200]+n[429]); late > 0.01*total {
+		t.Errorf("%v of %v requests fell back after the limit was shared again", late, total)
+	}
 	want := rps * tEnd.Sub(tShared).Seconds()
 	t.Logf("shared again: %d × 200 against rps×W = %.1f (%+.1f%%)", n[200], want, 100*(float64(n[200])-want)/want)
 	if math.Abs(float64(n[200])-want) > 0.1*want+1 {
