@@ -136,7 +136,7 @@ func TestKubernetesManifests(t *testing.T) {
 	if argv[0] != "serve" {
 		t.Fatalf("container args %v: want serve first", argv)
 	}
-	adminAddr := freeAddr(t)
+	adminAddr := e2e.FreeAddr(t)
 	local := strings.Replace(strings.Replace(confText, `":9901"`, strconv.Quote(adminAddr), 1), "watch: true", "watch: false", 1)
 	e2e.WriteFile(t, dir, "config.yaml", local)
 	proc := e2e.Start(t, binary, append(argv, "-listen", "127.0.0.1:0")...)
@@ -181,16 +181,6 @@ func TestKubernetesManifests(t *testing.T) {
 	if dig(t, sc, "runAsNonRoot") != true || dig(t, sc, "runAsUser") != 65532 {
 		t.Errorf("pod securityContext %v: want non-root 65532 (the image's user)", sc)
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // dockerfile is the Dockerfile's instructions, each with its arguments.

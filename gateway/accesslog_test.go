@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -22,26 +21,6 @@ import (
 )
 
 // startLogging starts a server on the config text in dir/gw.yaml, its access log going to the file
-// the config names; stop shuts it down (once), flushing the log.
-func startLogging(t *testing.T, dir, yaml string) (s *Server, base string, stop func()) {
-	t.Helper()
-	path, cfg := writeConfig(t, dir, yaml)
-	s = NewServer(Options{Path: path, Log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))})
-	if err := s.Start(cfg); err != nil {
-		t.Fatal(err)
-	}
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			if err := s.Shutdown(context.Background()); err != nil {
-				t.Error(err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return s, "http://" + s.Addr(), stop
-}
-
 // fetchID sends GET url and returns the response's request id.
 func fetchID(c *http.Client, url string) (string, error) {
 	resp, err := c.Get(url)
@@ -66,7 +45,7 @@ func TestAccessLogRotationUnderLoad(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(dir, "logs"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	s, base, stop := startLogging(t, dir, "listen: 127.0.0.1:0\nlog:\n  access_file: logs/access.log\n  rotate: {max_size: 1MiB, compress: true}\n")
+	s, base, stop := startServer(t, dir, "listen: 127.0.0.1:0\nlog:\n  access_file: logs/access.log\n  rotate: {max_size: 1MiB, compress: true}\n", quietLog(t))
 	const clients, perClient = 8, 500
 	pad := strings.Repeat("x", 1000) // about 1.3 KB a line: 4000 lines are some 5 MiB, so 5 rotations
 	var mu sync.Mutex                // guards served
@@ -129,7 +108,7 @@ func TestAccessLogRotationUnderLoad(t *testing.T) {
 // the file without a shutdown or a full buffer.
 func TestAccessLogFlushedWhileServing(t *testing.T) {
 	dir := t.TempDir()
-	s, base, _ := startLogging(t, dir, "listen: 127.0.0.1:0\nlog: {access_file: access.log}\n")
+	s, base, _ := startServer(t, dir, "listen: 127.0.0.1:0\nlog: {access_file: access.log}\n", quietLog(t))
 	if b := s.access.buf; b.FlushInterval != 100*time.Millisecond || b.Size != 256<<10 {
 		t.Errorf("access buffer: %d bytes flushed every %v, want 256 KiB every 100ms", b.Size, b.FlushInterval)
 	}
@@ -157,7 +136,7 @@ func TestAccessLogFlushedWhileServing(t *testing.T) {
 // in the old file, those after it in the new one, each exactly once.
 func TestAccessLogFileChangesOnReload(t *testing.T) {
 	dir := t.TempDir()
-	s, base, stop := startLogging(t, dir, "listen: 127.0.0.1:0\nlog: {access_file: a.log}\n")
+	s, base, stop := startServer(t, dir, "listen: 127.0.0.1:0\nlog: {access_file: a.log}\n", quietLog(t))
 	batch := func(tag string) []string {
 		var ids []string
 		for i := range 20 {
@@ -240,3 +219,8 @@ type headerOnly struct{ h http.Header }
 func (w *headerOnly) Header() http.Header         { return w.h }
 func (w *headerOnly) Write(p []byte) (int, error) { return len(p), nil }
 func (w *headerOnly) WriteHeader(int)             {}
+
+// quietLog are Server options whose log shows warnings and errors only.
+func quietLog(t *testing.T) Options {
+	return Options{Log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))}
+}

@@ -57,19 +57,16 @@ func (u *tracedUpstream) last(t *testing.T) http.Header {
 	return u.seen[len(u.seen)-1]
 }
 
-// startServer runs a Server on the config file yaml; stop shuts it down (once; the test's end does
-// it otherwise).
-func startServer(t *testing.T, yaml string) (s *Server, base string, stop func()) {
+// startServer runs a Server with opts (Path, and Log unless given, filled in) on the config file
+// yaml, written in dir; stop shuts it down (once; the test's end does it otherwise).
+func startServer(t *testing.T, dir, yaml string, opts Options) (s *Server, base string, stop func()) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "gw.yaml")
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
+	path, cfg := writeConfig(t, dir, yaml)
+	opts.Path = path
+	if opts.Log == nil {
+		opts.Log = zaptest.NewLogger(t)
 	}
-	cfg, err := LoadConfig(path, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s = NewServer(Options{Path: path, Log: zaptest.NewLogger(t), Version: "v1.2.3-test"})
+	s = NewServer(opts)
 	if err := s.Start(cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -83,6 +80,12 @@ func startServer(t *testing.T, yaml string) (s *Server, base string, stop func()
 	}
 	t.Cleanup(stop)
 	return s, "http://" + s.Addr(), stop
+}
+
+// startTraced is startServer in a folder of its own, as version v1.2.3-test (the resource's).
+func startTraced(t *testing.T, yaml string) (s *Server, base string, stop func()) {
+	t.Helper()
+	return startServer(t, t.TempDir(), yaml, Options{Version: "v1.2.3-test"})
 }
 
 // sendID is send returning the answer's status and X-Request-Id.
@@ -121,7 +124,7 @@ func TestTracingForwardedRequest(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			rc := otlptest.Start(t)
 			up := startTracedUpstream(t)
-			_, base, stop := startServer(t, fmt.Sprintf(`listen: 127.0.0.1:0
+			_, base, stop := startTraced(t, fmt.Sprintf(`listen: 127.0.0.1:0
 log: {access: false}
 trusted_proxies: %s
 tracing: {otlp_endpoint: %q, sample: 1, service_name: gw-test}
@@ -219,7 +222,7 @@ routes:
 func TestTracingSampleZero(t *testing.T) {
 	rc := otlptest.Start(t)
 	up := startTracedUpstream(t)
-	_, base, stop := startServer(t, fmt.Sprintf(`listen: 127.0.0.1:0
+	_, base, stop := startTraced(t, fmt.Sprintf(`listen: 127.0.0.1:0
 log: {access: false}
 tracing: {otlp_endpoint: %q, sample: 0}
 upstreams: {u: {targets: [%q]}}
@@ -250,7 +253,7 @@ func TestTracingRetries(t *testing.T) {
 	}
 	dead := "http://" + ln.Addr().String()
 	ln.Close() // nothing listens there: the connection is refused
-	_, base, _ := startServer(t, fmt.Sprintf(`listen: 127.0.0.1:0
+	_, base, _ := startTraced(t, fmt.Sprintf(`listen: 127.0.0.1:0
 log: {access: false}
 tracing: {otlp_endpoint: %q}
 upstreams: {u: {targets: [%q, %q]}}
@@ -302,7 +305,7 @@ func TestTracingStatus(t *testing.T) {
 	}
 	dead := "http://" + ln.Addr().String()
 	ln.Close()
-	_, base, stop := startServer(t, fmt.Sprintf(`listen: 127.0.0.1:0
+	_, base, stop := startTraced(t, fmt.Sprintf(`listen: 127.0.0.1:0
 log: {access: false}
 tracing: {otlp_endpoint: %q}
 upstreams: {down: {targets: [%q]}}
@@ -349,7 +352,7 @@ func TestTracingReload(t *testing.T) {
 	dir := t.TempDir()
 	write(filepath.Join(dir, "first.yaml"), "first", "")
 	data, _ := os.ReadFile(filepath.Join(dir, "first.yaml"))
-	s, base, stop := startServer(t, string(data))
+	s, base, stop := startTraced(t, string(data))
 	path := s.opts.Path
 	first := s.tracer
 	sendID(t, "GET", base+"/a", "", nil)

@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/frontgate/frontgate/internal/e2e"
 )
 
 // listenerAddr waits for the "listening" line of the named listener.
@@ -167,20 +169,10 @@ func TestWatchReloadsOnFileChange(t *testing.T) {
 	}
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // A listen address change rebinds the public listener; the admin listener keeps serving throughout.
 func TestReloadRebindsChangedListener(t *testing.T) {
 	dir := t.TempDir()
-	first, second, adminAddr := freePort(t), freePort(t), freePort(t)
+	first, second, adminAddr := e2e.FreeAddr(t), e2e.FreeAddr(t), e2e.FreeAddr(t)
 	write := func(listen string) string {
 		return writeFile(t, dir, "gw.yaml", fmt.Sprintf("listen: %q\nlog: {format: json}\ndemo: true\nadmin: {listen: %q}\n", listen, adminAddr))
 	}
@@ -309,7 +301,7 @@ func tlsClient(t *testing.T, certs ...string) *http.Client {
 func TestTLS(t *testing.T) {
 	dir := t.TempDir()
 	cert1, key1 := selfSigned(t, dir, "one")
-	redirectAddr := freePort(t)
+	redirectAddr := e2e.FreeAddr(t)
 	write := func(cert, key string) string {
 		return writeFile(t, dir, "gw.yaml", fmt.Sprintf("log: {format: json}\ndemo: true\ntls: {cert: %q, key: %q, redirect_http: %q}\n", cert, key, redirectAddr))
 	}

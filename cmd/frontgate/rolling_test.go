@@ -31,7 +31,7 @@ server: {shutdown_delay: %q, shutdown_timeout: 10s}
 // After SIGTERM with shutdown_delay, /readyz answers 503 at once while the public listener keeps
 // answering; the process then drains and exits 0.
 func TestShutdownDelayKeepsServingWhileNotReady(t *testing.T) {
-	listen, admin := freePort(t), freePort(t)
+	listen, admin := e2e.FreeAddr(t), e2e.FreeAddr(t)
 	gw := start(t, "serve", "-config", replica(t, t.TempDir(), listen, admin, 2*time.Second))
 	gw.listenerAddr(t, "admin")
 	if resp, _ := get(t, "http://"+admin+"/readyz"); resp.StatusCode != 200 {
@@ -73,12 +73,12 @@ func TestRollingRestartBehindHAProxyLosesNoRequest(t *testing.T) {
 	}
 	reps := make([]*rep, 2)
 	for i := range reps {
-		r := &rep{dir: t.TempDir(), listen: freePort(t), admin: freePort(t)}
+		r := &rep{dir: t.TempDir(), listen: e2e.FreeAddr(t), admin: e2e.FreeAddr(t)}
 		r.proc = start(t, "serve", "-config", replica(t, r.dir, r.listen, r.admin, delay))
 		r.proc.listenerAddr(t, "admin")
 		reps[i] = r
 	}
-	front := freePort(t)
+	front := e2e.FreeAddr(t)
 	dir := t.TempDir()
 	var servers strings.Builder
 	for i, r := range reps {

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -292,4 +293,16 @@ func WantEachOnce(t testing.TB, what string, ids map[string]int, want []string) 
 			t.Errorf("%s: request %s logged %d times, want once", what, id, ids[id])
 		}
 	}
+}
+
+// FreeAddr is a loopback address with a port free a moment ago, for a config that must name its
+// listener's address before it runs (a port another process takes meanwhile fails the test loudly).
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
