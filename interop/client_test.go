@@ -2,6 +2,7 @@ package interop
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -20,6 +22,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/andybalholm/brotli"
+	"github.com/klauspost/compress/zstd"
 )
 
 // request is one entry of a client's run, as the client scripts read it.
@@ -38,8 +43,9 @@ type request struct {
 type result struct {
 	ID       string            `json:"id"`
 	Status   int               `json:"status"`
-	Len      int64             `json:"len"`
-	SHA256   string            `json:"sha256"`
+	Len      int64             `json:"len"`     // of the body, decoded when it came compressed
+	SHA256   string            `json:"sha256"`  // of the body, decoded
+	RawLen   int64             `json:"raw_len"` // of the body as it came (compressed); 0: unknown
 	Trailers map[string]string `json:"trailers,omitempty"`
 	Headers  map[string]string `json:"headers,omitempty"` // lower-case names, first value
 	Info     []info            `json:"informational,omitempty"`
@@ -60,6 +66,7 @@ type info struct {
 // client is one real HTTP client program.
 type client struct {
 	name     string
+	accept   string            // the Accept-Encoding it sends to a gateway that compresses: what it decodes
 	trailers bool              // it shows trailer fields
 	infos    bool              // it shows informational responses
 	closes   map[string]string // answers after which it closes its connection itself, and why
@@ -69,15 +76,19 @@ type client struct {
 	run func(ctx context.Context, base string, reqs []request, dir string) ([]result, string, error)
 }
 
-// clients lists the four clients.
+// clients lists the four clients. Their Accept-Encoding values are each one's own default (Go's
+// transport asks for gzip alone; aiohttp's gzip and deflate without the brotli module; undici's
+// gzip, deflate and br), so that between them the three codings come back decoded by
+// implementations other than the gateway's encoders: zstd by libcurl's libzstd, gzip by Go's
+// compress/gzip and Python's zlib, br by Node's zlib.
 func clients() []*client {
 	return []*client{
-		{name: "curl", trailers: true, infos: true, run: runCurl},
-		{name: "go", trailers: true, infos: true, run: runGo},
-		{name: "aiohttp", run: func(ctx context.Context, base string, reqs []request, dir string) ([]result, string, error) {
+		{name: "curl", accept: "deflate, gzip, br, zstd", trailers: true, infos: true, run: runCurl},
+		{name: "go", accept: "gzip", trailers: true, infos: true, run: runGo},
+		{name: "aiohttp", accept: "gzip, deflate", run: func(ctx context.Context, base string, reqs []request, dir string) ([]result, string, error) {
 			return runScript(ctx, base, reqs, dir, "/usr/bin/python3", filepath.Join("testdata", "client_aiohttp.py"))
 		}},
-		{name: "fetch", skips: map[string]string{
+		{name: "fetch", accept: "gzip, deflate, br", skips: map[string]string{
 			"continue": "Node's fetch (undici) refuses an Expect header: NotSupportedError",
 		}, closes: map[string]string{
 			"head-cl": "undici closes its connection after every HEAD (undici issue #258: servers that send a body anyway)",
@@ -132,6 +143,8 @@ func runLines(cmd *exec.Cmd) (lines []string, stderr string, err error) {
 // runCurl makes every request in one curl invocation (--next between them), so that curl keeps
 // its connection. Each transfer writes its body and its header dump (informational responses,
 // the final head and the trailers, in that order) to files, and -w prints its variables as JSON.
+// A request with Accept-Encoding gets --compressed too: curl decodes the body it writes, and
+// size_download stays the bytes that came.
 func runCurl(ctx context.Context, base string, reqs []request, dir string) ([]result, string, error) {
 	var args []string
 	methods := map[string]string{}
@@ -152,6 +165,9 @@ func runCurl(ctx context.Context, base string, reqs []request, dir string) ([]re
 		}
 		for k, v := range r.Header {
 			args = append(args, "-H", k+": "+v)
+			if strings.EqualFold(k, "Accept-Encoding") {
+				args = append(args, "--compressed")
+			}
 		}
 		if r.Upload != "" {
 			args = append(args, "--data-binary", "@"+r.Upload)
@@ -183,7 +199,7 @@ func runCurl(ctx context.Context, base string, reqs []request, dir string) ([]re
 		if err := json.Unmarshal([]byte(line), &out); err != nil {
 			return results, stderr, fmt.Errorf("unreadable curl -w line %q: %v", line, err)
 		}
-		r := result{ID: out.ID, Status: out.W.Code, Len: out.W.Size, MS: out.W.Total * 1000, FirstMS: out.W.StartTransfer * 1000}
+		r := result{ID: out.ID, Status: out.W.Code, Len: out.W.Size, RawLen: out.W.Size, MS: out.W.Total * 1000, FirstMS: out.W.StartTransfer * 1000}
 		if out.W.ExitCode != 0 {
 			msg := ""
 			if out.W.ErrorMsg != nil {
@@ -412,10 +428,17 @@ func goRequest(ctx context.Context, c *http.Client, base string, r request) (res
 	for k, vs := range resp.Header {
 		res.Headers[strings.ToLower(k)] = vs[0]
 	}
+	raw := &countingReader{r: resp.Body}
+	body, closeBody, err := decoder(resp.Header.Get("Content-Encoding"), raw)
+	if err != nil {
+		resp.Body.Close()
+		res.Error, res.MS = err.Error(), ms()
+		return res, conn, resp.Close
+	}
 	h := sha256.New()
 	buf := make([]byte, 32<<10)
 	for {
-		n, err := resp.Body.Read(buf)
+		n, err := body.Read(buf)
 		if n > 0 {
 			if res.Len == 0 {
 				res.FirstMS = ms()
@@ -431,6 +454,18 @@ func goRequest(ctx context.Context, c *http.Client, base string, r request) (res
 			break
 		}
 	}
+	closeBody()
+	if res.Error == "" && body != io.Reader(raw) {
+		// The compressed stream ended: what follows it must be the end of the body (which also
+		// fills resp.Trailer), not more bytes or an error.
+		switch n, err := io.Copy(io.Discard, raw); {
+		case err != nil:
+			res.Error = "after the end of the compressed stream: " + err.Error()
+		case n > 0:
+			res.Error = fmt.Sprintf("%d bytes after the end of the compressed stream", n)
+		}
+	}
+	res.RawLen = raw.n
 	resp.Body.Close()
 	res.MS = ms()
 	res.SHA256 = hex.EncodeToString(h.Sum(nil))
@@ -447,9 +482,47 @@ func goRequest(ctx context.Context, c *http.Client, base string, r request) (res
 	return res, conn, resp.Close
 }
 
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// decoder returns a reader of raw decoded by coding ("" is identity) and a function that releases
+// it: the standard library's gzip (not the gateway's gzip encoder, klauspost's), klauspost's zstd
+// and andybalholm's brotli.
+func decoder(coding string, raw io.Reader) (io.Reader, func(), error) {
+	switch strings.ToLower(coding) {
+	case "":
+		return raw, func() {}, nil
+	case "gzip":
+		zr, err := gzip.NewReader(raw)
+		if err != nil {
+			return nil, nil, fmt.Errorf("gzip: %w", err)
+		}
+		return zr, func() {}, nil
+	case "zstd":
+		zr, err := zstd.NewReader(raw, zstd.WithDecoderConcurrency(1))
+		if err != nil {
+			return nil, nil, fmt.Errorf("zstd: %w", err)
+		}
+		return zr, zr.Close, nil
+	case "br":
+		return brotli.NewReader(raw), func() {}, nil
+	}
+	return nil, nil, fmt.Errorf("cannot decode Content-Encoding %q", coding)
+}
+
 // sequence is a client's requests: the answers in order, then again in reverse, so that every
-// answer comes twice and after two different neighbours.
-func sequence(fx *fixture, up *upstream, cl *client) []request {
+// answer comes twice and after two different neighbours. A non-empty accept is sent as every
+// request's Accept-Encoding.
+func sequence(fx *fixture, up *upstream, cl *client, accept string) []request {
 	var list []answer
 	for _, a := range fx.answers {
 		if up.skips[a.name] == "" && cl.skips[a.name] == "" {
@@ -465,8 +538,12 @@ func sequence(fx *fixture, up *upstream, cl *client) []request {
 			}
 			r := request{ID: fmt.Sprintf("%s.%d", a.name, round), Answer: a.name, Method: a.method, Path: a.path,
 				Header: a.header, Chunked: a.chunked, Expect: a.expect}
+			r.Header = maps.Clone(r.Header)
 			if r.Header == nil {
 				r.Header = map[string]string{}
+			}
+			if accept != "" {
+				r.Header["Accept-Encoding"] = accept
 			}
 			if a.upload != "" {
 				r.Upload = fx.uploads[a.upload]

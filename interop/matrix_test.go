@@ -1,12 +1,13 @@
 // Package interop runs frontgate between real HTTP/1.1 upstreams (Go's net/http, aiohttp, Python's
 // http.server, Node's http module, nginx) and real clients (curl, Go's net/http client, aiohttp's
-// client, Node's fetch), on both public-listener engines, and checks every framing cell by cell:
-// all the bytes, a prompt end, connection reuse on both sides of the gateway, and truncation that
-// stays visible to the client.
+// client, Node's fetch), on both public-listener engines, with compression off and on, and checks
+// every framing cell by cell: all the bytes, a prompt end, connection reuse on both sides of the
+// gateway, and truncation that stays visible to the client; with compression, the coding each
+// answer must or must not have, and the decoded bytes.
 //
-// Cells are subtests named engine/upstream/client/answer, like lean/aiohttp/curl/chunked; a cell
-// an upstream or client cannot produce is skipped with its reason. The end of TestMatrix logs a
-// table of every cell.
+// Cells are subtests named variant/upstream/client/answer, like lean/aiohttp/curl/chunked or
+// lean+compress/node/go/sse (see variants); a cell an upstream or client cannot produce is skipped
+// with its reason. The end of TestMatrix logs a table of every cell.
 package interop
 
 import (
@@ -51,11 +52,32 @@ func requireTools(t *testing.T) {
 	}
 }
 
-var engines = []string{"lean", "stdlib"}
+// variant is one way to run frontgate in the matrix: an engine, with compression or without.
+type variant struct {
+	name   string // the first part of a cell's name
+	engine string // server.engine
+	// compress turns on defaults.compress, offering gatewayCodings; the clients then ask for the
+	// codings they decode (client.accept).
+	compress bool
+	minSize  int // compress.min_size, in bytes
+}
 
-// gateway is one frontgate process (one engine, one upstream) and what each client saw through it.
+// variants are both engines as they are, and each once with compression: lean compresses every
+// body (min_size 0: decided at the first write, the smallest bodies too), stdlib with the default
+// min_size (a body of unknown length is held back up to it, a shorter one goes out as it is).
+var variants = []variant{
+	{name: "lean", engine: "lean"},
+	{name: "stdlib", engine: "stdlib"},
+	{name: "lean+compress", engine: "lean", compress: true},
+	{name: "stdlib+compress1k", engine: "stdlib", compress: true, minSize: 1 << 10},
+}
+
+// gatewayCodings are the codings a variant that compresses offers, in its order of preference.
+var gatewayCodings = []string{"zstd", "br", "gzip"}
+
+// gateway is one frontgate process (one variant, one upstream) and what each client saw through it.
 type gateway struct {
-	engine string
+	v      variant
 	up     *upstream
 	proc   *e2e.Proc
 	runs   map[string]*clientRun // by client name
@@ -73,10 +95,14 @@ type clientRun struct {
 
 // writeGatewayConfig gives each client its own route and upstream pool (the same target), so that
 // the clients can run at once while each one's upstream connections stay its own.
-func writeGatewayConfig(t *testing.T, dir, engine string, up *upstream, cls []*client) string {
+func writeGatewayConfig(t *testing.T, dir string, v variant, up *upstream, cls []*client) string {
 	t.Helper()
 	var b strings.Builder
-	fmt.Fprintf(&b, "log: {format: json, level: info}\nserver: {engine: %s}\nupstreams:\n", engine)
+	fmt.Fprintf(&b, "log: {format: json, level: info}\nserver: {engine: %s}\n", v.engine)
+	if v.compress {
+		fmt.Fprintf(&b, "defaults: {compress: {encodings: [%s], min_size: %d}}\n", strings.Join(gatewayCodings, ", "), v.minSize)
+	}
+	b.WriteString("upstreams:\n")
 	for _, cl := range cls {
 		// max_fails -1: the cuts must not eject the only target; ejection is not what is tested here.
 		fmt.Fprintf(&b, "  %s: {targets: [%q], max_fails: -1}\n", cl.name, up.url)
@@ -85,10 +111,10 @@ func writeGatewayConfig(t *testing.T, dir, engine string, up *upstream, cls []*c
 	for _, cl := range cls {
 		fmt.Fprintf(&b, "  - {path_prefix: /%s/, strip_prefix: true, upstream: %s, name: %s}\n", cl.name, cl.name, cl.name)
 	}
-	return e2e.WriteFile(t, dir, fmt.Sprintf("frontgate-%s-%s.yaml", engine, up.name), b.String())
+	return e2e.WriteFile(t, dir, fmt.Sprintf("frontgate-%s-%s.yaml", v.name, up.name), b.String())
 }
 
-// TestMatrix starts the upstreams once, one frontgate per engine and upstream, runs every client
+// TestMatrix starts the upstreams once, one frontgate per variant and upstream, runs every client
 // through each, and then checks every cell.
 func TestMatrix(t *testing.T) {
 	requireTools(t)
@@ -97,10 +123,10 @@ func TestMatrix(t *testing.T) {
 	cls := clients()
 
 	var gws []*gateway
-	for _, engine := range engines {
+	for _, v := range variants {
 		for _, up := range ups {
-			cfg := writeGatewayConfig(t, fx.dir, engine, up, cls)
-			gws = append(gws, &gateway{engine: engine, up: up, proc: e2e.Serve(t, bin, cfg), runs: map[string]*clientRun{}})
+			cfg := writeGatewayConfig(t, fx.dir, v, up, cls)
+			gws = append(gws, &gateway{v: v, up: up, proc: e2e.Serve(t, bin, cfg), runs: map[string]*clientRun{}})
 		}
 	}
 
@@ -111,7 +137,7 @@ func TestMatrix(t *testing.T) {
 	slots := make(chan struct{}, parallelRuns)
 	for _, gw := range gws {
 		for _, cl := range cls {
-			dir := filepath.Join(fx.dir, "runs", gw.engine, gw.up.name, cl.name)
+			dir := filepath.Join(fx.dir, "runs", gw.v.name, gw.up.name, cl.name)
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				t.Fatal(err)
 			}
@@ -130,13 +156,18 @@ func TestMatrix(t *testing.T) {
 
 	for _, gw := range gws {
 		gw.remote = accessRemotes(t, gw.proc)
+		// Under -race the binary is built with the detector (e2e.Build), which reports on stderr
+		// and goes on: nothing else would show a race between a handler and the proxy's flusher.
+		if text := gw.proc.Stderr.Text(); strings.Contains(text, "WARNING: DATA RACE") {
+			t.Errorf("frontgate (%s, upstream %s) reported a data race:\n%s", gw.v.name, gw.up.name, text)
+		}
 	}
 
 	sum := &summary{cells: map[string]string{}}
-	for _, engine := range engines {
-		t.Run(engine, func(t *testing.T) {
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) {
 			for _, gw := range gws {
-				if gw.engine != engine {
+				if gw.v != v {
 					continue
 				}
 				t.Run(gw.up.name, func(t *testing.T) {
@@ -148,7 +179,7 @@ func TestMatrix(t *testing.T) {
 							}
 							for _, a := range fx.answers {
 								t.Run(a.name, func(t *testing.T) {
-									defer sum.record(t, engine, gw.up.name, cl.name, a.name)
+									defer sum.record(t, v.name, gw.up.name, cl.name, a.name)
 									checkCell(t, fx, gw, cl, a)
 								})
 							}
@@ -159,13 +190,25 @@ func TestMatrix(t *testing.T) {
 		})
 	}
 	t.Log("\n" + sum.table(gws, cls, fx.answers))
+
+	// The gateways stop together rather than one by one in the cleanups (which then find them
+	// gone): each takes about a second under -race, and there are twenty.
+	var stops sync.WaitGroup
+	for _, gw := range gws {
+		stops.Go(func() { gw.proc.Stop(t) })
+	}
+	stops.Wait()
 }
 
 // runClient runs cl's sequence through gw under the whole-run deadline.
 func runClient(gw *gateway, cl *client, fx *fixture, dir string) *clientRun {
 	ctx, cancel := context.WithTimeout(context.Background(), clientDeadline)
 	defer cancel()
-	run := &clientRun{reqs: sequence(fx, gw.up, cl), results: map[string]result{}}
+	accept := ""
+	if gw.v.compress {
+		accept = cl.accept
+	}
+	run := &clientRun{reqs: sequence(fx, gw.up, cl, accept), results: map[string]result{}}
 	began := time.Now()
 	results, stderr, err := cl.run(ctx, gw.proc.Base+"/"+cl.name, run.reqs, dir)
 	run.took = time.Since(began)
@@ -226,6 +269,7 @@ func checkCell(t *testing.T, fx *fixture, gw *gateway, cl *client, a answer) {
 			where += " (after " + run.reqs[i-1].Answer + ")"
 		}
 		checkResult(t, where, fx, cl, a, r)
+		checkCoding(t, where, gw.v, cl, a, r)
 		if i > 0 {
 			checkReuse(t, where, fx, gw, cl, run, i)
 		}
@@ -296,6 +340,61 @@ func checkResult(t *testing.T, where string, fx *fixture, cl *client, a answer, 
 				where, r.FirstMS, r.MS)
 		}
 	}
+}
+
+// checkCoding checks one answer's coding. Through a gateway that compresses, Content-Encoding is
+// the coding the client's Accept-Encoding gets where the rules say so (answer.wantCoded), and is
+// absent where they say no; a compressed answer varies on Accept-Encoding and has no Content-Length
+// that contradicts its compressed bytes (checkResult compares the decoded ones). Through one that
+// does not compress, nothing is compressed, whatever the client asks (aiohttp and fetch ask always).
+func checkCoding(t *testing.T, where string, v variant, cl *client, a answer, r result) {
+	t.Helper()
+	if r.Status == 0 {
+		return // no head came (a cut answer): nothing to tell
+	}
+	ce := r.Headers["content-encoding"]
+	if !v.compress {
+		if ce != "" {
+			t.Errorf("%s: Content-Encoding %q from a gateway that does not compress", where, ce)
+		}
+		return
+	}
+	switch want, known := a.wantCoded(v.minSize); {
+	case !known:
+	case want && ce == "":
+		t.Errorf("%s: no Content-Encoding: a %s body of %d bytes is compressed with min_size %d for Accept-Encoding %q (headers seen: %v)",
+			where, r.Headers["content-type"], len(a.body), v.minSize, cl.accept, r.Headers)
+	case !want && ce != "":
+		t.Errorf("%s: Content-Encoding %q on an answer that must go as it is (a %s body of %d bytes, min_size %d)",
+			where, ce, r.Headers["content-type"], len(a.body), v.minSize)
+	}
+	if ce == "" {
+		return
+	}
+	if want := chosenCoding(cl.accept); ce != want {
+		t.Errorf("%s: Content-Encoding %q, want %q (the first of %v that Accept-Encoding %q names)", where, ce, want, gatewayCodings, cl.accept)
+	}
+	if !strings.Contains(strings.ToLower(r.Headers["vary"]), "accept-encoding") {
+		t.Errorf("%s: a compressed answer without Vary: Accept-Encoding (Vary: %q)", where, r.Headers["vary"])
+	}
+	if n, ok := r.Headers["content-length"]; ok && r.RawLen > 0 && n != fmt.Sprint(r.RawLen) {
+		t.Errorf("%s: Content-Length %s on a compressed body of %d bytes", where, n, r.RawLen)
+	}
+}
+
+// chosenCoding is the coding a gateway that compresses picks for accept, a list without weights:
+// the first of gatewayCodings it names.
+func chosenCoding(accept string) string {
+	named := map[string]bool{}
+	for _, c := range strings.Split(accept, ",") {
+		named[strings.ToLower(strings.TrimSpace(c))] = true
+	}
+	for _, c := range gatewayCodings {
+		if named[c] {
+			return c
+		}
+	}
+	return ""
 }
 
 // checkReuse checks, for the request at index i of the run, that it came on a connection that was
@@ -385,10 +484,10 @@ func (fx *fixture) answer(name string) answer {
 // summary keeps every cell's outcome for the table at the end.
 type summary struct {
 	mu    sync.Mutex
-	cells map[string]string // engine/upstream/client/answer → ok, FAIL, skip
+	cells map[string]string // variant/upstream/client/answer → ok, FAIL, skip
 }
 
-func (s *summary) record(t *testing.T, engine, up, cl, a string) {
+func (s *summary) record(t *testing.T, variant, up, cl, a string) {
 	mark := "ok"
 	switch {
 	case t.Failed():
@@ -398,16 +497,16 @@ func (s *summary) record(t *testing.T, engine, up, cl, a string) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.cells[strings.Join([]string{engine, up, cl, a}, "/")] = mark
+	s.cells[strings.Join([]string{variant, up, cl, a}, "/")] = mark
 }
 
-// table renders one row per engine, upstream and client, one column per answer, and the counts.
+// table renders one row per variant, upstream and client, one column per answer, and the counts.
 func (s *summary) table(gws []*gateway, cls []*client, answers []answer) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 0, 1, ' ', 0)
-	fmt.Fprint(tw, "engine/upstream/client")
+	fmt.Fprint(tw, "variant/upstream/client")
 	for _, a := range answers {
 		fmt.Fprintf(tw, "\t%s", a.name)
 	}
@@ -415,7 +514,7 @@ func (s *summary) table(gws []*gateway, cls []*client, answers []answer) string 
 	counts := map[string]int{}
 	for _, gw := range gws {
 		for _, cl := range cls {
-			row := strings.Join([]string{gw.engine, gw.up.name, cl.name}, "/")
+			row := strings.Join([]string{gw.v.name, gw.up.name, cl.name}, "/")
 			fmt.Fprint(tw, row)
 			for _, a := range answers {
 				mark := s.cells[row+"/"+a.name]

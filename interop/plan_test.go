@@ -49,11 +49,46 @@ type answer struct {
 	info    int               // an informational status (100, 103) the client must see, where it can
 	stream  bool              // the first event must arrive a pause before the end (not buffered)
 
+	coded codedRule // whether a gateway that compresses sends it compressed
+
 	cut          bool // the upstream dies mid-body: the client must report an error
 	closesUp     bool // the upstream's connection ends with this answer
 	mayCloseConn bool // frontgate may close the client's connection after it
 
 	learned string // where the case was learned from
+}
+
+// codedRule says when a gateway that compresses (see variant) must send an answer compressed to a
+// client that asks for a coding, and when it must not.
+type codedRule int
+
+const (
+	// neverCoded: HEAD, 204, 304, or a type that does not compress (application/octet-stream): no
+	// Content-Encoding, whatever min_size.
+	neverCoded codedRule = iota
+	// flushCoded: text of unknown length, which the proxy flushes as it comes (ReverseProxy flushes
+	// a body without Content-Length, and every event stream, at once): the first flush decides, so
+	// it is compressed whatever min_size.
+	flushCoded
+	// sizeCoded: text with a Content-Length: compressed when the body is at least min_size.
+	sizeCoded
+	// emptyCoded: an empty text body of unknown length: compressed with min_size 0; with more, the
+	// proxy's first flush (compressed) and the body's end (sent as it is) race, so either is right.
+	emptyCoded
+)
+
+// wantCoded reports whether the answer must come compressed through a gateway that compresses
+// with minSize, and whether that is decided at all (see emptyCoded).
+func (a answer) wantCoded(minSize int) (want, known bool) {
+	switch a.coded {
+	case flushCoded:
+		return true, true
+	case sizeCoded:
+		return len(a.body) >= minSize, true
+	case emptyCoded:
+		return minSize == 0, minSize == 0
+	}
+	return false, true
 }
 
 // fixture is everything the upstreams and clients share: bodies, uploads and the upstream plan.
@@ -188,55 +223,61 @@ func (fx *fixture) list() []answer {
 	with := func(a answer, f func(*answer)) answer { f(&a); return a }
 	return []answer{
 		with(get("cl"), func(a *answer) {
+			a.coded = sizeCoded
 			a.learned = "RFC 9112 §6.3 rule 6; h11 test_io.py test_ContentLengthReader"
 		}),
 		with(get("chunked"), func(a *answer) {
+			a.coded = flushCoded
 			a.learned = "h11 test_io.py test_ChunkedReader (chunks of any size, 1 byte up); llhttp test/response/transfer-encoding.md"
 		}),
 		{name: "head-cl", method: "HEAD", path: "/cl", status: 200, want: map[string]string{"content-length": fmt.Sprint(len(fx.bodies["cl"]))},
 			learned: "RFC 9110 §9.3.2 (HEAD carries the GET's Content-Length, no body); Go net/http transfer.go's HEAD framing"},
 		with(get("chunked-trailers"), func(a *answer) {
-			a.trailer = true
+			a.trailer, a.coded = true, flushCoded
 			a.learned = "Go net/http/httputil reverseproxy_test.go TestReverseProxy (announced trailers pass through); h11 test_ChunkedReader (fields after the last chunk)"
 		}),
 		with(get("cut-cl"), func(a *answer) {
-			a.cut, a.closesUp, a.mayCloseConn = true, true, true
+			a.cut, a.closesUp, a.mayCloseConn, a.coded = true, true, true, sizeCoded
 			a.learned = "The Measurement Factory's Daft tests for Squid (a proxy must preserve body truncation signals); curl exit code 18"
 		}),
 		with(get("chunked-empty"), func(a *answer) {
+			a.coded = emptyCoded
 			a.learned = "h11 test_ChunkedReader (a body that is only 0\\r\\n\\r\\n)"
 		}),
 		{name: "204", method: "GET", path: "/204", status: 204,
 			learned: "RFC 9110 §15.3.5 and RFC 9112 §6.3 rule 1 (no body, whatever the headers say)"},
 		with(get("cut-chunked"), func(a *answer) {
-			a.cut, a.closesUp, a.mayCloseConn = true, true, true
+			a.cut, a.closesUp, a.mayCloseConn, a.coded = true, true, true, flushCoded
 			a.learned = "Daft tests for Squid (truncated chunked body: the last chunk must not be invented)"
 		}),
 		{name: "304", method: "GET", path: "/304", header: map[string]string{"If-None-Match": fx.upPlan.ETag}, status: 304,
 			want:    map[string]string{"etag": fx.upPlan.ETag},
 			learned: "RFC 9110 §15.4.5; nginx's not-modified filter (ETag from mtime and size)"},
 		with(get("chunked-1m"), func(a *answer) {
+			a.coded = flushCoded
 			a.learned = "frontgate's own buffer sizes (16 KiB upstream reads, 64 KiB held back by leanhttp): a body that crosses them all"
 		}),
 		with(get("close"), func(a *answer) {
-			a.closesUp, a.mayCloseConn = true, true
+			a.closesUp, a.mayCloseConn, a.coded = true, true, flushCoded
 			a.learned = "RFC 9112 §6.3 rule 8; h11 test_io.py test_Http10Reader (a body delimited by the close)"
 		}),
 		with(get("early-hints"), func(a *answer) {
-			a.info = 103
+			a.info, a.coded = 103, sizeCoded // a type only some upstreams send: frontgate sniffs it
 			a.learned = "RFC 8297; nginx-tests proxy_early_hints.t; Apache Traffic Server's early-hints gold tests"
 		}),
 		with(get("cut-close"), func(a *answer) {
-			a.cut, a.closesUp, a.mayCloseConn = true, true, true
+			a.cut, a.closesUp, a.mayCloseConn, a.coded = true, true, true, flushCoded
 			a.learned = "Daft tests for Squid (truncation by the server); RFC 9112 §6.3 rule 8 and §8 (an incomplete close-delimited body is visible only as a reset)"
 		}),
+		// The echoes are application/octet-stream from every upstream: the answers a gateway that
+		// compresses must leave alone for their type (neverCoded).
 		{name: "echo-cl", method: "POST", path: "/echo", upload: "echo", status: 200, body: echo,
 			learned: "RFC 9112 §6.2 (a request body with a Content-Length)"},
-		{name: "continue", method: "POST", path: "/continue", upload: "continue", expect: true, status: 200, info: 100,
+		{name: "continue", method: "POST", path: "/continue", upload: "continue", expect: true, status: 200, info: 100, coded: sizeCoded,
 			body:    fmt.Appendf(nil, "len=%d sha256=%s", len(cont), sha(cont)),
 			learned: "RFC 9110 §10.1.1 (a proxy forwards the expectation and the 100); curl's --expect100-timeout; Go net/http's ExpectContinueTimeout"},
 		with(get("sse"), func(a *answer) {
-			a.body, a.stream = []byte(sse.String()), true
+			a.body, a.stream, a.coded = []byte(sse.String()), true, flushCoded
 			a.learned = "Go net/http/httputil TestSelectFlushInterval (text/event-stream is flushed at once); the HTML server-sent events spec"
 		}),
 		{name: "echo-chunked", method: "POST", path: "/echo", upload: "echo", chunked: true, status: 200, body: echo,

@@ -216,7 +216,8 @@ func startNginx(t *testing.T, fx *fixture) (*upstream, error) {
 // gives one chunk per included piece. Trailers: add_trailer. Close-delimited: SSI with
 // chunked_transfer_encoding off. 304: the static file's ETag. Echo: the mirror module reads the
 // request body before the content phase, the static module refuses the POST with 405, and an
-// error_page sends that to a location that returns $request_body.
+// error_page sends that to a location that returns $request_body, as application/octet-stream
+// like every upstream's echo (a type that is not compressed).
 func writeNginx(dir, addr string, fx *fixture) (string, error) {
 	www := filepath.Join(dir, "www")
 	files := map[string][]byte{
@@ -296,7 +297,7 @@ http {
       client_body_in_single_buffer on;
       error_page 405 = @echo;
     }
-    location @echo { return 200 $request_body; }
+    location @echo { default_type application/octet-stream; return 200 $request_body; }
     location = /mirror-sink { internal; return 204; }
   }
 }

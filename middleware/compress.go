@@ -315,16 +315,17 @@ func (cw *compressWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 func (cw *compressWriter) Unwrap() http.ResponseWriter { return cw.w }
 
 // finish ends the answer after the handler returned: one the handler never started is a 200 (as
-// net/http makes it, here with Vary), a held one is decided with the whole body in hand, a
-// compressed one gets its encoder's final block. A hijacked connection is left alone.
+// net/http makes it, here with Vary), a held one is decided with the whole body in hand, and a
+// compressed one (decided just now too: with MinSize 0, an empty body) gets its encoder's final
+// block. A hijacked connection is left alone.
 func (cw *compressWriter) finish() {
 	if cw.state == undecided && cw.status == 0 {
 		cw.WriteHeader(http.StatusOK)
 	}
-	switch cw.state {
-	case undecided:
+	if cw.state == undecided {
 		cw.decide(true)
-	case compressing:
+	}
+	if cw.state == compressing {
 		_ = cw.enc.enc.Close() // the client sees a cut body; nothing else to tell it
 	}
 }

@@ -237,6 +237,35 @@ func TestCompressRules(t *testing.T) {
 	}
 }
 
+// With min_size 0, an answer of a compressible type whose handler returns without writing or
+// flushing is decided only when it ends: compressed, it must still be a whole stream (an empty
+// body goes out as the coding's complete empty stream), never a Content-Encoding over no bytes,
+// which decoders take for a cut stream. The interop matrix found it: an upstream's empty chunked
+// answer, whose end beats the proxy's first flush.
+func TestCompressAnswerDecidedAtItsEnd(t *testing.T) {
+	for _, coding := range []string{"zstd", "br", "gzip"} {
+		t.Run(coding, func(t *testing.T) {
+			h := Compress(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/plain")
+				w.WriteHeader(http.StatusOK)
+			}), CompressOptions{Encodings: []string{coding}, MinSize: 0})
+			srv := newTestServer(t, h)
+			for range 2 { // the pooled writer and encoder serve the next answer too
+				res := get(t, compressClient, srv.URL, map[string]string{"Accept-Encoding": coding})
+				if got := res.header.Get("Content-Encoding"); got != coding {
+					t.Fatalf("Content-Encoding %q, want %q", got, coding)
+				}
+				if len(res.body) == 0 {
+					t.Fatalf("Content-Encoding %s over an empty body: no %s stream at all", coding, coding)
+				}
+				if got := decode(t, coding, res.body); len(got) != 0 {
+					t.Errorf("decoded %q, want nothing", got)
+				}
+			}
+		})
+	}
+}
+
 // Large bodies written in many small pieces come back whole through each coding's reference
 // decoder.
 func TestCompressRoundTrip(t *testing.T) {

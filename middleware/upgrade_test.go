@@ -96,13 +96,13 @@ func serveEngine(t *testing.T, engine string, h http.Handler) string {
 	return ln.Addr().String()
 }
 
-// An upgraded exchange through httputil.ReverseProxy, on each server engine: its access line counts
-// the bytes the tunnel carried each way (the 101 head not included), says upgraded, and its total_ms
-// spans the tunnel.
+// An upgraded exchange through httputil.ReverseProxy, on each server engine, with compression in
+// the chain or not (the client asks for gzip): its access line counts the bytes the tunnel carried
+// each way (the 101 head not included), says upgraded, and its total_ms spans the tunnel.
 func TestUpgradedExchangeCountsTunnelBytes(t *testing.T) {
 	const n = 200_000
 	const hold = 150 * time.Millisecond
-	for _, engine := range []string{"net/http", "guard", "leanhttp"} {
+	for _, engine := range []string{"net/http", "guard", "leanhttp", "net/http+compress", "leanhttp+compress"} {
 		t.Run(engine, func(t *testing.T) {
 			target, err := url.Parse(echoUpgradeUpstream(t, n, hold))
 			if err != nil {
@@ -112,7 +112,12 @@ func TestUpgradedExchangeCountsTunnelBytes(t *testing.T) {
 			cfg.EncodeTime = zapcore.ISO8601TimeEncoder
 			var logs e2e.Buffer // the server's goroutines write, the test reads
 			log := zap.New(zapcore.NewCore(NewJSONEncoder(cfg), zapcore.AddSync(&logs), zap.InfoLevel))
-			addr := serveEngine(t, engine, Timing(httputil.NewSingleHostReverseProxy(target), Options{Logger: log}))
+			var h http.Handler = httputil.NewSingleHostReverseProxy(target)
+			server, compressed := strings.CutSuffix(engine, "+compress")
+			if compressed {
+				h = Compress(h, CompressOptions{Encodings: []string{EncodingGzip}})
+			}
+			addr := serveEngine(t, server, Timing(h, Options{Logger: log}))
 
 			conn, err := net.Dial("tcp", addr)
 			if err != nil {
@@ -120,7 +125,7 @@ func TestUpgradedExchangeCountsTunnelBytes(t *testing.T) {
 			}
 			defer conn.Close()
 			_ = conn.SetDeadline(time.Now().Add(20 * time.Second))
-			fmt.Fprint(conn, "GET /tunnel HTTP/1.1\r\nHost: x\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+			fmt.Fprint(conn, "GET /tunnel HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
 			br := bufio.NewReader(conn)
 			resp, err := http.ReadResponse(br, nil)
 			if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
