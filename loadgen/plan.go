@@ -110,7 +110,24 @@ type Plan struct {
 	// ForceStdClient sends through net/http's client even for http URLs (https always does). The zero value
 	// uses the lean built-in HTTP/1.1 client for http URLs.
 	ForceStdClient bool
+
+	// Proto picks HTTP/2 (ProtoH2 for https URLs, ProtoH2C for http ones) over golang.org/x/net/http2's
+	// client, one HTTP/2 connection per Conns. The zero value speaks HTTP/1.1.
+	Proto Proto
+	// Streams is the number of concurrent streams per HTTP/2 connection: Conns×Streams requests are in
+	// flight in closed loop, and in open loop each connection carries at most Streams at once. Zero means
+	// 1 (as h2load's -m); more than 1 needs Proto.
+	Streams int
 }
+
+// Proto is the HTTP version of a plan's requests; the zero value is HTTP/1.1.
+type Proto string
+
+// The protocols of Plan.Proto besides HTTP/1.1.
+const (
+	ProtoH2  Proto = "h2"  // HTTP/2 over TLS, negotiated with ALPN (https URLs)
+	ProtoH2C Proto = "h2c" // HTTP/2 in cleartext with prior knowledge (http URLs)
+)
 
 // Target is one request of a plan. The zero Method means GET; a nil Body sends none.
 type Target struct {
@@ -194,6 +211,9 @@ func (p Plan) withDefaults() Plan {
 	if p.HdrLogInterval <= 0 {
 		p.HdrLogInterval = DefaultHdrLogInterval
 	}
+	if p.Streams == 0 {
+		p.Streams = 1
+	}
 	return p
 }
 
@@ -217,6 +237,9 @@ func (p Plan) validate() error {
 		if u.Host == "" {
 			return fmt.Errorf("target %d: url %q has no host", i, t.URL)
 		}
+		if want := map[Proto]string{ProtoH2: "https", ProtoH2C: "http"}[p.Proto]; want != "" && u.Scheme != want {
+			return fmt.Errorf("target %d: url %q: %s needs %s URLs", i, t.URL, p.Proto, want)
+		}
 		for _, h := range t.Header {
 			if h.Key == "" || strings.ContainsAny(h.Key, " :\r\n") || strings.ContainsAny(h.Value, "\r\n") {
 				return fmt.Errorf("target %d: invalid header %q", i, h.Key+": "+h.Value)
@@ -228,6 +251,16 @@ func (p Plan) validate() error {
 	}
 	if p.Rate < 0 {
 		return fmt.Errorf("rate %v must not be negative", p.Rate)
+	}
+	switch {
+	case p.Proto != "" && p.Proto != ProtoH2 && p.Proto != ProtoH2C:
+		return fmt.Errorf("protocol %q: want %s or %s", p.Proto, ProtoH2, ProtoH2C)
+	case p.Proto != "" && p.ForceStdClient:
+		return fmt.Errorf("%s and the net/http client exclude each other", p.Proto)
+	case p.Streams < 0:
+		return fmt.Errorf("%d streams per connection: want at least 1", p.Streams)
+	case p.Streams > 1 && p.Proto == "":
+		return fmt.Errorf("%d streams per connection need HTTP/2 (h2 or h2c)", p.Streams)
 	}
 	return nil
 }

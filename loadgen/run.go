@@ -19,6 +19,8 @@ const abortGrace = time.Second
 const (
 	ClientFast = "fast-http1" // the built-in lean HTTP/1.1 client
 	ClientStd  = "net/http"   // net/http's client (https targets, or Plan.ForceStdClient)
+	ClientH2   = "h2"         // x/net/http2's client over TLS; with Plan.Streams > 1, "h2 (N streams/conn)"
+	ClientH2C  = "h2c"        // x/net/http2's client in cleartext; "h2c (N streams/conn)" likewise
 )
 
 // Report is the outcome of Run. Its embedded Result covers the whole run; Rounds has one Result per
@@ -28,7 +30,7 @@ type Report struct {
 	Rounds []*Result
 
 	// Plan echoes: the first target's URL, connections, open-loop rate (0 for closed loop) and the client
-	// used (ClientFast or ClientStd).
+	// used (ClientFast, ClientStd, ClientH2 or ClientH2C).
 	URL    string
 	Conns  int
 	Rate   float64
@@ -57,7 +59,13 @@ func Run(ctx context.Context, p Plan) (*Report, error) {
 		return nil, err
 	}
 	rep := &Report{URL: p.Targets[0].URL, Conns: p.Conns, Rate: p.Rate, Client: ClientFast, RunIDs: []string{newRunID()}}
-	if std {
+	switch {
+	case p.Proto != "":
+		rep.Client = string(p.Proto)
+		if p.Streams > 1 {
+			rep.Client += fmt.Sprintf(" (%d streams/conn)", p.Streams)
+		}
+	case std:
 		rep.Client = ClientStd
 	}
 	if !p.StartAt.IsZero() {
@@ -154,7 +162,7 @@ func runRound(ctx context.Context, p Plan, reqs []*prepared, routes []string, st
 	hard, cancelHard := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelHard()
 
-	workers := make([]*worker, p.Conns)
+	workers := make([]*worker, p.Conns*p.Streams) // Streams is 1 but for HTTP/2
 	for i := range workers {
 		w := &worker{routes: make([]*routeStats, len(routes))}
 		for r := range routes {
@@ -171,10 +179,17 @@ func runRound(ctx context.Context, p Plan, reqs []*prepared, routes []string, st
 		stopped: ctx.Done(),
 		start:   time.Now(),
 	}
-	for _, w := range workers {
-		if std {
+	var h2 *h2Conn
+	for i, w := range workers {
+		switch {
+		case p.Proto != "":
+			if i%p.Streams == 0 {
+				h2 = newH2Conn(p, p.Streams)
+			}
+			w.conn = newH2Stream(hard, h2)
+		case std:
 			w.conn = newStdConn(hard, p.Timeout, p.Insecure)
-		} else {
+		default:
 			w.conn = newFastConn(hard, rd.start, p.Timeout)
 		}
 	}

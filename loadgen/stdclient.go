@@ -74,6 +74,16 @@ func (c *stdConn) close() {
 func (c *stdConn) do(r *prepared, _ time.Duration, ex *exchange) error {
 	ctx, cancel := context.WithTimeout(c.ctx, c.timeout)
 	defer cancel()
+	err := roundTrip(ctx, c.client.Do, r, ex)
+	s, rv := c.sent.Load(), c.recv.Load()
+	ex.wireSent, ex.wireRecv = s-c.seenSent, rv-c.seenRecv
+	c.seenSent, c.seenRecv = s, rv
+	return err
+}
+
+// roundTrip sends r through send (a net/http or HTTP/2 client) and reads the whole response, filling the
+// status and body counts of ex; the caller counts wire bytes. ctx bounds the exchange.
+func roundTrip(ctx context.Context, send func(*http.Request) (*http.Response, error), r *prepared, ex *exchange) error {
 	var body io.Reader
 	if r.body != nil {
 		body = bytes.NewReader(r.body)
@@ -90,7 +100,7 @@ func (c *stdConn) do(r *prepared, _ time.Duration, ex *exchange) error {
 		}
 		req.Header.Add(h.Key, h.Value)
 	}
-	resp, err := c.client.Do(req)
+	resp, err := send(req)
 	if err == nil {
 		ex.status = resp.StatusCode
 		ex.bodySent = uint64(r.bodyLen)
@@ -101,9 +111,6 @@ func (c *stdConn) do(r *prepared, _ time.Duration, ex *exchange) error {
 			err = cerr
 		}
 	}
-	s, rv := c.sent.Load(), c.recv.Load()
-	ex.wireSent, ex.wireRecv = s-c.seenSent, rv-c.seenRecv
-	c.seenSent, c.seenRecv = s, rv
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", r.method, r.url, err)
 	}

@@ -33,6 +33,8 @@ combines the -json reports or -hdr-log logs of several runs into one report, exa
   -fail-on EXPR exit 1 when e.g. 'errors>1%' or 'p99>200ms' holds (comma-separated: any)
   -k            https: skip certificate verification
   -std          use net/http's client instead of the built-in HTTP/1.1 client
+  -h2 | -h2c    HTTP/2 over TLS | cleartext; -streams N per connection: c×N in flight    default 1
+  -targets FILE requests in vegeta's format (METHOD URL, headers, @body), in turn, one row per target
   -config FILE  self mode: the gateway's config (default: the embedded one)
   -start-at T   start at time T (RFC 3339, e.g. 2026-05-01T12:00:00Z; at most 1s past, 24h ahead)
   -json FILE    also write the JSON report, histograms included, to FILE
@@ -51,7 +53,7 @@ Examples:
 type selftestArgs struct {
 	plan                        loadgen.Plan // without its targets
 	url, method, output, config string       // url is empty for self mode
-	jsonFile, hdrLog            string
+	jsonFile, hdrLog, targets   string
 	files                       []string // merge's inputs; nil when not merging
 	headers                     []loadgen.Header
 	body                        []byte // nil without -body or -body-file
@@ -79,10 +81,12 @@ func selftest(ctx context.Context, args []string, stdout, stderr io.Writer,
 	case err == nil && a.files != nil:
 		rep, err := loadgen.MergeFiles(a.files)
 		return output(rep, a, err, stdout, stderr)
-	case err == nil && a.url == "" && self == nil:
+	case err == nil && a.url == "" && a.targets == "" && self == nil:
 		err = usageErr("no URL given and no self mode available")
-	case err == nil && a.url == "" && (a.method != "" || a.body != nil || len(a.form) > 0):
-		err = usageErr("-m, -body, -body-file and -F need a URL")
+	case err == nil && (a.url == "" || a.targets != "") && (a.method != "" || a.body != nil || len(a.form) > 0):
+		err = usageErr("-m, -body, -body-file and -F need a URL (and no -targets)")
+	case err == nil && a.url != "" && a.targets != "":
+		err = usageErr("a URL and -targets exclude each other")
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "selftest: %v\n\n%s", err, selftestUsage)
@@ -90,7 +94,11 @@ func selftest(ctx context.Context, args []string, stdout, stderr io.Writer,
 	}
 	fail := func(format string, v ...any) int { fmt.Fprintf(stderr, "selftest: "+format+"\n", v...); return 1 }
 	p := a.plan
-	if a.url != "" {
+	if a.targets != "" {
+		if p.Targets, err = loadgen.ReadTargets(a.targets, a.headers); err != nil {
+			return fail("%v", err)
+		}
+	} else if a.url != "" {
 		t, err := loadgen.NewTarget(a.url, a.method, a.headers, a.body, a.form)
 		if err != nil {
 			return fail("%v", err)
@@ -118,7 +126,7 @@ func selftest(ctx context.Context, args []string, stdout, stderr io.Writer,
 	}
 	p.Progress = loadgen.ProgressWriter(stderr)
 	rep, err := loadgen.Run(ctx, p)
-	if rep != nil && a.url == "" {
+	if rep != nil && a.url == "" && a.targets == "" {
 		rep.URL = strings.TrimSuffix(rep.URL, "/") // the gateway's base URL
 	}
 	return output(rep, a, err, stdout, stderr)
@@ -180,6 +188,10 @@ func parseSelftest(args []string) (*selftestArgs, error) {
 	fs.StringVar(&failOn, "fail-on", "", "fail-on")
 	fs.BoolVar(&p.Insecure, "k", false, "insecure")
 	fs.BoolVar(&p.ForceStdClient, "std", false, "net/http client")
+	fs.BoolFunc("h2", "HTTP/2 over TLS", func(string) error { p.Proto = loadgen.ProtoH2; return nil })
+	fs.BoolFunc("h2c", "HTTP/2 cleartext", func(string) error { p.Proto = loadgen.ProtoH2C; return nil })
+	fs.IntVar(&p.Streams, "streams", 1, "streams per HTTP/2 connection")
+	fs.StringVar(&a.targets, "targets", "", "targets file")
 	fs.StringVar(&a.config, "config", "", "self mode config")
 	fs.StringVar(&a.jsonFile, "json", "", "json report file")
 	fs.StringVar(&a.hdrLog, "hdr-log", "", "interval log file")
