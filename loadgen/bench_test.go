@@ -38,3 +38,17 @@ func BenchmarkRunHdrLog(b *testing.B) {
 		b.Fatalf("%d requests, want %d", rep.Requests, b.N)
 	}
 }
+
+// BenchmarkRunTimeline is BenchmarkRun with Plan.Timeline: the cost of the per-second timeline.
+func BenchmarkRunTimeline(b *testing.B) {
+	url := "http://" + cannedServer(b, "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nwelcome\n", false) + "/"
+	b.ReportAllocs()
+	b.ResetTimer()
+	rep, err := Run(context.Background(), Plan{Targets: []Target{{URL: url}}, Conns: 64, Requests: uint64(b.N), Timeline: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if rep.Requests != uint64(b.N) {
+		b.Fatalf("%d requests, want %d", rep.Requests, b.N)
+	}
+}

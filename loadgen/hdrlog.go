@@ -34,33 +34,51 @@ import (
 // milliseconds and its interval lines scale Interval_Max from nanoseconds, with no public option to
 // say microseconds.
 
-// intervals holds one worker's latencies of the current log interval, a sparse histogram per route (a
-// dense one is 190 KB; an interval's few populated buckets take a few hundred bytes). The worker records
-// into the set cur points to; once per interval the log's collector swaps in an empty set and takes the
-// old one (see take).
+// intervals holds one worker's tally of the current interval (see ivlSet). The worker records into the
+// set cur points to; once per interval the collector swaps in an empty set and takes the old one (see
+// take). The interval log and the timeline (Plan.Timeline) both read what the collector gathers.
 type intervals struct {
-	cur  atomic.Pointer[[]*hdrhistogram.PackedHistogram]
+	cur  atomic.Pointer[ivlSet]
 	busy atomic.Bool // set by the worker while it records into *cur
 }
 
-func newPackedSet(routes int) *[]*hdrhistogram.PackedHistogram {
-	set := make([]*hdrhistogram.PackedHistogram, routes)
-	for i := range set {
-		set[i] = hdrhistogram.NewPacked(histLowest, histHighest, histDigits)
+// ivlSet is one worker's tally of one interval: a sparse latency histogram per route (a dense one is
+// 190 KB; an interval's few populated buckets take a few hundred bytes), the errors, the wire bytes and
+// the responses by status code (4 KB).
+type ivlSet struct {
+	hists      []*hdrhistogram.PackedHistogram
+	errors     uint64
+	sent, recv uint64
+	status     [1000]uint32 // by code; HTTP's three digits always fit
+}
+
+func newIvlSet(routes int) *ivlSet {
+	s := &ivlSet{hists: make([]*hdrhistogram.PackedHistogram, routes)}
+	for i := range s.hists {
+		s.hists[i] = hdrhistogram.NewPacked(histLowest, histHighest, histDigits)
 	}
-	return &set
+	return s
 }
 
 func newIntervals(routes int) *intervals {
 	iv := &intervals{}
-	iv.cur.Store(newPackedSet(routes))
+	iv.cur.Store(newIvlSet(routes))
 	return iv
 }
 
-// record is called by the worker only.
-func (iv *intervals) record(route int, d time.Duration) {
+// record is called by the worker only, once per request: failed requests count as errors, the others
+// with their latency and status.
+func (iv *intervals) record(route int, ex *exchange, failed bool, lat time.Duration) {
 	iv.busy.Store(true)
-	_ = (*iv.cur.Load())[route].RecordValue(micros(d)) // cannot fail: micros clamps to the range
+	s := iv.cur.Load()
+	s.sent += ex.wireSent
+	s.recv += ex.wireRecv
+	if failed {
+		s.errors++
+	} else {
+		_ = s.hists[route].RecordValue(micros(lat)) // cannot fail: micros clamps to the range
+		s.status[min(max(ex.status, 0), len(s.status)-1)]++
+	}
 	iv.busy.Store(false)
 }
 
@@ -69,7 +87,7 @@ func (iv *intervals) record(route int, d time.Duration) {
 // all three are sequentially consistent atomics: busy seen clear after the swap means the worker has
 // either finished with the old set or will load the new one. A record takes nanoseconds, so the wait
 // is short.
-func (iv *intervals) take(spare *[]*hdrhistogram.PackedHistogram) *[]*hdrhistogram.PackedHistogram {
+func (iv *intervals) take(spare *ivlSet) *ivlSet {
 	old := iv.cur.Swap(spare)
 	for iv.busy.Load() {
 		runtime.Gosched()
@@ -77,15 +95,10 @@ func (iv *intervals) take(spare *[]*hdrhistogram.PackedHistogram) *[]*hdrhistogr
 	return old
 }
 
-// hdrLog writes the interval log of a run. One goroutine at a time uses it: Run, then the collector of
-// each round in turn.
+// hdrLog writes the interval log of a run, from the intervals its collector gathers.
 type hdrLog struct {
-	w      *stickyWriter
-	every  time.Duration
-	tags   []string                  // escaped route names; nil with a single route
-	routes []*hdrhistogram.Histogram // the current interval's latencies, per route
-	all    *hdrhistogram.Histogram   // and of all routes
-	spare  *[]*hdrhistogram.PackedHistogram
+	w    *stickyWriter
+	tags []string // escaped route names; nil with a single route
 }
 
 // stickyWriter passes writes on until one fails, then refuses every later one with the same error. Run
@@ -106,9 +119,8 @@ func (s *stickyWriter) Write(p []byte) (int, error) {
 
 // newHdrLog writes the log's header, with the current time as its start.
 func newHdrLog(p Plan, rep *Report, routes []string) *hdrLog {
-	l := &hdrLog{w: &stickyWriter{w: p.HdrLog}, every: p.HdrLogInterval, all: newHist(), spare: newPackedSet(len(routes))}
+	l := &hdrLog{w: &stickyWriter{w: p.HdrLog}}
 	for _, name := range routes {
-		l.routes = append(l.routes, newHist())
 		if len(routes) > 1 {
 			l.tags = append(l.tags, logTag(name))
 		}
@@ -127,50 +139,14 @@ func newHdrLog(p Plan, rep *Report, routes []string) *hdrLog {
 	return l
 }
 
-// run collects and writes an interval every l.every until finished is closed (the workers are done),
-// then writes the last, partial one.
-func (l *hdrLog) run(rd *round, workers []*worker, finished <-chan struct{}) {
-	t := time.NewTicker(l.every)
-	defer t.Stop()
-	var from time.Duration
-	for {
-		select {
-		case <-t.C:
-			to := time.Since(rd.start)
-			l.collect(workers)
-			l.write(rd.start, from, to)
-			from = to
-		case <-finished:
-			l.collect(workers)
-			l.write(rd.start, from, max(rd.elapsed, from))
-			return
-		}
-	}
-}
-
-// collect adds every worker's interval latencies to l.routes and l.all.
-func (l *hdrLog) collect(workers []*worker) {
-	for _, w := range workers {
-		set := w.ivl.take(l.spare)
-		for r, h := range *set {
-			_ = h.MergeInto(l.routes[r]) // nothing drops: the same settings
-			_ = h.MergeInto(l.all)
-			h.Reset()
-		}
-		l.spare = set
-	}
-}
-
-// write writes the interval [start+from, start+to) and empties the interval histograms.
-func (l *hdrLog) write(start time.Time, from, to time.Duration) {
+// write writes the interval [start+from, start+to) of all routes and of each.
+func (l *hdrLog) write(start time.Time, from, to time.Duration, all *hdrhistogram.Histogram, routes []*hdrhistogram.Histogram) {
 	at, end := start.Add(from).UnixMilli(), start.Add(to).UnixMilli()
-	l.line("", l.all, at, end)
-	l.all.Reset()
-	for r, h := range l.routes {
+	l.line("", all, at, end)
+	for r, h := range routes {
 		if l.tags != nil {
 			l.line(l.tags[r], h, at, end)
 		}
-		h.Reset()
 	}
 }
 

@@ -1,7 +1,7 @@
 // Package loadgen is a load generator for HTTP/1.1 and HTTP/2 servers: the engine behind
 // `frontgate selftest`.
 //
-// Run executes a Plan and returns a Report, which writes itself as text or JSON (with its latency
+// Run executes a Plan and returns a Report, which writes itself as text, JSON or HTML (with its latency
 // histograms encoded, so that MergeFiles can combine the reports of several runs, from several machines
 // started together with Plan.StartAt, into one exact report). ParseHeader,
 // ParseFormField and NewTarget build a Target from command-line style arguments, ParseFailOn and
@@ -14,7 +14,8 @@
 // worker and route (about 190 KB each, twice that in open loop), merged at the end of each round, so
 // memory does not grow with the number of requests. With Plan.HdrLog each worker also keeps a sparse
 // histogram per route for the current interval of the log, handed to the log's writer once per
-// interval without a lock.
+// interval without a lock; with Plan.Timeline the same per-interval tallies (with errors, bytes and
+// statuses) make Report.Timeline.
 //
 // Open loop paces every connection's goroutine on one absolute schedule (see Pacer). Its sleeps rely on
 // Go timers, which wake up to about a millisecond late when the process is otherwise idle; that lateness

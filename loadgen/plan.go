@@ -101,8 +101,13 @@ type Plan struct {
 	// MergeFiles read: one line per HdrLogInterval for all routes, and one per route, tagged with its
 	// name, when the plan has several. Nil writes none and costs nothing per request.
 	HdrLog io.Writer
-	// HdrLogInterval is the length of one interval of HdrLog. Zero means DefaultHdrLogInterval.
+	// HdrLogInterval is the length of one interval of HdrLog and of Timeline. Zero means
+	// DefaultHdrLogInterval.
 	HdrLogInterval time.Duration
+	// Timeline, when set, fills Report.Timeline with one entry per HdrLogInterval: its requests, errors,
+	// bytes, statuses and latency percentiles. Memory grows by one small entry per interval. False keeps
+	// none and, without HdrLog too, costs nothing per request.
+	Timeline bool
 
 	// Insecure skips TLS certificate verification for https targets; the zero value verifies.
 	Insecure bool

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,19 +27,22 @@ import (
 //	rounds       array    one JSONResult per round that ran
 //	run_ids      array    the run's random id (for a merge: every input's), so merge can refuse a run twice
 //	merged_from  array    optional, a merged report only: the files it was merged from
+//	timeline     array    optional, with Plan.Timeline (selftest: -o json, -json, -html): one JSONInterval
+//	                      per second of the run, in order; their counts add up to the totals
 //
 // For a merged report (MergeFiles) conns and rate are the inputs' sums, url and client list the
 // distinct ones (space- and +-separated), and rounds is empty.
 type JSONReport struct {
 	JSONResult
-	URL         string       `json:"url"`
-	Conns       int          `json:"conns"`
-	Rate        float64      `json:"rate"`
-	Client      string       `json:"client"`
-	Interrupted bool         `json:"interrupted"`
-	Rounds      []JSONResult `json:"rounds"`
-	RunIDs      []string     `json:"run_ids"`
-	MergedFrom  []string     `json:"merged_from,omitempty"`
+	URL         string         `json:"url"`
+	Conns       int            `json:"conns"`
+	Rate        float64        `json:"rate"`
+	Client      string         `json:"client"`
+	Interrupted bool           `json:"interrupted"`
+	Rounds      []JSONResult   `json:"rounds"`
+	RunIDs      []string       `json:"run_ids"`
+	MergedFrom  []string       `json:"merged_from,omitempty"`
+	Timeline    []JSONInterval `json:"timeline,omitempty"`
 }
 
 // JSONResult is the JSON form of a Result (the whole run, one round or one route); the zero value is an
@@ -150,7 +152,8 @@ func (r *Result) JSON() JSONResult {
 // JSON converts r to its JSON form.
 func (r *Report) JSON() JSONReport {
 	j := JSONReport{JSONResult: r.Result.JSON(), URL: r.URL, Conns: r.Conns, Rate: r.Rate, Client: r.Client,
-		Interrupted: r.Interrupted, Rounds: make([]JSONResult, 0, len(r.Rounds)), RunIDs: r.RunIDs, MergedFrom: r.Merged}
+		Interrupted: r.Interrupted, Rounds: make([]JSONResult, 0, len(r.Rounds)), RunIDs: r.RunIDs, MergedFrom: r.Merged,
+		Timeline: jsonTimeline(r.Timeline)}
 	for _, rr := range r.Rounds {
 		j.Rounds = append(j.Rounds, rr.JSON())
 	}
@@ -178,15 +181,7 @@ func (r *Report) Write(w io.Writer, format string, hist bool) error {
 
 // WriteJSONFile writes the JSON report to the file at path, replacing it.
 func (r *Report) WriteJSONFile(path string) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err // names the path
-	}
-	err = r.WriteJSON(f)
-	if cerr := f.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("write json report: %w", cerr)
-	}
-	return err
+	return writeFile(path, "json", r.WriteJSON)
 }
 
 // WriteText writes the human-readable report: each round when there are several, then the total, with
@@ -274,9 +269,9 @@ func (r *Result) Err() error {
 }
 
 func writeResult(w io.Writer, r *Result) {
-	fmt.Fprintf(w, "%-13s %d completed, %d failed in %s\n", "Requests:", r.Requests, r.Errors,
-		r.Duration.Round(time.Millisecond))
-	fmt.Fprintf(w, "%-13s %.1f\n", "Requests/s:", r.RPS())
+	fmt.Fprintf(w, "%-13s %d completed, %d failed\n", "Requests:", r.Requests, r.Errors)
+	fmt.Fprintf(w, "%-13s %s\n", "Total time:", r.Duration.Round(time.Millisecond))
+	fmt.Fprintf(w, "%-13s %.1f (completed per second of total time)\n", "Requests/s:", r.RPS())
 	if r.LatencyUncorrected != nil {
 		writeLatency(w, "Latency:", r.Latency)
 		fmt.Fprintf(w, "%-13s (from each request's due time; uncorrected: from its send)\n", "")
@@ -286,7 +281,9 @@ func writeResult(w io.Writer, r *Result) {
 	}
 	fmt.Fprintf(w, "%-13s %s wire, %s bodies\n", "Sent:", mb(r.BytesSent), mb(r.BodyBytesSent))
 	fmt.Fprintf(w, "%-13s %s wire, %s bodies\n", "Received:", mb(r.BytesReceived), mb(r.BodyBytesReceived))
-	fmt.Fprintf(w, "%-13s %.2f MB/s\n", "Throughput:", r.MBPerSec())
+	fmt.Fprintf(w, "%-13s %s in all (wire bytes sent + received; bodies %s)\n", "Payload:",
+		mb(r.BytesSent+r.BytesReceived), mb(r.BodyBytesSent+r.BodyBytesReceived))
+	fmt.Fprintf(w, "%-13s %.2f MB/s (payload per second of total time; MB = 10^6 bytes)\n", "Throughput:", r.MBPerSec())
 	fmt.Fprintf(w, "%-13s %s\n", "Status:", statusLine(r.Status))
 	fmt.Fprintf(w, "%-13s %s\n", "Errors:", kindsLine(r.ErrorKinds))
 	if len(r.Routes) == 0 {

@@ -43,6 +43,9 @@ type Report struct {
 	RunIDs []string
 	// Merged names the inputs of a merged report, in the order given; nil for a single run.
 	Merged []string
+	// Timeline has an entry per interval of the run, a second by default, with Plan.Timeline; nil
+	// otherwise, and in a merged report.
+	Timeline []Interval
 }
 
 // Run executes p and returns its report. With p.StartAt it first waits until then. It stops early when
@@ -71,10 +74,7 @@ func Run(ctx context.Context, p Plan) (*Report, error) {
 	if !p.StartAt.IsZero() {
 		waitUntil(ctx, p.StartAt, p.Progress)
 	}
-	var log *hdrLog
-	if p.HdrLog != nil {
-		log = newHdrLog(p, rep, routes)
-	}
+	col := newCollector(p, rep, routes)
 	for round := 0; round < p.Rounds; round++ {
 		if round > 0 && p.Pause > 0 {
 			t := time.NewTimer(p.Pause)
@@ -87,12 +87,15 @@ func Run(ctx context.Context, p Plan) (*Report, error) {
 		if ctx.Err() != nil {
 			break
 		}
-		rep.Rounds = append(rep.Rounds, runRound(ctx, p, reqs, routes, std, log))
+		rep.Rounds = append(rep.Rounds, runRound(ctx, p, reqs, routes, std, col))
 	}
 	rep.Interrupted = ctx.Err() != nil
 	rep.Result = *mergeRounds(rep.Rounds, p.Rate > 0, routes)
-	if log != nil && log.w.err != nil {
-		return rep, fmt.Errorf("hdr log: %w", log.w.err)
+	if col != nil && col.timeline {
+		rep.Timeline = col.closed
+	}
+	if col != nil && col.log != nil && col.log.w.err != nil {
+		return rep, fmt.Errorf("hdr log: %w", col.log.w.err)
 	}
 	return rep, nil
 }
@@ -140,7 +143,7 @@ func prepareAll(p Plan) (reqs []*prepared, routes []string, std bool, err error)
 type worker struct {
 	conn   requester
 	routes []*routeStats
-	ivl    *intervals    // latencies of the current log interval; nil without Plan.HdrLog
+	ivl    *intervals    // the current interval's tally; nil without Plan.HdrLog and Plan.Timeline
 	done   atomic.Uint64 // requests finished, for the progress line
 	timer  *time.Timer
 }
@@ -156,7 +159,7 @@ type round struct {
 	elapsed time.Duration // the round's duration, set before its finished channel is closed
 }
 
-func runRound(ctx context.Context, p Plan, reqs []*prepared, routes []string, std bool, log *hdrLog) *Result {
+func runRound(ctx context.Context, p Plan, reqs []*prepared, routes []string, std bool, col *collector) *Result {
 	open := p.Rate > 0
 	// hard is cancelled to cut requests in flight: abortGrace after ctx is, or when the round is over.
 	hard, cancelHard := context.WithCancel(context.WithoutCancel(ctx))
@@ -168,7 +171,7 @@ func runRound(ctx context.Context, p Plan, reqs []*prepared, routes []string, st
 		for r := range routes {
 			w.routes[r] = newRouteStats(open)
 		}
-		if log != nil {
+		if col != nil {
 			w.ivl = newIntervals(len(routes))
 		}
 		workers[i] = w
@@ -218,8 +221,8 @@ func runRound(ctx context.Context, p Plan, reqs []*prepared, routes []string, st
 	if p.Progress != nil {
 		helpers.Go(func() { progress(p.Progress, rd, workers, finished) })
 	}
-	if log != nil {
-		helpers.Go(func() { log.run(rd, workers, finished) })
+	if col != nil {
+		helpers.Go(func() { col.run(rd, workers, finished) })
 	}
 	var wg sync.WaitGroup
 	for _, w := range workers {
@@ -278,21 +281,22 @@ func (w *worker) run(rd *round) {
 		err := w.conn.do(r, now, &ex)
 		end := time.Since(rd.start)
 		s.add(&ex)
+		var lat time.Duration
 		if err != nil {
 			s.errors++
 			s.kinds[classify(err, w.conn.aborted())]++
 		} else {
 			s.requests++
 			s.countStatus(ex.status)
-			lat := end - now
+			lat = end - now
 			if open {
 				s.raw.record(lat)
 				lat = end - rd.pacer.Due(i)
 			}
 			s.hist.record(lat)
-			if w.ivl != nil {
-				w.ivl.record(r.route, lat)
-			}
+		}
+		if w.ivl != nil {
+			w.ivl.record(r.route, &ex, err != nil, lat)
 		}
 		w.done.Add(1)
 		now = end

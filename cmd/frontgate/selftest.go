@@ -15,7 +15,7 @@ import (
 )
 
 const selftestUsage = `Usage: frontgate selftest [flags] [URL]
-       frontgate selftest merge [-o text|json] [-hist] [-json FILE] [-fail-on EXPR] FILE...
+       frontgate selftest merge [-o text|json] [-hist] [-json FILE] [-html FILE] [-fail-on EXPR] FILE...
 
 Loads URL, or with no URL the gateway itself (started in-process from -config FILE or the embedded
 default, with its built-in demo upstream) through a mix of its demo routes, reported per route. merge
@@ -29,7 +29,7 @@ combines the -json reports or -hdr-log logs of several runs into one report, exa
   -m METHOD  -H 'K: V' (repeatable)  -body STR | -body-file FILE
   -F key=value  -F field=@file.jpg   multipart form, curl syntax (repeatable); the body is encoded once
   -timeout DUR  per request                                                        default 30s
-  -o text|json  report format; -hist adds a latency histogram (text bars)
+  -o text|json  report format; -hist adds a latency histogram (text bars); json has a per-second timeline
   -fail-on EXPR exit 1 when e.g. 'errors>1%' or 'p99>200ms' holds (comma-separated: any)
   -k            https: skip certificate verification
   -std          use net/http's client instead of the built-in HTTP/1.1 client
@@ -38,6 +38,7 @@ combines the -json reports or -hdr-log logs of several runs into one report, exa
   -config FILE  self mode: the gateway's config (default: the embedded one)
   -start-at T   start at time T (RFC 3339, e.g. 2026-05-01T12:00:00Z; at most 1s past, 24h ahead)
   -json FILE    also write the JSON report, histograms included, to FILE
+  -html FILE    also write a self-contained HTML report with charts (per second, percentiles) to FILE
   -hdr-log FILE write an HdrHistogram interval log to FILE (1s intervals, in all and per route)
 
 Examples:
@@ -53,7 +54,9 @@ Examples:
 type selftestArgs struct {
 	plan                        loadgen.Plan // without its targets
 	url, method, output, config string       // url is empty for self mode
-	jsonFile, hdrLog, targets   string
+	jsonFile, hdrLog, htmlFile  string
+	targets                     string
+	command                     string   // the command line, shown in the HTML report
 	files                       []string // merge's inputs; nil when not merging
 	headers                     []loadgen.Header
 	body                        []byte // nil without -body or -body-file
@@ -143,6 +146,9 @@ func output(rep *loadgen.Report, a *selftestArgs, runErr error, stdout, stderr i
 	if err == nil && a.jsonFile != "" {
 		err = rep.WriteJSONFile(a.jsonFile)
 	}
+	if err == nil && a.htmlFile != "" {
+		err = rep.WriteHTMLFile(a.htmlFile, a.command)
+	}
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -195,9 +201,11 @@ func parseSelftest(args []string) (*selftestArgs, error) {
 	fs.StringVar(&a.config, "config", "", "self mode config")
 	fs.StringVar(&a.jsonFile, "json", "", "json report file")
 	fs.StringVar(&a.hdrLog, "hdr-log", "", "interval log file")
+	fs.StringVar(&a.htmlFile, "html", "", "html report file")
 	fs.Func("start-at", "start time", func(v string) (err error) { p.StartAt, err = loadgen.ParseStartAt(v, time.Now()); return err })
 
 	var positional []string
+	a.command = loadgen.CommandLine(append([]string{"frontgate", "selftest"}, args...))
 	for {
 		if err := fs.Parse(args); err != nil {
 			return nil, usageErr("%w", err) // flag.ErrHelp for -h
@@ -213,7 +221,7 @@ func parseSelftest(args []string) (*selftestArgs, error) {
 		a.files, positional = positional[1:], nil // not nil: merging
 	}
 	for name := range set {
-		if a.files != nil && !strings.Contains(" o hist json fail-on ", " "+name+" ") {
+		if a.files != nil && !strings.Contains(" o hist json html fail-on ", " "+name+" ") {
 			return nil, usageErr("-%s does not apply to merge", name)
 		}
 	}
@@ -259,6 +267,7 @@ func parseSelftest(args []string) (*selftestArgs, error) {
 			return nil, usageErr("%v", err)
 		}
 	}
+	p.Timeline = a.output == "json" || a.jsonFile != "" || a.htmlFile != ""
 	if set["d"] && !set["n"] {
 		p.Requests = 0 // -d alone: no request limit
 	}

@@ -103,7 +103,7 @@ func TestSelftestTextReport(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	for _, want := range []string{"round 1 of 2", "round 2 of 2", "== total ==", "60 completed, 0 failed",
-		"p99.9", "Requests/s:", "Sent:", "Received:", "Throughput:", "Status:       200=60", "Errors:       none",
+		"Total time:", "p99.9", "Requests/s:", "Sent:", "Received:", "Payload:", "MB in all", "Throughput:", "MB/s", "MB = 10^6 bytes", "Status:       200=60", "Errors:       none",
 		"Latency histogram:", "#"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,9 +23,22 @@ const chromiumBin = "/usr/bin/chromium"
 // not installed, unless FRONTGATE_SKIP_BROWSER=1, which skips browser tests.
 func Render(t testing.TB, url string) (dom string) {
 	t.Helper()
-	dom, stderr, err := run(t,
+	return render(t, url)
+}
+
+// RenderSize is Render in a window of width×height CSS pixels laid out as [Screenshot] lays out one
+// of the same size, so positions read from the DOM match the screenshot's pixels.
+func RenderSize(t testing.TB, url string, width, height int) (dom string) {
+	t.Helper()
+	return render(t, url, "--hide-scrollbars", "--force-device-scale-factor=1",
+		"--window-size="+strconv.Itoa(width)+","+strconv.Itoa(height))
+}
+
+func render(t testing.TB, url string, args ...string) (dom string) {
+	t.Helper()
+	dom, stderr, err := run(t, append(args,
 		"--enable-logging=stderr", // page console messages (e.g. OTS font errors) for failure reports
-		"--virtual-time-budget=5000", "--dump-dom", url)
+		"--virtual-time-budget=5000", "--dump-dom", url)...)
 	if err != nil || !strings.Contains(dom, "</html>") {
 		t.Fatalf("chromium %s: %v; %d bytes of DOM\nstderr:\n%s", url, err, len(dom), stderr)
 	}
