@@ -6,9 +6,12 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/frontgate/frontgate/config"
 	"github.com/frontgate/frontgate/loadgen"
 )
 
@@ -28,9 +31,10 @@ func TestJPEG(t *testing.T) {
 	}
 }
 
-// The mix runs against the demo handlers it is made for: every request of every route gets a 200,
-// and Echo sees the upload whole and the extra header on it.
-func TestTargets(t *testing.T) {
+// SelfTargets drives what a config serves and names what it leaves out: a route with auth, a redirect,
+// a mount without a file and a forwarded route whose probe gets a 502; the embedded default's /demo2
+// carries the upload, and the extra header goes on every request without touching the caller's slice.
+func TestSelfTargets(t *testing.T) {
 	var uploads, tagged atomic.Int64
 	mux := http.NewServeMux()
 	mux.Handle("GET /{$}", Hello())
@@ -43,34 +47,67 @@ func TestTargets(t *testing.T) {
 			got.Files["image"][0].Size == ImageSize && got.Form["image_id"][0] == "2" {
 			uploads.Add(1)
 		}
+		w.WriteHeader(rec.Code)
+	})
+	mux.HandleFunc("GET /down", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusBadGateway) })
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("X-Run") == "1" {
 			tagged.Add(1)
 		}
-		w.WriteHeader(rec.Code)
 	})
-	mux.HandleFunc("GET /css/base.css", func(w http.ResponseWriter, r *http.Request) {})
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
+	cfg, err := config.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Static = append(cfg.Static, config.Static{Prefix: "/empty/", Path: "nope", Name: "empty"},
+		config.Static{Prefix: "/private/", Path: "css", Name: "private", Limits: config.Limits{Auth: &config.Auth{}}})
+	cfg.Routes = append(cfg.Routes, config.Route{Path: "/down", Name: "down", Upstream: "demo"},
+		config.Route{Path: "/old", Name: "old", Redirect: &config.Redirect{To: "/new"}},
+		config.Route{PathPrefix: "/v1/", Name: "v1", Methods: []string{"DELETE"}, Hosts: []string{"*.example.com"}, Upstream: "demo"})
 	extra := make([]loadgen.Header, 1, 4)
 	extra[0] = loadgen.Header{Key: "X-Run", Value: "1"}
-	targets, err := Targets(srv.URL+"/", extra)
+	targets, skipped, err := SelfTargets(context.Background(), cfg, srv.URL+"/", extra)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if extra[:2][1] != (loadgen.Header{}) {
-		t.Errorf("Targets wrote into the extra headers' slice: %v", extra[:2])
+		t.Errorf("SelfTargets wrote into the extra headers' slice: %v", extra[:2])
 	}
-	rep, err := loadgen.Run(context.Background(), loadgen.Plan{Targets: targets, Conns: 1, Requests: 8})
+	var names []string
+	for _, tg := range targets {
+		names = append(names, tg.Method+" "+tg.Name)
+	}
+	if want := "GET / POST /demo1/x GET /css/base.css GET /font/frontgate.ttf GET /index.html POST /demo2 DELETE /v1/"; strings.Join(names, " ") != want {
+		t.Errorf("targets %q, want %s", names, want)
+	}
+	if v1 := targets[len(targets)-1]; !slices.Contains(v1.Header, loadgen.Header{Key: "Host", Value: "www.example.com"}) {
+		t.Errorf("DELETE /v1/ headers %v, want Host: www.example.com", v1.Header)
+	}
+	var skips []string
+	for _, s := range skipped {
+		skips = append(skips, s.Name+": "+s.Reason)
+	}
+	for _, want := range []string{"empty: folder nope", "private: needs auth", "old: redirect route", "down: upstream unreachable: probe GET /down answered 502"} {
+		if !slices.ContainsFunc(skips, func(s string) bool { return strings.HasPrefix(s, want) }) {
+			t.Errorf("skipped %q lacks %q", skips, want)
+		}
+	}
+	if len(skips) != 4 {
+		t.Errorf("skipped %q, want 4", skips)
+	}
+	rep, err := loadgen.Run(context.Background(), loadgen.Plan{Targets: targets, Conns: 1, Requests: 14})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"/", "/demo1/x", "/demo2", "/css/base.css"} {
-		if r := rep.Routes[name]; r == nil || r.Status[200] != 2 || r.Errors != 0 {
-			t.Errorf("route %s: %+v, want 2 200s", name, r)
+	for _, tg := range targets {
+		if r := rep.Routes[tg.Name]; r == nil || r.Status[200] != 2 || r.Errors != 0 {
+			t.Errorf("route %s: %+v, want 2 200s", tg.Name, r)
 		}
 	}
-	if uploads.Load() != 2 || tagged.Load() != 2 {
-		t.Errorf("/demo2 got %d whole uploads, %d with the extra header; want 2 and 2", uploads.Load(), tagged.Load())
+	if uploads.Load() != 3 || tagged.Load() != 2+2+2+3 { // with the probes of /demo2 and /v1/
+		t.Errorf("/demo2 got %d whole uploads, the mux's fallback %d requests with the extra header; want 3 and 9", uploads.Load(), tagged.Load())
 	}
 }

@@ -77,6 +77,11 @@ type Plan struct {
 	// actual send. Zero means closed loop. It is this process's rate: N processes started together (see
 	// StartAt) send N×Rate in all.
 	Rate float64
+	// Stages, when not empty, make the open-loop rate piecewise linear (see Stage): starting from Rate
+	// (which may then be 0), each stage moves linearly to its own rate over its duration, and request i
+	// is due when the integral of the rate reaches i. A zero Duration becomes the stages' total;
+	// requests that the stages do not reach are not sent. Nil: Rate throughout.
+	Stages []Stage
 
 	// Rounds repeats the run; each round gets fresh connections and its own report. Zero means 1.
 	Rounds int
@@ -204,6 +209,9 @@ func (p Plan) withDefaults() Plan {
 	if p.Conns <= 0 {
 		p.Conns = DefaultConns
 	}
+	if len(p.Stages) > 0 && p.Duration <= 0 {
+		p.Duration = StagesDuration(p.Stages)
+	}
 	if p.Requests == 0 && p.Duration <= 0 {
 		p.Requests = DefaultRequests
 	}
@@ -256,6 +264,11 @@ func (p Plan) validate() error {
 	}
 	if p.Rate < 0 {
 		return fmt.Errorf("rate %v must not be negative", p.Rate)
+	}
+	for i, s := range p.Stages {
+		if s.Duration < 0 || s.Rate < 0 {
+			return fmt.Errorf("stage %d (%v:%v): duration and rate must not be negative", i, s.Duration, s.Rate)
+		}
 	}
 	switch {
 	case p.Proto != "" && p.Proto != ProtoH2 && p.Proto != ProtoH2C:

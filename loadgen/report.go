@@ -29,20 +29,22 @@ import (
 //	merged_from  array    optional, a merged report only: the files it was merged from
 //	timeline     array    optional, with Plan.Timeline (selftest: -o json, -json, -html): one JSONInterval
 //	                      per second of the run, in order; their counts add up to the totals
+//	skipped      object   optional: route name -> why the run left it out (self mode)
 //
 // For a merged report (MergeFiles) conns and rate are the inputs' sums, url and client list the
 // distinct ones (space- and +-separated), and rounds is empty.
 type JSONReport struct {
 	JSONResult
-	URL         string         `json:"url"`
-	Conns       int            `json:"conns"`
-	Rate        float64        `json:"rate"`
-	Client      string         `json:"client"`
-	Interrupted bool           `json:"interrupted"`
-	Rounds      []JSONResult   `json:"rounds"`
-	RunIDs      []string       `json:"run_ids"`
-	MergedFrom  []string       `json:"merged_from,omitempty"`
-	Timeline    []JSONInterval `json:"timeline,omitempty"`
+	URL         string            `json:"url"`
+	Conns       int               `json:"conns"`
+	Rate        float64           `json:"rate"`
+	Client      string            `json:"client"`
+	Interrupted bool              `json:"interrupted"`
+	Rounds      []JSONResult      `json:"rounds"`
+	RunIDs      []string          `json:"run_ids"`
+	MergedFrom  []string          `json:"merged_from,omitempty"`
+	Timeline    []JSONInterval    `json:"timeline,omitempty"`
+	Skipped     map[string]string `json:"skipped,omitempty"`
 }
 
 // JSONResult is the JSON form of a Result (the whole run, one round or one route); the zero value is an
@@ -157,6 +159,12 @@ func (r *Report) JSON() JSONReport {
 	for _, rr := range r.Rounds {
 		j.Rounds = append(j.Rounds, rr.JSON())
 	}
+	for _, s := range r.Skipped {
+		if j.Skipped == nil {
+			j.Skipped = map[string]string{}
+		}
+		j.Skipped[s.Name] = s.Reason
+	}
 	return j
 }
 
@@ -209,6 +217,9 @@ func (r *Report) WriteText(w io.Writer, hist bool) error {
 		fmt.Fprintln(bw)
 	}
 	writeResult(bw, &r.Result)
+	for _, s := range r.Skipped {
+		fmt.Fprintf(bw, "%-13s %s: %s\n", "Skipped:", s.Name, s.Reason)
+	}
 	if hist {
 		fmt.Fprintln(bw, "\nLatency histogram:")
 		writeHist(bw, r.hist)

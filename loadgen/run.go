@@ -29,14 +29,18 @@ type Report struct {
 	Result
 	Rounds []*Result
 
-	// Plan echoes: the first target's URL, connections, open-loop rate (0 for closed loop) and the client
-	// used (ClientFast, ClientStd, ClientH2 or ClientH2C).
+	// Plan echoes: the first target's URL, connections, open-loop rate (0 for closed loop; with
+	// Plan.Stages the mean rate of the schedule) and the client used (ClientFast, ClientStd, ClientH2
+	// or ClientH2C).
 	URL    string
 	Conns  int
 	Rate   float64
 	Client string
 	// Interrupted is true when the context was cancelled before the plan completed.
 	Interrupted bool
+	// Skipped names the routes the caller left out of the plan, with the reason (Run leaves it nil;
+	// selftest's self mode fills it).
+	Skipped []Skipped
 
 	// RunIDs identifies the runs the report covers: one random id for a run, every input's for a merge
 	// (see MergeFiles, which refuses the same run given twice). Nil in a report built by hand.
@@ -47,6 +51,9 @@ type Report struct {
 	// otherwise, and in a merged report.
 	Timeline []Interval
 }
+
+// Skipped is a route left out of a run, with the reason; the report names it.
+type Skipped struct{ Name, Reason string }
 
 // Run executes p and returns its report. With p.StartAt it first waits until then. It stops early when
 // ctx is cancelled: no new request is sent, requests in flight get a short grace to finish, and the
@@ -61,7 +68,7 @@ func Run(ctx context.Context, p Plan) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep := &Report{URL: p.Targets[0].URL, Conns: p.Conns, Rate: p.Rate, Client: ClientFast, RunIDs: []string{newRunID()}}
+	rep := &Report{URL: p.Targets[0].URL, Conns: p.Conns, Rate: p.pacer().meanRate(), Client: ClientFast, RunIDs: []string{newRunID()}}
 	switch {
 	case p.Proto != "":
 		rep.Client = string(p.Proto)
@@ -90,7 +97,7 @@ func Run(ctx context.Context, p Plan) (*Report, error) {
 		rep.Rounds = append(rep.Rounds, runRound(ctx, p, reqs, routes, std, col))
 	}
 	rep.Interrupted = ctx.Err() != nil
-	rep.Result = *mergeRounds(rep.Rounds, p.Rate > 0, routes)
+	rep.Result = *mergeRounds(rep.Rounds, p.pacer().open(), routes)
 	if col != nil && col.timeline {
 		rep.Timeline = col.closed
 	}
@@ -160,7 +167,7 @@ type round struct {
 }
 
 func runRound(ctx context.Context, p Plan, reqs []*prepared, routes []string, std bool, col *collector) *Result {
-	open := p.Rate > 0
+	open := p.pacer().open()
 	// hard is cancelled to cut requests in flight: abortGrace after ctx is, or when the round is over.
 	hard, cancelHard := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelHard()
@@ -177,7 +184,7 @@ func runRound(ctx context.Context, p Plan, reqs []*prepared, routes []string, st
 		workers[i] = w
 	}
 	rd := &round{
-		pacer:   Pacer{Rate: p.Rate, Max: p.Requests, Duration: p.Duration},
+		pacer:   p.pacer(),
 		reqs:    reqs,
 		stopped: ctx.Done(),
 		start:   time.Now(),
@@ -259,7 +266,7 @@ func runRound(ctx context.Context, p Plan, reqs []*prepared, routes []string, st
 func (w *worker) run(rd *round) {
 	defer w.conn.close()
 	var ex exchange
-	open := rd.pacer.Rate > 0
+	open := rd.pacer.open()
 	// now is the time since the start, read from the monotonic clock only (cheaper than time.Now). The
 	// end of one exchange doubles as the send time of the next, saving a clock read per request.
 	now := time.Since(rd.start)

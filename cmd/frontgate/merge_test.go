@@ -133,8 +133,8 @@ func TestSelftestHdrLogPerRoute(t *testing.T) {
 		t.Fatalf("exit %d\n%s%s", code, out, stderr)
 	}
 	j := readJSONReport(t, rep)
-	if len(j.Routes) != 4 {
-		t.Fatalf("routes %v, want the four of the demo mix", j.Routes)
+	if len(j.Routes) != len(selfRoutes) {
+		t.Fatalf("routes %v, want the %d of the embedded config", j.Routes, len(selfRoutes))
 	}
 	if n := javaLogTotal(t, log, ""); n != int64(j.Requests) {
 		t.Errorf("untagged lines: %d latencies, want %d", n, j.Requests)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/frontgate/frontgate/config"
 	"github.com/frontgate/frontgate/demo"
 	"github.com/frontgate/frontgate/loadgen"
 )
@@ -17,14 +18,15 @@ import (
 const selftestUsage = `Usage: frontgate selftest [flags] [URL]
        frontgate selftest merge [-o text|json] [-hist] [-json FILE] [-html FILE] [-fail-on EXPR] FILE...
 
-Loads URL, or with no URL the gateway itself (started in-process from -config FILE or the embedded
-default, with its built-in demo upstream) through a mix of its demo routes, reported per route. merge
-combines the -json reports or -hdr-log logs of several runs into one report, exactly.
+Loads URL, or without one the gateway itself (in-process, from -config FILE or the embedded default)
+through every route of its config it can call, per route. merge combines -json or -hdr-log results exactly.
 
   -c N          concurrent connections (closed loop; open loop: connection pool)   default 50
-  -n N | -d DUR stop after N requests, or after DUR                                default -n 1000
-  -rate R       open loop: R requests/s on an absolute schedule, per process (N processes: N×R); latency
-                from the intended send time (coordinated-omission corrected), and also uncorrected
+  -n N | -d DUR stop after N requests, or after DUR (not both)                     default -n 1000
+  -rate R|A:B   open loop: R requests/s per process on an absolute schedule, or a linear ramp from A to B
+                over -d; latency from the due time (coordinated-omission corrected), and also uncorrected
+  -stages LIST  open loop in stages, '30s:1000,60s:5000,30s:0', each a linear ramp from the previous rate
+                (the first from -rate R, default 0) to its own; the run lasts their sum (no -d, -n)
   -rounds K     repeat the run K times, report each round and the total; -pause DUR between rounds
   -m METHOD  -H 'K: V' (repeatable)  -body STR | -body-file FILE
   -F key=value  -F field=@file.jpg   multipart form, curl syntax (repeatable); the body is encoded once
@@ -75,7 +77,7 @@ func runSelftest(ctx context.Context, args []string, stdout, stderr io.Writer) i
 // which every request failed), 2 for usage errors. self starts the gateway from the config at path
 // (empty: the embedded one) for self mode; nil leaves no self mode, so a URL is required.
 func selftest(ctx context.Context, args []string, stdout, stderr io.Writer,
-	self func(path string) (baseURL string, stop func(), err error)) int {
+	self func(path string) (baseURL string, cfg *config.Config, stop func(), err error)) int {
 	a, err := parseSelftest(args)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
@@ -92,11 +94,13 @@ func selftest(ctx context.Context, args []string, stdout, stderr io.Writer,
 		err = usageErr("a URL and -targets exclude each other")
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "selftest: %v\n\n%s", err, selftestUsage)
+		if fmt.Fprintf(stderr, "selftest: %v\n", err); !errors.As(err, new(shortErr)) {
+			fmt.Fprintf(stderr, "\n%s", selftestUsage)
+		}
 		return 2
 	}
 	fail := func(format string, v ...any) int { fmt.Fprintf(stderr, "selftest: "+format+"\n", v...); return 1 }
-	p := a.plan
+	p, skipped := a.plan, []loadgen.Skipped(nil)
 	if a.targets != "" {
 		if p.Targets, err = loadgen.ReadTargets(a.targets, a.headers); err != nil {
 			return fail("%v", err)
@@ -108,14 +112,14 @@ func selftest(ctx context.Context, args []string, stdout, stderr io.Writer,
 		}
 		p.Targets = []loadgen.Target{t}
 	} else {
-		base, stop, err := self(a.config)
+		base, cfg, stop, err := self(a.config)
 		if err != nil {
 			return fail("start the gateway: %v", err)
 		}
 		if stop != nil {
 			defer stop()
 		}
-		if p.Targets, err = demo.Targets(base, a.headers); err != nil {
+		if p.Targets, skipped, err = demo.SelfTargets(ctx, cfg, base, a.headers); err != nil {
 			return fail("%v", err)
 		}
 	}
@@ -130,7 +134,7 @@ func selftest(ctx context.Context, args []string, stdout, stderr io.Writer,
 	p.Progress = loadgen.ProgressWriter(stderr)
 	rep, err := loadgen.Run(ctx, p)
 	if rep != nil && a.url == "" && a.targets == "" {
-		rep.URL = strings.TrimSuffix(rep.URL, "/") // the gateway's base URL
+		rep.URL, rep.Skipped = strings.TrimSuffix(rep.URL, "/"), skipped // the gateway's base URL
 	}
 	return output(rep, a, err, stdout, stderr)
 }
@@ -167,27 +171,36 @@ func output(rep *loadgen.Report, a *selftestArgs, runErr error, stdout, stderr i
 // usageErr is a command-line error (exit code 2).
 func usageErr(format string, a ...any) error { return fmt.Errorf("usage: "+format, a...) }
 
+// shortErr is a command-line error that its message explains: printed without the usage text.
+type shortErr struct{ error }
+
 // parseSelftest parses selftest's flags, which may come before and after the URL, or after merge the
 // files.
 func parseSelftest(args []string) (*selftestArgs, error) {
 	fs := flag.NewFlagSet("selftest", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // selftest prints its own usage text
 	var (
-		a                      selftestArgs
-		p                      = &a.plan
-		body, bodyFile, failOn string
+		a                                    selftestArgs
+		p                                    = &a.plan
+		body, bodyFile, failOn, rate, stages string
+		formErr                              error // bad -F arguments, reported without the usage
 	)
 	fs.IntVar(&p.Conns, "c", loadgen.DefaultConns, "connections")
-	fs.Uint64Var(&p.Requests, "n", loadgen.DefaultRequests, "requests")
+	fs.Uint64Var(&p.Requests, "n", 0, "requests") // unset: loadgen's default unless there is a time limit
 	fs.DurationVar(&p.Duration, "d", 0, "duration")
-	fs.Float64Var(&p.Rate, "rate", 0, "open-loop rate")
+	fs.StringVar(&rate, "rate", "", "open-loop rate")
+	fs.StringVar(&stages, "stages", "", "open-loop stages")
 	fs.IntVar(&p.Rounds, "rounds", 1, "rounds")
 	fs.DurationVar(&p.Pause, "pause", 0, "pause between rounds")
 	fs.StringVar(&a.method, "m", "", "method")
 	fs.Func("H", "header", func(v string) error { h, err := loadgen.ParseHeader(v); a.headers = append(a.headers, h); return err })
 	fs.StringVar(&body, "body", "", "body")
 	fs.StringVar(&bodyFile, "body-file", "", "body file")
-	fs.Func("F", "multipart field", func(v string) error { f, err := loadgen.ParseFormField(v); a.form = append(a.form, f); return err })
+	fs.Func("F", "multipart field", func(v string) error {
+		f, err := loadgen.ParseFormField(v)
+		a.form, formErr = append(a.form, f), errors.Join(formErr, err)
+		return nil
+	})
 	fs.DurationVar(&p.Timeout, "timeout", loadgen.DefaultTimeout, "timeout")
 	fs.StringVar(&a.output, "o", "text", "output")
 	fs.BoolVar(&a.hist, "hist", false, "histogram")
@@ -235,12 +248,14 @@ func parseSelftest(args []string) (*selftestArgs, error) {
 		return nil, usageErr("-c %d: want at least 1", p.Conns)
 	case p.Rounds < 1:
 		return nil, usageErr("-rounds %d: want at least 1", p.Rounds)
-	case p.Rate < 0:
-		return nil, usageErr("-rate %v: must not be negative", p.Rate)
 	case set["d"] && p.Duration <= 0:
 		return nil, usageErr("-d %v: must be positive", p.Duration)
 	case set["n"] && p.Requests == 0:
 		return nil, usageErr("-n 0: want at least 1")
+	case set["n"] && (set["d"] || set["stages"]):
+		return nil, shortErr{usageErr("-n and -d (or -stages) exclude each other: stop after N requests or after a time")}
+	case formErr != nil:
+		return nil, shortErr{fmt.Errorf("-F: %w", formErr)}
 	case p.Timeout <= 0:
 		return nil, usageErr("-timeout %v: must be positive", p.Timeout)
 	case a.output != "text" && a.output != "json":
@@ -259,7 +274,7 @@ func parseSelftest(args []string) (*selftestArgs, error) {
 		a.body = []byte(body)
 	case set["body-file"]:
 		if a.body, err = os.ReadFile(bodyFile); err != nil {
-			return nil, usageErr("-body-file: %v", err)
+			return nil, shortErr{fmt.Errorf("-body-file: %w", err)}
 		}
 	}
 	if failOn != "" {
@@ -268,8 +283,8 @@ func parseSelftest(args []string) (*selftestArgs, error) {
 		}
 	}
 	p.Timeline = a.output == "json" || a.jsonFile != "" || a.htmlFile != ""
-	if set["d"] && !set["n"] {
-		p.Requests = 0 // -d alone: no request limit
+	if p.Rate, p.Stages, err = loadgen.ParseSchedule(rate, stages, p.Duration); err != nil {
+		return nil, shortErr{usageErr("%v", err)}
 	}
 	return &a, nil
 }

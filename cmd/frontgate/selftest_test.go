@@ -6,21 +6,24 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/frontgate/frontgate/config"
 	"github.com/frontgate/frontgate/demo"
 	"github.com/frontgate/frontgate/loadgen"
 )
 
 // selfFunc starts the gateway for self mode, as startSelf does.
-type selfFunc = func(path string) (baseURL string, stop func(), err error)
+type selfFunc = func(path string) (baseURL string, cfg *config.Config, stop func(), err error)
 
 // runSelftestWith runs the selftest command in-process with self as its self mode (nil: none).
 func runSelftestWith(t *testing.T, self selfFunc, args ...string) (code int, stdout, stderr string) {
@@ -81,7 +84,9 @@ func TestSelftestUsage(t *testing.T) {
 		{url, url},             // two URLs
 		{"-H", "NoColon", url}, // bad header
 		{"-body", "x", "-F", "a=b", url},
-		{"-F", "f=@/does/not/exist", url},
+		{"-rate", "1:2", url},                // a ramp without -d
+		{"-stages", "1s:x", url},             // bad stage
+		{"-stages", "1s:5", "-d", "1s", url}, // -stages with -d
 	} {
 		if code, _, stderr := runSelftestWith(t, nil, args...); code != 2 || !strings.Contains(stderr, "usage") {
 			t.Errorf("selftest(%q) = %d, want 2 with usage; stderr:\n%s", args, code, stderr)
@@ -249,7 +254,11 @@ func TestSelftestMultipart(t *testing.T) {
 	}
 }
 
-// demoServer implements the four demo routes that self mode drives, answering 400 to anything unexpected.
+// selfRoutes are the targets self mode drives with the embedded default config.
+var selfRoutes = []string{"/", "/demo1/x", "/css/base.css", "/font/frontgate.ttf", "/index.html", "/demo2"}
+
+// demoServer implements the routes that self mode drives with the embedded default config, answering 400
+// to anything unexpected.
 func demoServer(t *testing.T, counts map[string]*atomic.Int64) *httptest.Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
@@ -284,36 +293,38 @@ func demoServer(t *testing.T, counts map[string]*atomic.Int64) *httptest.Server 
 		counts["/demo2"].Add(1)
 		w.Write(data)
 	})
-	mux.HandleFunc("GET /css/base.css", func(w http.ResponseWriter, r *http.Request) {
-		counts["/css/base.css"].Add(1)
-		w.Header().Set("Content-Type", "text/css")
-		io.WriteString(w, "body { margin: 0 }\n")
-	})
+	for _, p := range selfRoutes[2:5] {
+		mux.HandleFunc("GET "+p, func(w http.ResponseWriter, r *http.Request) {
+			counts[p].Add(1)
+			io.WriteString(w, "a file\n")
+		})
+	}
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv
 }
 
 func TestSelftestSelfMode(t *testing.T) {
-	routes := []string{"/", "/demo1/x", "/demo2", "/css/base.css"}
+	routes := selfRoutes
 	counts := map[string]*atomic.Int64{}
 	for _, r := range routes {
 		counts[r] = new(atomic.Int64)
 	}
 	srv := demoServer(t, counts)
 	var started, stopped atomic.Int64
-	var config string // the -config path self mode got
-	self := func(path string) (string, func(), error) {
+	var cfgPath string // the -config path self mode got
+	self := func(path string) (string, *config.Config, func(), error) {
 		started.Add(1)
-		config = path
-		return srv.URL, func() { stopped.Add(1) }, nil
+		cfgPath = path
+		cfg, err := config.Default()
+		return srv.URL, cfg, func() { stopped.Add(1) }, err
 	}
-	code, out, stderr := runSelftestWith(t, self, "-o", "json", "-n", "40", "-c", "4")
+	code, out, stderr := runSelftestWith(t, self, "-o", "json", "-n", "60", "-c", "4")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	if started.Load() != 1 || stopped.Load() != 1 || config != "" {
-		t.Errorf("self started %d times (config %q), stopped %d times", started.Load(), config, stopped.Load())
+	if started.Load() != 1 || stopped.Load() != 1 || cfgPath != "" {
+		t.Errorf("self started %d times (config %q), stopped %d times", started.Load(), cfgPath, stopped.Load())
 	}
 	var m map[string]any
 	if err := json.Unmarshal([]byte(out), &m); err != nil {
@@ -327,8 +338,12 @@ func TestSelftestSelfMode(t *testing.T) {
 			continue
 		}
 		checkJSONResult(t, "routes["+r+"]", got, false)
-		if got["requests"].(float64) != 10 || counts[r].Load() != 10 {
-			t.Errorf("route %s: reported %v requests, served %d; want 10", r, got["requests"], counts[r].Load())
+		served := counts[r].Load()
+		if r == "/demo2" {
+			served-- // the probe of the forwarded route
+		}
+		if got["requests"].(float64) != 10 || served != 10 {
+			t.Errorf("route %s: reported %v requests, served %d; want 10", r, got["requests"], served)
 		}
 		if st := got["status"].(map[string]any); len(st) != 1 || st["200"].(float64) != 10 {
 			t.Errorf("route %s: status %v, want 10 200s", r, st)
@@ -342,17 +357,17 @@ func TestSelftestSelfMode(t *testing.T) {
 	if code != 0 || !strings.Contains(text, "Routes:") || !strings.Contains(text, "/css/base.css") {
 		t.Errorf("text report (exit %d) lacks the route table:\n%s", code, text)
 	}
-	if config != "/etc/a.yaml" {
-		t.Errorf("-config /etc/a.yaml: self mode got %q", config)
+	if cfgPath != "/etc/a.yaml" {
+		t.Errorf("-config /etc/a.yaml: self mode got %q", cfgPath)
 	}
-	if code, _, stderr := runSelftestWith(t, self, "-n", "4", "-c", "1", "--config=b.yaml"); code != 0 || config != "b.yaml" {
-		t.Errorf("--config=b.yaml: exit %d, self mode got %q; stderr:\n%s", code, config, stderr)
+	if code, _, stderr := runSelftestWith(t, self, "-n", "4", "-c", "1", "--config=b.yaml"); code != 0 || cfgPath != "b.yaml" {
+		t.Errorf("--config=b.yaml: exit %d, self mode got %q; stderr:\n%s", code, cfgPath, stderr)
 	}
 	// Self mode rejects request-shaping flags, and a failing start is an error.
 	if code, _, _ := runSelftestWith(t, self, "-m", "PUT"); code != 2 {
 		t.Errorf("self mode with -m: exit %d, want 2", code)
 	}
-	failing := func(string) (string, func(), error) { return "", nil, fmt.Errorf("no config") }
+	failing := func(string) (string, *config.Config, func(), error) { return "", nil, nil, fmt.Errorf("no config") }
 	if code, _, stderr := runSelftestWith(t, failing); code != 1 || !strings.Contains(stderr, "no config") {
 		t.Errorf("failing self: exit %d, stderr %q", code, stderr)
 	}
@@ -403,7 +418,7 @@ func TestSelftestBodyAndHeaders(t *testing.T) {
 // -config moot.
 func TestSelftestGateway(t *testing.T) {
 	var out, errOut bytes.Buffer
-	code := run(context.Background(), []string{"selftest", "-o", "json", "-n", "40", "-c", "4"}, &out, &errOut)
+	code := run(context.Background(), []string{"selftest", "-o", "json", "-n", "60", "-c", "4"}, &out, &errOut)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
@@ -414,14 +429,13 @@ func TestSelftestGateway(t *testing.T) {
 	if !strings.HasPrefix(rep.URL, "http://127.0.0.1:") || strings.HasSuffix(rep.URL, "/") {
 		t.Errorf("url %q, want the gateway's base URL", rep.URL)
 	}
-	targets, err := demo.Targets(rep.URL, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tg := range targets {
-		if r := rep.Routes[tg.Name]; r.Status["200"] != 10 || r.Errors != 0 {
-			t.Errorf("route %s: status %v, %d errors; want 10 200s", tg.Name, r.Status, r.Errors)
+	for _, name := range selfRoutes {
+		if r := rep.Routes[name]; r.Status["200"] != 10 || r.Errors != 0 {
+			t.Errorf("route %s: status %v, %d errors; want 10 200s", name, r.Status, r.Errors)
 		}
+	}
+	if len(rep.Routes) != len(selfRoutes) || len(rep.Skipped) != 0 {
+		t.Errorf("routes %v, skipped %v; want %q and none skipped", slices.Collect(maps.Keys(rep.Routes)), rep.Skipped, selfRoutes)
 	}
 
 	missing := filepath.Join(t.TempDir(), "missing.yaml")

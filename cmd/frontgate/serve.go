@@ -135,21 +135,21 @@ func startCPUProfile(path string) (stop func(), err error) {
 }
 
 // startSelf runs the gateway in-process on a free loopback port, plain HTTP, without access logs or
-// an admin listener, for selftest's self mode. stop drains it.
-func startSelf(path string) (string, func(), error) {
+// an admin listener, for selftest's self mode, and returns its base URL and config. stop drains it.
+func startSelf(path string) (string, *config.Config, func(), error) {
 	cfg, err := gateway.LoadConfig(path, "127.0.0.1:0")
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	cfg.Log.Access, cfg.Admin, cfg.TLS, cfg.Watch = false, config.Admin{}, config.TLS{}, false
 	srv := gateway.NewServer(gateway.Options{})
 	if err := srv.Start(cfg); err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	stop := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout)
 		defer cancel()
 		_ = srv.Shutdown(ctx) // nothing to report to: the run is over
 	}
-	return "http://" + srv.Addr(), stop, nil
+	return "http://" + srv.Addr(), cfg, stop, nil
 }
