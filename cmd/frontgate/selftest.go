@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,42 +16,10 @@ import (
 	"github.com/frontgate/frontgate/loadgen"
 )
 
-const selftestUsage = `Usage: frontgate selftest [flags] [URL]
-       frontgate selftest merge [-o text|json] [-hist] [-json FILE] [-html FILE] [-fail-on EXPR] FILE...
-
-Loads URL, or without one the gateway itself (in-process, from -config FILE or the embedded default)
-through every route of its config it can call, per route. merge combines -json or -hdr-log results exactly.
-
-  -c N          concurrent connections (closed loop; open loop: connection pool)   default 50
-  -n N | -d DUR stop after N requests, or after DUR (not both)                     default -n 1000
-  -rate R|A:B   open loop: R requests/s per process on an absolute schedule, or a linear ramp from A to B
-                over -d; latency from the due time (coordinated-omission corrected), and also uncorrected
-  -stages LIST  open loop in stages, '30s:1000,60s:5000,30s:0', each a linear ramp from the previous rate
-                (the first from -rate R, default 0) to its own; the run lasts their sum (no -d, -n)
-  -rounds K     repeat the run K times, report each round and the total; -pause DUR between rounds
-  -m METHOD  -H 'K: V' (repeatable)  -body STR | -body-file FILE
-  -F key=value  -F field=@file.jpg   multipart form, curl syntax (repeatable); the body is encoded once
-  -timeout DUR  per request                                                        default 30s
-  -o text|json  report format; -hist adds a latency histogram (text bars); json has a per-second timeline
-  -fail-on EXPR exit 1 when e.g. 'errors>1%' or 'p99>200ms' holds (comma-separated: any)
-  -k            https: skip certificate verification
-  -std          use net/http's client instead of the built-in HTTP/1.1 client
-  -h2 | -h2c    HTTP/2 over TLS | cleartext; -streams N per connection: c×N in flight    default 1
-  -targets FILE requests in vegeta's format (METHOD URL, headers, @body), in turn, one row per target
-  -config FILE  self mode: the gateway's config (default: the embedded one)
-  -start-at T   start at time T (RFC 3339, e.g. 2026-05-01T12:00:00Z; at most 1s past, 24h ahead)
-  -json FILE    also write the JSON report, histograms included, to FILE
-  -html FILE    also write a self-contained HTML report with charts (per second, percentiles) to FILE
-  -hdr-log FILE write an HdrHistogram interval log to FILE (1s intervals, in all and per route)
-
-Examples:
-  frontgate selftest                                   # the gateway itself, 1000 requests over 50 connections
-  frontgate selftest -c 64 -d 10s http://127.0.0.1:8080/
-  frontgate selftest -rate 20000 -d 10s -c 64 -hist http://127.0.0.1:8080/
-  frontgate selftest -n 200 -F image_id=2 -F image=@photo.jpg http://127.0.0.1:8080/demo2
-  frontgate selftest -d 30s -o json -fail-on 'errors>0,p99>200ms' http://127.0.0.1:8080/
-  frontgate selftest -start-at 2026-05-01T12:00:00Z -d 60s -json a.json -hdr-log a.hlog URL
-`
+// selftestUsage is selftest's help text (-h).
+//
+//go:embed selftest_usage.txt
+var selftestUsage string
 
 // selftestArgs is selftest's command line, parsed.
 type selftestArgs struct {
