@@ -1,9 +1,9 @@
 package loadgen
 
 import (
-	_ "embed"
+	"encoding/json"
 	"fmt"
-	"html/template"
+	"html"
 	"io"
 	"math"
 	"os"
@@ -16,16 +16,62 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 )
 
-// The HTML report is one self-contained page: html/template fills in the figures, escaping everything
-// that came from the user (URLs, route names, the command line), and the charts are inline SVG drawn
+// The HTML report is one self-contained page, written here with every value that came from the user
+// (URLs, route names, the command line) escaped by html.EscapeString; the charts are inline SVG drawn
 // here, so the page needs no script nor network to show. A tiny script only records the page's layout
 // in data-* attributes for the tests (scroll width, the charts' positions). The report's JSON form
-// (JSONReport, the same as -o json) is embedded as <script type="application/json" id="report-data">.
+// (JSONReport, the same as -o json) is embedded as <script type="application/json" id="report-data">;
+// json.Marshal escapes <, > and &, so nothing in it can end the script. (Not html/template: its
+// reflection keeps every exported method of every type in the binary, 13 MB of a 40 MB frontgate.)
 
-//go:embed report.html.tmpl
-var htmlSource string
+// htmlHead is the page up to its heading; {title} stands for the URL, escaped.
+const htmlHead = `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>frontgate selftest: {title}</title>
+<style>
+body { margin: 0; font: 14px/1.4 system-ui, sans-serif; color: #222; background: #fff; }
+main { max-width: 1100px; margin: 0 auto; padding: 16px; }
+h1 { font-size: 20px; margin: 0 0 8px; }
+h2 { font-size: 16px; margin: 20px 0 6px; }
+pre.cmd { white-space: pre-wrap; overflow-wrap: anywhere; background: #f3f3f3; padding: 8px; margin: 0 0 8px; }
+table { border-collapse: collapse; width: 100%; table-layout: fixed; }
+th, td { padding: 3px 6px; border-bottom: 1px solid #ddd; text-align: left; overflow-wrap: anywhere; vertical-align: top; }
+td.num, th.num { text-align: right; }
+table.settings th { width: 14em; }
+.summary { display: grid; grid-template-columns: repeat(auto-fill, minmax(150px, 1fr)); gap: 6px; }
+.summary div { background: #f3f3f3; padding: 6px; overflow-wrap: anywhere; }
+.summary span { display: block; font-size: 12px; color: #555; }
+figure { margin: 0 0 12px; }
+svg { display: block; width: 100%; height: auto; }
+svg text { font: 13px system-ui, sans-serif; fill: #333; }
+svg .grid { stroke: #e4e4e4; }
+svg .axis { stroke: #888; }
+.note { color: #555; font-size: 13px; }
+</style>
+</head>
+<body>
+<main>
+`
 
-var htmlTemplate = template.Must(template.New("report").Parse(htmlSource))
+// htmlScript ends the page: the layout recorder.
+const htmlScript = `<script>
+// Records the layout for the tests: whether the page scrolls sideways, and where each chart is drawn.
+addEventListener("load", function () {
+  var d = document.documentElement;
+  d.setAttribute("data-scroll-width", d.scrollWidth);
+  d.setAttribute("data-client-width", d.clientWidth);
+  document.querySelectorAll("svg[data-chart]").forEach(function (s) {
+    var r = s.getBoundingClientRect();
+    s.setAttribute("data-rect", [r.left + scrollX, r.top + scrollY, r.width, r.height].map(Math.round).join(","));
+  });
+});
+</script>
+</body>
+</html>
+`
 
 // WriteHTMLFile writes the HTML report (see WriteHTML) to the file at path, replacing it.
 func (r *Report) WriteHTMLFile(path, command string) error {
@@ -50,10 +96,86 @@ func writeFile(path, what string, write func(io.Writer) error) error {
 // status codes (from Timeline; a report without one says so), the latency percentile spectrum on a
 // logarithmic scale (corrected and uncorrected in open loop), and the per-route table.
 func (r *Report) WriteHTML(w io.Writer, command string) error {
-	if err := htmlTemplate.Execute(w, r.htmlPage(command)); err != nil {
+	pg := r.htmlPage(command)
+	data, err := json.Marshal(pg.Data)
+	if err != nil {
+		return fmt.Errorf("write html report: %w", err)
+	}
+	e := html.EscapeString // text and double-quoted attribute values alike
+	b := &strings.Builder{}
+	b.WriteString(strings.Replace(htmlHead, "{title}", e(pg.Data.URL), 1))
+	b.WriteString("<h1>frontgate selftest report</h1>\n")
+	if pg.Command != "" {
+		fmt.Fprintf(b, "<pre class=\"cmd\" id=\"command\">%s</pre>\n", e(pg.Command))
+	}
+	b.WriteString("<table class=\"settings\" id=\"settings\">\n")
+	for _, st := range pg.Settings {
+		fmt.Fprintf(b, "<tr><th>%s</th><td>%s</td></tr>\n", e(st[0]), e(st[1]))
+	}
+	b.WriteString("</table>\n\n<h2>Summary</h2>\n<div class=\"summary\" id=\"summary\">\n")
+	for _, f := range pg.Summary {
+		fmt.Fprintf(b, "<div><span>%s</span><b data-key=\"%s\">%s</b></div>\n", e(f.Label), e(f.Key), e(f.Value))
+	}
+	b.WriteString("</div>\n<p class=\"note\">Latency in milliseconds")
+	if pg.Data.LatencyUncorrectedMS != nil {
+		b.WriteString(", from each request's due time (coordinated-omission corrected)")
+	}
+	b.WriteString("; MB = 10^6 bytes; wire bytes count heads and bodies.</p>\n\n<h2>Charts</h2>\n")
+	for _, c := range pg.Charts {
+		c.write(b, e)
+	}
+	b.WriteString("\n<h2>Routes</h2>\n<table id=\"routes\">\n<tr><th style=\"width:24%\">route</th><th class=\"num\">requests</th>" +
+		"<th class=\"num\">errors</th><th class=\"num\">requests/s</th><th class=\"num\">p50</th><th class=\"num\">p90</th>" +
+		"<th class=\"num\">p99</th><th class=\"num\">max</th><th style=\"width:16%\">status</th></tr>\n")
+	for _, rt := range pg.Routes {
+		fmt.Fprintf(b, "<tr data-route=\"%s\"><td>%s</td><td class=\"num\">%d</td><td class=\"num\">%d</td>", e(rt.Name), e(rt.Name), rt.Requests, rt.Errors)
+		for _, v := range []string{rt.RPS, rt.P50, rt.P90, rt.P99, rt.Max} {
+			fmt.Fprintf(b, "<td class=\"num\">%s</td>", e(v))
+		}
+		fmt.Fprintf(b, "<td>%s</td></tr>\n", e(rt.StatusLine))
+	}
+	b.WriteString("</table>\n</main>\n<script type=\"application/json\" id=\"report-data\">")
+	b.Write(data)
+	b.WriteString("</script>\n")
+	b.WriteString(htmlScript)
+	if _, err := io.WriteString(w, b.String()); err != nil {
 		return fmt.Errorf("write html report: %w", err)
 	}
 	return nil
+}
+
+// write draws c as an SVG figure into b, escaping its text with e.
+func (c *svgChart) write(b *strings.Builder, e func(string) string) {
+	fmt.Fprintf(b, "<figure>\n<svg viewBox=\"0 0 %d %d\" data-chart=\"%s\" role=\"img\" aria-label=\"%s\">\n", c.W, c.H, e(c.ID), e(c.Title))
+	fmt.Fprintf(b, "<text x=\"%d\" y=\"16\" font-weight=\"bold\">%s</text>\n", c.L, e(c.Title))
+	for _, t := range c.YTicks {
+		fmt.Fprintf(b, "<line class=\"grid\" x1=\"%d\" x2=\"%d\" y1=\"%s\" y2=\"%s\"/>\n", c.L, c.R, t.Pos, t.Pos)
+		fmt.Fprintf(b, "<text x=\"%d\" dx=\"-6\" y=\"%s\" dy=\"4\" text-anchor=\"end\">%s</text>\n", c.L, t.Pos, e(t.Label))
+	}
+	for _, t := range c.XTicks {
+		fmt.Fprintf(b, "<line class=\"grid\" x1=\"%s\" x2=\"%s\" y1=\"%d\" y2=\"%d\"/>\n", t.Pos, t.Pos, c.T, c.B)
+		fmt.Fprintf(b, "<text x=\"%s\" y=\"%d\" dy=\"18\" text-anchor=\"middle\">%s</text>\n", t.Pos, c.B, e(t.Label))
+	}
+	fmt.Fprintf(b, "<line class=\"axis\" x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\"/>\n", c.L, c.R, c.B, c.B)
+	fmt.Fprintf(b, "<line class=\"axis\" x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\"/>\n", c.L, c.L, c.T, c.B)
+	fmt.Fprintf(b, "<text class=\"axis-label\" x=\"%d\" y=\"%d\" dy=\"-6\" text-anchor=\"end\">%s</text>\n", c.R, c.H, e(c.XLabel))
+	fmt.Fprintf(b, "<text class=\"axis-label\" transform=\"translate(18 %d) rotate(-90)\" text-anchor=\"middle\">%s</text>\n", c.YMid, e(c.YLabel))
+	if c.Empty != "" {
+		fmt.Fprintf(b, "<text x=\"%d\" dx=\"20\" y=\"%d\" dy=\"40\" class=\"empty\">%s</text>\n", c.L, c.T, e(c.Empty))
+	}
+	for _, s := range c.Series {
+		if c.Empty != "" {
+			break
+		}
+		fmt.Fprintf(b, "<g data-series=\"%s\" data-points=\"%d\">\n", e(s.Name), s.N)
+		fmt.Fprintf(b, "<rect x=\"%d\" y=\"24\" width=\"14\" height=\"4\" fill=\"%s\"/><text x=\"%d\" dx=\"18\" y=\"30\">%s</text>\n", s.LegendX, e(s.Color), s.LegendX, e(s.Name))
+		fmt.Fprintf(b, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"%s\"/>\n", e(s.Color), e(s.Points))
+		for _, d := range s.Dots {
+			fmt.Fprintf(b, "<circle cx=\"%s\" cy=\"%s\" r=\"3\" fill=\"%s\"/>", d.X, d.Y, e(s.Color))
+		}
+		b.WriteString("\n</g>\n")
+	}
+	b.WriteString("</svg>\n</figure>\n")
 }
 
 type htmlPage struct {
