@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -107,18 +108,24 @@ backend replicas
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = ha.Process.Kill(); _ = ha.Wait() })
-	served := func(r *rep) bool { return strings.Contains(r.proc.Logs.Text(), `"logger":"access"`) }
-	for deadline := time.Now().Add(10 * time.Second); !served(reps[0]) || !served(reps[1]); {
-		if time.Now().After(deadline) {
-			t.Fatal("HAProxy did not send requests to both replicas within 10s")
-		}
-		if resp, err := http.Get("http://" + front + "/"); err == nil {
-			resp.Body.Close()
+	// waitServed sends requests through HAProxy (beside any load) until each of reps logged one: HAProxy
+	// has found them ready.
+	waitServed := func(reps ...*rep) {
+		t.Helper()
+		served := func(r *rep) bool { return strings.Contains(r.proc.Logs.Text(), `"logger":"access"`) }
+		for deadline := time.Now().Add(30 * time.Second); slices.ContainsFunc(reps, func(r *rep) bool { return !served(r) }); {
+			if time.Now().After(deadline) {
+				t.Fatal("HAProxy did not send requests to every replica within 30s")
+			}
+			if resp, err := http.Get("http://" + front + "/"); err == nil {
+				resp.Body.Close()
+			}
 		}
 	}
+	waitServed(reps...)
 
 	out := filepath.Join(dir, "load.json")
-	load := exec.Command(binary, "selftest", "-c", "8", "-rate", "400", "-d", "9s", "-o", "json", "http://"+front+"/")
+	load := exec.Command(binary, "selftest", "-c", "8", "-rate", "400", "-d", "12s", "-o", "json", "http://"+front+"/")
 	f, err := os.Create(out)
 	if err != nil {
 		t.Fatal(err)
@@ -133,10 +140,8 @@ backend replicas
 			t.Errorf("replica %s exit: %v", r.listen, err)
 		}
 		r.proc = start(t, "serve", "-config", filepath.Join(r.dir, "gw.yaml"))
-		r.proc.Logs.WaitFor(t, "a request through HAProxy at "+r.listen, func(l string) bool {
-			e := e2e.ParseEntry(l)
-			return e != nil && e["logger"] == "access"
-		})
+		r.proc.listenerAddr(t, "admin")
+		waitServed(r)
 	}
 	if err := load.Wait(); err != nil {
 		t.Fatalf("selftest: %v", err)
@@ -151,7 +156,7 @@ backend replicas
 	}
 	ok := report.Status["200"]
 	t.Logf("%d requests, %d errors, status %v", report.Requests, report.Errors, report.Status)
-	if report.Errors != 0 || ok != report.Requests || ok < 1000 {
+	if report.Errors != 0 || ok != report.Requests || ok < 2000 {
 		t.Errorf("rolling restart under load: %d requests, %d errors, status %v; want every one 200",
 			report.Requests, report.Errors, report.Status)
 	}
