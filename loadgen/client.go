@@ -57,6 +57,10 @@ type prepared struct {
 	raw     []byte // the whole HTTP/1.1 request, head and body
 	head    bool   // HEAD: the response has no body whatever its headers say
 	bodyLen int
+	// resendable: an idempotent method without a body (GET, HEAD, OPTIONS, TRACE), which may be sent
+	// again on a new connection when a kept-alive one closed before answering (net/http's rule); a
+	// POST or an upload never is: the server may have acted on it.
+	resendable bool
 
 	// For the net/http fallback.
 	method string
@@ -89,10 +93,12 @@ func prepare(t Target, route int) (*prepared, error) {
 		addr:    net.JoinHostPort(u.Hostname(), port),
 		head:    method == "HEAD",
 		bodyLen: len(t.Body),
-		method:  method,
-		url:     t.URL,
-		header:  t.Header,
-		body:    t.Body,
+		resendable: len(t.Body) == 0 &&
+			(method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "TRACE"),
+		method: method,
+		url:    t.URL,
+		header: t.Header,
+		body:   t.Body,
 	}
 	var b strings.Builder
 	b.WriteString(method)
@@ -207,7 +213,8 @@ func (c *fastConn) dial(addr string) error {
 }
 
 // do sends r and reads its response. On a reused connection that the server closed before answering
-// (a keep-alive race), it reconnects and sends once more, as browsers and net/http do.
+// (a keep-alive race), it reconnects and sends a resendable request once more, as browsers and
+// net/http do; any other request reports the error.
 //
 // After writing the request it yields to the other connections' goroutines before reading: by the time
 // it runs again the answer has usually arrived, which saves a read that would fail with EAGAIN and the
@@ -246,7 +253,7 @@ func (c *fastConn) do(r *prepared, at time.Duration, ex *exchange) error {
 			}
 		}
 		c.close()
-		if reused && attempt == 0 && retryable(err) {
+		if reused && attempt == 0 && r.resendable && retryable(err) {
 			at = time.Since(c.base)
 			continue
 		}

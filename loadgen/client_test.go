@@ -158,6 +158,46 @@ func TestFastClientKeepAliveRace(t *testing.T) {
 	}
 }
 
+// A kept-alive connection that the server closes after reading a request, without answering: a GET
+// is sent once more on a new connection (the server may simply have timed the connection out), a
+// POST with a body never is (the server may have acted on it): it counts as an error, and the server
+// saw it once.
+func TestFastClientResendsOnlyIdempotent(t *testing.T) {
+	for _, tt := range []struct {
+		method, body string
+		resent       bool
+	}{{"GET", "", true}, {"POST", "upload", false}, {"PUT", "x", false}} {
+		t.Run(tt.method, func(t *testing.T) {
+			var seen atomic.Int64
+			srv, _ := newConnCountingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/drop" && seen.Add(1) == 1 { // the first one is read, then the connection dies
+					io.Copy(io.Discard, r.Body)
+					conn, _, err := http.NewResponseController(w).Hijack()
+					if err == nil {
+						conn.Close()
+					}
+					return
+				}
+				io.WriteString(w, "ok")
+			}))
+			c := newFastConn(context.Background(), time.Now(), 5*time.Second)
+			defer c.close()
+			warm, _ := prepare(Target{URL: srv.URL + "/warm"}, 0)
+			if err := c.do(warm, time.Since(c.base), &exchange{}); err != nil { // the connection is now reused
+				t.Fatal(err)
+			}
+			r, _ := prepare(Target{URL: srv.URL + "/drop", Method: tt.method, Body: []byte(tt.body)}, 0)
+			err := c.do(r, time.Since(c.base), &exchange{})
+			switch {
+			case tt.resent && (err != nil || seen.Load() != 2):
+				t.Errorf("%s: %v after the server saw it %d times; want it sent again and answered", tt.method, err, seen.Load())
+			case !tt.resent && (err == nil || seen.Load() != 1):
+				t.Errorf("%s: %v after the server saw it %d times; want an error and one sending", tt.method, err, seen.Load())
+			}
+		})
+	}
+}
+
 func TestFastClientMalformed(t *testing.T) {
 	for name, resp := range map[string]string{
 		"bad status line":    "HTTP/1.1 2x0 OK\r\n\r\n",
