@@ -10,16 +10,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/frontgate/frontgate/internal/e2e"
 )
 
 const (
 	// ssePause is the upstreams' pause between two server-sent events.
 	ssePause = 300 * time.Millisecond
-	// requestTimeout is how long a client waits for one request, body included, before giving up:
-	// what a hanging answer costs.
-	requestTimeout = 4 * time.Second
-	// promptLimit is how long a request may take: a request that ends later fails its cell.
-	promptLimit = 3 * time.Second
 	// clientDeadline bounds one client program's whole run (every request of both rounds).
 	clientDeadline = 60 * time.Second
 	// parallelRuns is how many client runs go at once. Most of a run's time is spent waiting (the
@@ -30,6 +27,24 @@ const (
 	// that nginx computes, which every other upstream uses too.
 	etagTime = 1700000000
 )
+
+var (
+	// requestTimeout is how long a client waits for one request, body included, before giving up:
+	// what a hanging answer costs.
+	requestTimeout = raceScaled(4 * time.Second)
+	// promptLimit is how long a request may take: a request that ends later fails its cell.
+	promptLimit = raceScaled(3 * time.Second)
+)
+
+// raceScaled is d, doubled when the tests run under the race detector: the gateways are then built
+// with it too (e2e.Build), and compress a 1 MiB body several times slower (a CI run took 3.2 s to
+// send chunked-1m as br to fetch).
+func raceScaled(d time.Duration) time.Duration {
+	if e2e.RaceEnabled {
+		return 2 * d
+	}
+	return d
+}
 
 // answer is one kind of response that every upstream gives on the same path, and what a client
 // must see of it through frontgate.
