@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/url"
 	"runtime"
 	"strings"
@@ -62,11 +63,14 @@ type prepared struct {
 	// POST or an upload never is: the server may have acted on it.
 	resendable bool
 
-	// For the net/http fallback.
+	// For the net/http and HTTP/2 clients.
 	method string
 	url    string
 	header []Header
 	body   []byte
+	// std is the request as net/http sends it, built once: each exchange sends a shallow copy with its
+	// own context and body reader (RoundTrippers never change a request, so the copies share Header).
+	std *http.Request
 }
 
 const userAgent = "frontgate-selftest"
@@ -130,6 +134,17 @@ func prepare(t Target, route int) (*prepared, error) {
 	b.WriteString("\r\n")
 	b.Write(t.Body)
 	p.raw = []byte(b.String())
+	if p.std, err = http.NewRequest(method, t.URL, nil); err != nil {
+		return nil, fmt.Errorf("prepare %q: %w", t.URL, err)
+	}
+	p.std.Header.Set("User-Agent", userAgent)
+	for _, h := range t.Header {
+		if httpsyntax.EqualFold(h.Key, "Host") {
+			p.std.Host = h.Value
+			continue
+		}
+		p.std.Header.Add(h.Key, h.Value)
+	}
 	return p, nil
 }
 

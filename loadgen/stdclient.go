@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -84,21 +83,12 @@ func (c *stdConn) do(r *prepared, _ time.Duration, ex *exchange) error {
 // roundTrip sends r through send (a net/http or HTTP/2 client) and reads the whole response, filling the
 // status and body counts of ex; the caller counts wire bytes. ctx bounds the exchange.
 func roundTrip(ctx context.Context, send func(*http.Request) (*http.Response, error), r *prepared, ex *exchange) error {
-	var body io.Reader
-	if r.body != nil {
-		body = bytes.NewReader(r.body)
-	}
-	req, err := http.NewRequestWithContext(ctx, r.method, r.url, body)
-	if err != nil {
-		return fmt.Errorf("new request: %w", err)
-	}
-	req.Header.Set("User-Agent", userAgent)
-	for _, h := range r.header {
-		if strings.EqualFold(h.Key, "Host") {
-			req.Host = h.Value
-			continue
-		}
-		req.Header.Add(h.Key, h.Value)
+	req := r.std.WithContext(ctx)
+	if len(r.body) > 0 { // an empty body stays nil: net/http sends Content-Length: 0 where it must
+		body := r.body
+		req.ContentLength = int64(len(body))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		req.Body, _ = req.GetBody()
 	}
 	resp, err := send(req)
 	if err == nil {
