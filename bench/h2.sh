@@ -8,7 +8,9 @@
 #   bash bench/h2.sh            # from the repository; builds the binary first
 #
 # Knobs: ROUNDS (3), DURATION (5, seconds), CONNS (64), STREAMS (10). Needs h2load (Debian's
-# nghttp2-client) and curl. Output: the median req/s of each generator and selftest's relative to h2load.
+# nghttp2-client) and curl. Output: the median req/s and CPU µs per request of each generator (the
+# target on its one core may be the limit of both; CPU per request still tells the generators apart),
+# and selftest's req/s relative to h2load.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3} DURATION=${DURATION:-5} CONNS=${CONNS:-64} STREAMS=${STREAMS:-10}
@@ -32,18 +34,21 @@ declare -A CMD=(
   [h2load]="h2load -t1 -c$CONNS -m$STREAMS -D$DURATION $target"
   [selftest]="$dir/frontgate selftest -h2c -c $CONNS -streams $STREAMS -d ${DURATION}s $target"
 )
-declare -A RPS=()
+declare -A RPS=() CPU=()
+TIMEFORMAT='%3U %3S' # bash's time: the generator's user and system CPU seconds
 for r in $(seq "$ROUNDS"); do
   for g in h2load selftest; do
     a=$(served); t0=$(date +%s.%N)
-    GOMAXPROCS=1 taskset -c 0 sh -c "exec ${CMD[$g]}" >"$dir/$g.out" 2>&1 || { cat "$dir/$g.out" >&2; exit 1; }
+    { time GOMAXPROCS=1 taskset -c 0 sh -c "exec ${CMD[$g]}" >"$dir/$g.out" 2>&1; } 2>"$dir/$g.time" || { cat "$dir/$g.out" >&2; exit 1; }
     t1=$(date +%s.%N); b=$(served)
     RPS[$g]+="$(awk -v n=$((b - a)) -v a="$t0" -v b="$t1" 'BEGIN{printf "%.0f", n/(b-a)}') "
+    CPU[$g]+="$(awk -v n=$((b - a)) '{printf "%.1f", ($1+$2)*1e6/n}' "$dir/$g.time") "
   done
 done
 median() { tr ' ' '\n' | awk 'NF' | sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 h=$(median <<<"${RPS[h2load]}") s=$(median <<<"${RPS[selftest]}")
+hc=$(median <<<"${CPU[h2load]}") sc=$(median <<<"${CPU[selftest]}")
 echo "h2.sh: $(nproc) cores, rounds=$ROUNDS duration=${DURATION}s conns=$CONNS streams=$STREAMS; generator on CPU 0, frontgate h2c target on CPU 1"
-printf '%-9s %10s  %s\n' generator req/s "per round"
-printf '%-9s %10s  %s\n' h2load "$h" "${RPS[h2load]}" selftest "$s" "${RPS[selftest]}"
+printf '%-9s %10s %11s  %s\n' generator req/s cpu_us/req "req/s per round"
+printf '%-9s %10s %11s  %s\n' h2load "$h" "$hc" "${RPS[h2load]}" selftest "$s" "$sc" "${RPS[selftest]}"
 awk -v s="$s" -v h="$h" 'BEGIN{printf "selftest/h2load: %.2f\n", s/h}'
