@@ -67,8 +67,9 @@ func TestRollingRestartBehindHAProxyLosesNoRequest(t *testing.T) {
 	if _, err := exec.LookPath("haproxy"); err != nil {
 		t.Fatalf("this test needs Debian's haproxy (apt-get install haproxy): %v", err)
 	}
-	// The delay must outlast HAProxy's noticing /readyz (checked every 100 ms, slower on a machine
-	// loaded by the other tests): with 1 s, one CI run saw 104 of 4037 requests answered 503.
+	// The delay must outlast HAProxy's noticing /readyz: two failed checks 100 ms apart, each
+	// allowed 2 s (a check timed out at HAProxy's default, the 100 ms interval, on a loaded CI
+	// machine, and took the other replica out too).
 	const delay = 3 * time.Second
 	type rep struct {
 		dir, listen, admin string
@@ -86,7 +87,7 @@ func TestRollingRestartBehindHAProxyLosesNoRequest(t *testing.T) {
 	var servers strings.Builder
 	for i, r := range reps {
 		adminPort := r.admin[strings.LastIndexByte(r.admin, ':')+1:]
-		fmt.Fprintf(&servers, "  server r%d %s check port %s inter 100ms fall 1 rise 2\n", i, r.listen, adminPort)
+		fmt.Fprintf(&servers, "  server r%d %s check port %s inter 100ms fall 2 rise 2\n", i, r.listen, adminPort)
 	}
 	cfg := e2e.WriteFile(t, dir, "haproxy.cfg", fmt.Sprintf(`global
   maxconn 1000
@@ -95,6 +96,7 @@ defaults
   timeout connect 2s
   timeout client 10s
   timeout server 10s
+  timeout check 2s
   option http-keep-alive
   retries 0
 frontend fe
