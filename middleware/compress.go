@@ -288,14 +288,7 @@ type writerOnly struct{ io.Writer }
 // Flush sends what the handler wrote so far: a held answer is decided now, the encoder flushes
 // its block, then the connection flushes.
 func (cw *compressWriter) Flush() {
-	if cw.state == undecided {
-		if cw.status == 0 {
-			cw.WriteHeader(http.StatusOK)
-		}
-		if cw.state == undecided {
-			cw.decide(false)
-		}
-	}
+	cw.decideNow(false)
 	if cw.state == compressing {
 		_ = cw.enc.enc.Flush() // a write error shows on the handler's next write
 	}
@@ -317,14 +310,23 @@ func (cw *compressWriter) Unwrap() http.ResponseWriter { return cw.w }
 // finish ends the answer after the handler returned: one the handler never started is a 200 (as
 // net/http makes it, here with Vary), a held one is decided with the whole body in hand, and a
 // compressed one (decided just now too: with MinSize 0, an empty body) gets its encoder's final
-// block. A hijacked connection is left alone.
-func (cw *compressWriter) finish() {
-	if cw.state == undecided && cw.status == 0 {
+// decideNow decides an undecided answer now, at a flush or at its end (ended): a 200 when no status
+// was written (WriteHeader may itself decide, for a status that is never compressed).
+func (cw *compressWriter) decideNow(ended bool) {
+	if cw.state != undecided {
+		return
+	}
+	if cw.status == 0 {
 		cw.WriteHeader(http.StatusOK)
 	}
 	if cw.state == undecided {
-		cw.decide(true)
+		cw.decide(ended)
 	}
+}
+
+// block. A hijacked connection is left alone.
+func (cw *compressWriter) finish() {
+	cw.decideNow(true)
 	if cw.state == compressing {
 		_ = cw.enc.enc.Close() // the client sees a cut body; nothing else to tell it
 	}
