@@ -26,17 +26,33 @@ var errTooManyFiles = syscall.EMFILE
 // watchAfter is how long a handler runs before the connection is watched for the client leaving.
 const watchAfter = 2 * time.Millisecond
 
-// conn is one client connection, served by one goroutine.
+// napAfter is how long a connection waits for its next request on the goroutine that served the last
+// one; after that it naps (see nap). Server.napAfter overrides it in tests.
+const napAfter = 2 * time.Second
+
+// conn is one client connection, served by one goroutine at a time.
 type conn struct {
-	s      *Server
-	nc     net.Conn
-	br     *bufio.Reader
-	remote string
-	idle   atomic.Bool // waiting for the next request (Shutdown may wake it)
-	hijack bool        // the handler took the connection (set on the handler's goroutine)
-	watch  watcher     // the running request's client watch, reset for each request
-	timer  *time.Timer // starts the watch watchAfter into a request; made once, then Reset
-	cancel func()      // cancels the running request's context
+	s  *Server
+	nc net.Conn
+	// br reads the connection: held from a request's first byte to the end of the wait for the next;
+	// nil while a plain connection waits with nothing buffered (see await).
+	br *bufio.Reader
+	// rc reads the socket directly for await; nil: a connection that is not a plain socket (TLS),
+	// which keeps br while it waits.
+	rc        syscall.RawConn
+	cr        connReader         // what br reads from
+	tryReadFn func(uintptr) bool // c.tryRead, bound once
+	readErr   error              // the outcome of tryRead
+	idleSince time.Time          // when the wait for the next request began
+	napping   bool               // handed on by nap; its read deadline is set
+	napEnd    time.Time          // when a napping connection's idle timeout is up
+	lastBody  *body              // the latest request's body; nil: none
+	remote    string
+	idle      atomic.Bool // waiting for the next request (Shutdown may wake it)
+	hijack    bool        // the handler took the connection (set on the handler's goroutine)
+	watch     watcher     // the running request's client watch, reset for each request
+	timer     *time.Timer // starts the watch watchAfter into a request; made once, then Reset
+	cancel    func()      // cancels the running request's context
 
 	base         context.Context        // every request's context derives from it: the server and local address
 	tls          *tls.ConnectionState   // the connection's TLS, its handshake done before Serve got it; nil: plain
@@ -49,16 +65,136 @@ type conn struct {
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
-	br := readerPool.Get().(*bufio.Reader)
-	br.Reset(nc)
 	base := context.WithValue(s.base, http.LocalAddrContextKey, nc.LocalAddr())
-	c := &conn{s: s, nc: nc, br: br, remote: nc.RemoteAddr().String(), base: base}
+	c := &conn{s: s, nc: nc, remote: nc.RemoteAddr().String(), base: base}
+	c.cr = connReader{nc: nc, fd: -1}
 	if tc, ok := nc.(interface{ ConnectionState() tls.ConnectionState }); ok {
 		st := tc.ConnectionState()
 		c.tls = &st
+	} else if sc, ok := nc.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			c.rc, c.tryReadFn = rc, c.tryRead
+		}
+	}
+	if c.rc == nil {
+		c.br = readerPool.Get().(*bufio.Reader)
+		c.br.Reset(&c.cr)
 	}
 	return c
 }
+
+// connReader is what a connection's bufio.Reader reads: the connection, but for the one read that
+// ends a wait for the next request, which tryRead makes on the socket itself.
+type connReader struct {
+	nc net.Conn
+	fd int // the socket, for the next read only; -1: read nc
+}
+
+func (r *connReader) Read(p []byte) (int, error) {
+	if r.fd < 0 {
+		return r.nc.Read(p)
+	}
+	fd := r.fd
+	r.fd = -1
+	for {
+		n, err := syscall.Read(fd, p)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err != nil:
+			return 0, err // syscall.EAGAIN: nothing to read yet
+		case n == 0:
+			return 0, io.EOF
+		}
+		return n, nil
+	}
+}
+
+// await waits for the next request's first byte. A plain connection with nothing buffered waits
+// without a read buffer: its bufio.Reader goes back to the pool, and the runtime's poller wakes the
+// connection when the socket turns readable; only then does tryRead take a reader again and fill it.
+// That is as many system calls as a read through net.Conn makes, and an idle connection holds no
+// buffer.
+func (c *conn) await() error {
+	if c.br != nil && (c.rc == nil || c.br.Buffered() > 0) {
+		_, err := c.br.Peek(1)
+		return err
+	}
+	c.releaseReader()
+	c.readErr = nil
+	if err := c.rc.Read(c.tryReadFn); err != nil {
+		return err
+	}
+	return c.readErr
+}
+
+// tryRead is await's read of the socket fd. It fills a reader from the pool with one non-blocking
+// read; when the socket has nothing yet (EAGAIN) the reader goes back and false has the runtime wait
+// until the socket is readable and call again.
+func (c *conn) tryRead(fd uintptr) bool {
+	br := readerPool.Get().(*bufio.Reader)
+	c.cr.fd = int(fd)
+	br.Reset(&c.cr)
+	if _, err := br.Peek(1); err != nil {
+		if err == syscall.EAGAIN {
+			br.Reset(nil)
+			readerPool.Put(br)
+			return false
+		}
+		c.readErr = err
+	}
+	c.br = br
+	return true
+}
+
+// releaseReader returns the connection's reader to the pool. A body not read to its end is cut from
+// it first: whoever still holds the body must not read a reader that serves another connection.
+func (c *conn) releaseReader() {
+	if b := c.lastBody; b != nil {
+		b.detach()
+		c.lastBody = nil
+	}
+	if c.br != nil {
+		c.br.Reset(nil)
+		readerPool.Put(c.br)
+		c.br = nil
+	}
+}
+
+// nap is how a connection idle for napAfter sheds what only a request needs: the header map,
+// buffers and timer of its last request are dropped (a plain connection holds no read buffer
+// already), and then the goroutine that served it, whose stack grew with the handler's work, ends:
+// a plain connection waits in the server's parker, with no goroutine at all, and a TLS one on a fresh
+// goroutine with a small stack. Its read deadline is the end of the idle timeout. False: the idle
+// timeout is up (or about to be), and the connection closes instead.
+func (c *conn) nap() bool {
+	end := c.idleSince.Add(c.s.IdleTimeout)
+	if c.s.shutdown.Load() || time.Until(end) <= idleSlack(c.s.IdleTimeout) {
+		return false
+	}
+	c.setReadDeadline(end)
+	c.napEnd = end
+	if c.timer != nil {
+		c.timer.Stop() // a start already under way finds its watch stopped
+		c.timer = nil
+	}
+	c.resp, c.head, c.reqHead, c.cancel = response{}, nil, httpsyntax.RequestHead{}, nil
+	c.napping = true
+	c.s.naps.Add(1)
+	naps.Add(1)
+	return true
+}
+
+// naps counts the naps of every Server's connections (see Naps).
+var naps atomic.Int64
+
+// Naps is how many times connections of any Server in this process went to sleep idle (see nap):
+// each time, what the connection's last request needed became garbage. A caller may hand memory
+// back to the system after many (package gateway does).
+func Naps() int64 { return naps.Load() }
+
+// idleSlack is how much sooner than the idle timeout a connection may close (see idleDeadline).
+func idleSlack(idle time.Duration) time.Duration { return min(idle/8, time.Second) }
 
 // wakeIfIdle closes a connection that sits between requests (for Shutdown). s.mu is held.
 func (c *conn) wakeIfIdle() {
@@ -68,31 +204,31 @@ func (c *conn) wakeIfIdle() {
 }
 
 func (c *conn) serve() {
-	defer c.s.forget(c)
-	defer func() {
-		if c.timer != nil {
-			c.timer.Stop()
-		}
-		if !c.hijack {
-			c.nc.Close()
-			c.br.Reset(nil)
-			readerPool.Put(c.br)
-		}
-	}()
 	for !c.s.shutdown.Load() {
 		// Wait for the next request's first byte within the idle timeout, then read it all within
 		// the header timeout. The deadline is set before the connection counts as idle, so that
 		// Shutdown's wake (a deadline in the past) is never overwritten.
-		c.idleDeadline()
+		napped := c.napping
+		if napped {
+			c.napping = false // nap set the deadline
+		} else {
+			c.idleDeadline()
+		}
 		c.idle.Store(true)
 		if c.s.shutdown.Load() {
-			return
+			break
 		}
-		if _, err := c.br.Peek(1); err != nil {
-			c.idle.Store(false)
-			return
-		}
+		err := c.await()
 		c.idle.Store(false)
+		if err != nil {
+			if !napped && errors.Is(err, os.ErrDeadlineExceeded) && c.nap() {
+				if p := c.s.parkerFor(); c.rc == nil || p == nil || !p.park(c) {
+					go c.serve() // a fresh goroutine waits, with a small stack
+				}
+				return
+			}
+			break
+		}
 		req, status, err := c.readRequest()
 		if err != nil {
 			if c.cancel != nil {
@@ -101,7 +237,7 @@ func (c *conn) serve() {
 			if status != 0 {
 				c.fail(status, err)
 			}
-			return
+			break
 		}
 		if req.Body != http.NoBody {
 			// The body is read at the handler's pace. Without one, nothing reads the connection
@@ -110,20 +246,29 @@ func (c *conn) serve() {
 			c.setReadDeadline(time.Time{})
 		}
 		if !c.handle(req) {
-			return
+			break
 		}
 	}
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	if !c.hijack {
+		c.nc.Close()
+		c.releaseReader()
+	}
+	c.s.forget(c)
 }
 
-// idleDeadline arms the read deadline for the wait for the next request: IdleTimeout from now. A
-// deadline set by an earlier request that ends at most an eighth of IdleTimeout (and at most a
-// second) sooner is kept: a busy connection updates its timer about once a second instead of on
-// every request, and an idle one is closed that little early at worst.
+// idleDeadline arms the read deadline for the wait for the next request: napAfter from now, or
+// IdleTimeout if that is sooner (see nap for what follows). A deadline set by an earlier wait that
+// ends at most idleSlack sooner is kept: a busy connection updates its timer about once a second
+// instead of on every request, and an idle one is closed that little early at worst.
 func (c *conn) idleDeadline() {
-	want := time.Now().Add(c.s.IdleTimeout)
-	slack := min(c.s.IdleTimeout/8, time.Second)
-	if c.readDeadline.IsZero() || c.readDeadline.Before(want.Add(-slack)) {
-		c.setReadDeadline(want)
+	now := time.Now()
+	c.idleSince = now
+	want := now.Add(min(c.s.IdleTimeout, c.s.napAfter))
+	if c.readDeadline.IsZero() || c.readDeadline.After(want) || c.readDeadline.Before(want.Add(-idleSlack(c.s.IdleTimeout))) {
+		c.setReadDeadline(want) // (later than want: the end of the idle timeout that nap set)
 	}
 }
 
@@ -270,9 +415,12 @@ func (c *conn) readRequest() (*http.Request, int, error) {
 		b.chunked.Reset(c.br, c.s.MaxHeaderBytes, nil)
 		b.r = &b.chunked
 		req.Body = b
+		c.lastBody = b
 	case h.Length > 0:
 		req.ContentLength = h.Length
-		req.Body = &body{c: c, r: &io.LimitedReader{R: c.br, N: h.Length}, expect: h.Continue}
+		b := &body{c: c, r: &io.LimitedReader{R: c.br, N: h.Length}, expect: h.Continue}
+		req.Body = b
+		c.lastBody = b
 	default:
 		req.Body = http.NoBody
 	}
@@ -339,6 +487,18 @@ func (b *body) Close() error {
 	return nil
 }
 
+// errDetached is what a body not read to its end returns once its connection is done with it.
+var errDetached = errors.New("leanhttp: request body read after its connection moved on")
+
+// detach cuts a body that was not read to its end from the connection's reader.
+func (b *body) detach() {
+	b.mu.Lock()
+	if !b.done && b.err == nil {
+		b.err = errDetached
+	}
+	b.mu.Unlock()
+}
+
 // finished reports whether the body was read to its end (so the connection can serve another request).
 func (b *body) finished() bool {
 	b.mu.Lock()
@@ -360,10 +520,12 @@ func (b *body) drain() bool {
 	n, err := io.Copy(io.Discard, io.LimitReader(b.r, 256<<10))
 	_ = b.c.nc.SetReadDeadline(time.Time{})
 	if lr, ok := b.r.(*io.LimitedReader); ok {
-		return err == nil && lr.N == 0
+		b.done = err == nil && lr.N == 0
+	} else {
+		// Chunked: ended within the bound, trailer section included.
+		b.done = err == nil && n < 256<<10 && b.chunked.Done()
 	}
-	// Chunked: ended within the bound, trailer section included.
-	return err == nil && n < 256<<10 && b.chunked.Done()
+	return b.done
 }
 
 // handle runs the handler for req and sends its response; false means the connection must close.

@@ -40,6 +40,9 @@ type Server struct {
 	closing   bool
 	wg        sync.WaitGroup // connection goroutines
 	shutdown  atomic.Bool
+	napAfter  time.Duration // see the constant napAfter; zero: that
+	naps      atomic.Int64  // connections that napped, for tests
+	parker    *parker       // holds napping connections; made at the first nap (guarded by mu)
 }
 
 // What the zero values of Server's limits mean. package config fills its defaults from these.
@@ -57,6 +60,7 @@ func (s *Server) defaults() {
 	s.ReadHeaderTimeout = cmp.Or(max(s.ReadHeaderTimeout, 0), DefaultReadHeaderTimeout)
 	s.IdleTimeout = cmp.Or(max(s.IdleTimeout, 0), DefaultIdleTimeout)
 	s.MaxHeaderBytes = cmp.Or(max(s.MaxHeaderBytes, 0), DefaultMaxHeaderBytes)
+	s.napAfter = cmp.Or(max(s.napAfter, 0), napAfter)
 	if s.base == nil {
 		// Handlers find a server under http.ServerContextKey, as under net/http. ReverseProxy relies
 		// on it: only then does it abort a response whose upstream body failed (a panic with
@@ -127,7 +131,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for c := range s.conns {
 		c.wakeIfIdle()
 	}
+	p := s.parker
 	s.mu.Unlock()
+	if p != nil {
+		p.stop() // napping connections get goroutines again, which close them
+	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {
@@ -142,6 +150,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		errs = append(errs, ctx.Err())
 	}
 	return errors.Join(errs...)
+}
+
+// parkerFor returns the server's parker, making it at the first call; nil: none (shutting down, or
+// the system refused one).
+func (s *Server) parkerFor() *parker {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.parker == nil && !s.closing {
+		s.parker = newParker()
+	}
+	return s.parker
 }
 
 func (s *Server) forget(c *conn) {
