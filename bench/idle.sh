@@ -8,8 +8,9 @@
 #   bash bench/idle.sh                  # from the repository; builds the binaries first
 #
 # Knobs: N (10000), SETTLE (5, seconds the connections sit idle before the reading), ONLY (servers to
-# run, of "frontgate nginx caddy"), FRONTGATE (a prebuilt binary). Output, per server: RSS MiB before
-# and with the connections idle, KiB per idle connection, and whether the server kept them all open.
+# run, of "frontgate nginx caddy"), FRONTGATE (a prebuilt binary), FG_ENV (more environment for
+# frontgate, e.g. GOGC=100). Output, per server: RSS MiB before and with the connections idle, KiB
+# per idle connection, and whether the server kept them all open.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-10000} SETTLE=${SETTLE:-5} ONLY=${ONLY:-frontgate nginx caddy}
@@ -52,7 +53,7 @@ http://127.0.0.1:$port {
 }
 CONF
 declare -A CMD=(
-  [frontgate]="GOMAXPROCS=1 exec $fg serve -config $dir/fg.yaml"
+  [frontgate]="GOMAXPROCS=1 ${FG_ENV:-} exec $fg serve -config $dir/fg.yaml"
   [nginx]="exec nginx -c $dir/nginx.conf -p $dir"
   [caddy]="GOMAXPROCS=1 exec caddy run --config $dir/Caddyfile --adapter caddyfile"
 )

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/frontgate/frontgate/admin"
 	"github.com/frontgate/frontgate/config"
+	"github.com/frontgate/frontgate/leanhttp"
 )
 
 // Options configure a Server.
@@ -264,6 +266,12 @@ func (s *Server) Run(ctx context.Context, cfg *config.Config, signals <-chan os.
 	}
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	var watching sync.WaitGroup
+	watching.Add(1)
+	go func() {
+		defer watching.Done()
+		m := &memoryReturner{naps: leanhttp.Naps, free: debug.FreeOSMemory}
+		every(watchCtx, returnInterval, m.tick)
+	}()
 	if s.opts.Path != "" {
 		watching.Add(1)
 		go func() {
