@@ -165,8 +165,9 @@ func (c *conn) releaseReader() {
 // buffers and timer of its last request are dropped (a plain connection holds no read buffer
 // already), and then the goroutine that served it, whose stack grew with the handler's work, ends:
 // a plain connection waits in the server's parker, with no goroutine at all, and a TLS one on a fresh
-// goroutine with a small stack. Its read deadline is the end of the idle timeout. False: the idle
-// timeout is up (or about to be), and the connection closes instead.
+// goroutine with a small stack. Its read deadline is the end of the idle timeout (the parker closes
+// a connection within a second after it). False: the idle timeout is up (or about to be), and the
+// connection closes instead.
 func (c *conn) nap() bool {
 	end := c.idleSince.Add(c.s.IdleTimeout)
 	if c.s.shutdown.Load() || time.Until(end) <= idleSlack(c.s.IdleTimeout) {

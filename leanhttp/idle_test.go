@@ -280,3 +280,48 @@ func TestNappingTLSConnection(t *testing.T) {
 		waitFor(t, 5*time.Second, "a nap", func() bool { return s.naps.Load() > i })
 	}
 }
+
+// Many parked connections woken at once each get their own answer.
+func TestManyNappingConnectionsWakeTogether(t *testing.T) {
+	const n = 200
+	s := &Server{IdleTimeout: time.Minute, Handler: testHandler(), napAfter: 10 * time.Millisecond}
+	addr := serveWith(t, s)
+	conns := make([]net.Conn, n)
+	readers := make([]*bufio.Reader, n)
+	for i := range conns {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns[i], readers[i] = c, bufio.NewReader(c)
+		exchange(t, c, readers[i], "GET /hello HTTP/1.1\r\nHost: a\r\n\r\n", 1)
+	}
+	waitFor(t, 10*time.Second, "every connection naps", func() bool { return s.naps.Load() >= n })
+	errs := make(chan error, n)
+	for i, c := range conns {
+		go func() {
+			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+			q := fmt.Sprintf("/echo?conn=%d", i)
+			if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: a\r\n\r\n", q); err != nil {
+				errs <- err
+				return
+			}
+			resp, err := http.ReadResponse(readers[i], nil)
+			if err != nil {
+				errs <- err
+				return
+			}
+			b, err := io.ReadAll(resp.Body)
+			if err == nil && !strings.Contains(string(b), q+" ") {
+				err = fmt.Errorf("connection %d got %q", i, b)
+			}
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}

@@ -1,7 +1,8 @@
 // Package leanhttp is a lean HTTP/1.1 server: the same http.Handler contract as net/http's server,
 // with less work per request. A response written by a handler that returns is sent with its headers
 // in one write; the check that the client went away (a background read) starts only for a handler
-// that runs longer than a moment; parsing allocates only what the http.Request needs. It serves TCP
+// that runs longer than a moment; parsing allocates only what the http.Request needs; a connection
+// idle for a while holds no buffer and no goroutine (see nap in conn.go). It serves TCP
 // connections, and TLS ones whose handshake is done (package tlsfront hands them over, HTTP/2 going
 // to net/http).
 package leanhttp
