@@ -44,6 +44,7 @@ type Server struct {
 	napAfter  time.Duration // see the constant napAfter; zero: that
 	naps      atomic.Int64  // connections that napped, for tests
 	parker    *parker       // holds napping connections; made at the first nap (guarded by mu)
+	parkTried bool          // newParker was called (guarded by mu)
 }
 
 // What the zero values of Server's limits mean. package config fills its defaults from these.
@@ -158,8 +159,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) parkerFor() *parker {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.parker == nil && !s.closing {
-		s.parker = newParker()
+	if !s.parkTried && !s.closing {
+		s.parkTried, s.parker = true, newParker()
 	}
 	return s.parker
 }
