@@ -587,7 +587,7 @@ func freePorts(avoid []int, udp ...bool) ([]int, error) {
 		if tries == 100 {
 			return nil, errors.New("finding free loopback ports: too many tries")
 		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		ln, err := e2e.ListenFree() // below the ephemeral range: no test's connection takes it meanwhile
 		if err != nil {
 			return nil, fmt.Errorf("finding a free loopback port: %w", err)
 		}

@@ -10,10 +10,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -296,13 +298,39 @@ func WantEachOnce(t testing.TB, what string, ids map[string]int, want []string) 
 }
 
 // FreeAddr is a loopback address with a port free a moment ago, for a config that must name its
-// listener's address before it runs (a port another process takes meanwhile fails the test loudly).
+// listener's address before it runs (a port another process takes meanwhile fails the test loudly;
+// ListenFree makes that unlikely).
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := ListenFree()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// ListenFree listens on a free loopback TCP port below the system's ephemeral range, for a port a
+// test names in a config and releases before the program under test binds it. A port from
+// 127.0.0.1:0 comes from the ephemeral range, where every outgoing connection on the machine picks
+// its source port: one of the many the other tests open may take it in between (seen in CI as
+// "bind: address already in use"). Below that range only explicit binds compete. It falls back to
+// 127.0.0.1:0 when no port there is free.
+func ListenFree() (net.Listener, error) {
+	low := 32768 // Linux's default start of net.ipv4.ip_local_port_range
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				low = n
+			}
+		}
+	}
+	const from = 20000 // above the fixed ports of bench/ and the shared scripts
+	for tries := 0; low-from > 1000 && tries < 50; tries++ {
+		port := from + rand.IntN(low-from)
+		if ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err == nil {
+			return ln, nil
+		}
+	}
+	return net.Listen("tcp", "127.0.0.1:0")
 }
