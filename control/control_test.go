@@ -212,8 +212,7 @@ func TestAgainstTheControl(t *testing.T) {
 					if t.Failed() {
 						return
 					}
-					control := results[0]
-					checkControl(t, c, control)
+					control := checkControl(t, c, results[0])
 					for i, f := range fronts[1:] {
 						for j, got := range results[i+1] {
 							if s := c.steps[j]; s.raw != "" {
@@ -243,13 +242,25 @@ func TestAgainstTheControl(t *testing.T) {
 
 // checkControl holds the control to what every client must see, so that a control gone wrong
 // (or a case that proves nothing) fails too.
-func checkControl(t *testing.T, c hostileCase, control []outcome) {
+//
+// One slip of the control is known and not the harness's: on a kept connection net/http's
+// Transport can hand a stray answer that came in the same write as the previous one to the next
+// request, when that request takes the connection before the Transport's reader has peeked at the
+// stray bytes (a race inside net/http, seen in CI in "stray answer in the same write"). That is
+// logged, and the frontgates are held to the answer the control should have given: their own.
+func checkControl(t *testing.T, c hostileCase, control []outcome) []outcome {
 	t.Helper()
+	control = slices.Clone(control)
 	for j, s := range c.steps {
 		o := control[j]
 		switch {
 		case strings.HasPrefix(s.path, "/ok"):
-			if o.Status != 200 || o.Body != answer(s.path) {
+			switch {
+			case o.Status == 200 && o.Body == answer(s.path):
+			case o.Body == strayBody:
+				t.Logf("control: step %d (%s): %v, net/http's stray-answer race: comparing with its own answer instead", j+1, describe(s), o)
+				control[j] = outcome{Status: 200, Body: answer(s.path)}
+			default:
 				t.Errorf("control: step %d (%s): %v, want its own answer", j+1, describe(s), o)
 			}
 		case strings.HasPrefix(s.path, "/cut"), strings.Contains(s.path, "chunked-b"):
@@ -258,6 +269,7 @@ func checkControl(t *testing.T, c hostileCase, control []outcome) {
 			}
 		}
 	}
+	return control
 }
 
 func describe(s step) string {

@@ -108,7 +108,10 @@ func okResponse(target string) string {
 }
 
 // stray is a whole response nobody asked for.
-const stray = "HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\nSTRAY-ANSWER"
+const stray = "HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n" + strayBody
+
+// strayBody is the body of the stray answer.
+const strayBody = "STRAY-ANSWER"
 
 func (h *hostile) serve(c net.Conn) {
 	br := bufio.NewReader(c)
