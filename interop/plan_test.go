@@ -15,8 +15,11 @@ import (
 )
 
 const (
-	// ssePause is the upstreams' pause between two server-sent events.
-	ssePause = 300 * time.Millisecond
+	// ssePause is the upstreams' pause between two server-sent events. A gateway that holds the
+	// events back delivers the first no sooner than two pauses after the request; the pause is long
+	// enough that a client the loaded CI machine leaves unscheduled for that long is rare (at 300 ms
+	// it was seen twice: a first event at 521 and at 649 ms, streamed).
+	ssePause = 500 * time.Millisecond
 	// clientDeadline bounds one client program's whole run (every request of both rounds).
 	clientDeadline = 60 * time.Second
 	// parallelRuns is how many client runs go at once. Most of a run's time is spent waiting (the
