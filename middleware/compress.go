@@ -307,9 +307,6 @@ func (cw *compressWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // Unwrap returns the writer underneath, for http.ResponseController.
 func (cw *compressWriter) Unwrap() http.ResponseWriter { return cw.w }
 
-// finish ends the answer after the handler returned: one the handler never started is a 200 (as
-// net/http makes it, here with Vary), a held one is decided with the whole body in hand, and a
-// compressed one (decided just now too: with MinSize 0, an empty body) gets its encoder's final
 // decideNow decides an undecided answer now, at a flush or at its end (ended): a 200 when no status
 // was written (WriteHeader may itself decide, for a status that is never compressed).
 func (cw *compressWriter) decideNow(ended bool) {
@@ -324,6 +321,9 @@ func (cw *compressWriter) decideNow(ended bool) {
 	}
 }
 
+// finish ends the answer after the handler returned: one the handler never started is a 200 (as
+// net/http makes it, here with Vary), a held one is decided with the whole body in hand, and a
+// compressed one (decided just now too: with MinSize 0, an empty body) gets its encoder's final
 // block. A hijacked connection is left alone.
 func (cw *compressWriter) finish() {
 	cw.decideNow(true)
