@@ -223,7 +223,7 @@ func (c *conn) serve() {
 		c.idle.Store(false)
 		if err != nil {
 			if !napped && errors.Is(err, os.ErrDeadlineExceeded) && c.nap() {
-				if p := c.s.parkerFor(); c.rc == nil || p == nil || !p.park(c) {
+				if c.rc == nil || !c.s.park(c) {
 					go c.serve() // a fresh goroutine waits, with a small stack
 				}
 				return

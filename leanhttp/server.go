@@ -154,15 +154,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// parkerFor returns the server's parker, making it at the first call; nil: none (shutting down, or
-// the system refused one).
-func (s *Server) parkerFor() *parker {
+// park hands a napping plain connection to the server's parker, made at the first call, so that a
+// server whose connections never nap (or are all TLS) has none; false: no parker (shutting down, or
+// the system refused one) or it refused the socket.
+func (s *Server) park(c *conn) bool {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if !s.parkTried && !s.closing {
 		s.parkTried, s.parker = true, newParker()
 	}
-	return s.parker
+	p := s.parker
+	s.mu.Unlock()
+	return p != nil && p.park(c)
 }
 
 func (s *Server) forget(c *conn) {
