@@ -8,9 +8,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/frontgate/frontgate/internal/fakeclock"
 )
 
 // newTestServer starts a real server for h that fails the test if net/http logs a panic.
@@ -35,25 +36,8 @@ func (w testLogWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// manualClock moves only when told to.
-type manualClock struct {
-	mu  sync.Mutex // guards now
-	now time.Time
-}
-
-func newManualClock() *manualClock { return &manualClock{now: time.Unix(1_700_000_000, 0)} }
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *manualClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
+// newManualClock is a clock that moves only when told to.
+func newManualClock() *fakeclock.Clock { return fakeclock.New(time.Unix(1_700_000_000, 0)) }
 
 // exchangeResult is one response, read whole.
 type exchangeResult struct {

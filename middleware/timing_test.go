@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/frontgate/frontgate/internal/fakeclock"
+
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
@@ -21,7 +23,7 @@ import (
 type steppedBody struct {
 	chunks [][]byte
 	step   time.Duration
-	clock  *manualClock
+	clock  *fakeclock.Clock
 }
 
 func (b *steppedBody) Read(p []byte) (int, error) {

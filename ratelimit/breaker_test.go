@@ -5,27 +5,12 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/frontgate/frontgate/internal/fakeclock"
 )
 
-// fakeClock moves only when told to.
-type fakeClock struct {
-	mu  sync.Mutex // guards now
-	now time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{now: time.Unix(1_700_000_000, 0)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
+// newFakeClock is a clock that moves only when told to.
+func newFakeClock() *fakeclock.Clock { return fakeclock.New(time.Unix(1_700_000_000, 0)) }
 
 func TestBreaker(t *testing.T) {
 	type step struct {

@@ -10,9 +10,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/frontgate/frontgate/internal/fakeclock"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -25,24 +26,17 @@ const secretContent = "TOPSECRET-outside-the-root-4f1c"
 // dotContent is the content of dotfiles inside the served folder; no response may carry it.
 const dotContent = "DOTSECRET-hidden-file-9a7e"
 
-// fakeClock is a settable Options.Now.
-type fakeClock struct{ ns atomic.Int64 }
-
-func newFakeClock() *fakeClock {
-	c := &fakeClock{}
-	c.ns.Store(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC).UnixNano())
-	return c
+// newFakeClock is a settable Options.Now.
+func newFakeClock() *fakeclock.Clock {
+	return fakeclock.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 }
-
-func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 // staticFixture is a served folder behind a real TCP server mounted at /static.
 type staticFixture struct {
 	base  string // holds secret.txt and the served folder www
 	dir   string // the served folder
 	srv   *httptest.Server
-	clock *fakeClock
+	clock *fakeclock.Clock
 	logs  *observer.ObservedLogs
 	h     *fileHandler
 	big   []byte // content of big.txt, larger than the cache's entry limit
