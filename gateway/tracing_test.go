@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/frontgate/frontgate/internal/e2e"
+
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"go.uber.org/zap/zaptest"
 
@@ -247,12 +249,7 @@ routes:
 func TestTracingRetries(t *testing.T) {
 	rc := otlptest.Start(t)
 	up := startTracedUpstream(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := "http://" + ln.Addr().String()
-	ln.Close() // nothing listens there: the connection is refused
+	dead := "http://" + e2e.RefusedAddr(t)
 	_, base, _ := startTraced(t, fmt.Sprintf(`listen: 127.0.0.1:0
 log: {access: false}
 tracing: {otlp_endpoint: %q}

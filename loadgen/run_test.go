@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/frontgate/frontgate/internal/e2e"
 )
 
 // countingServer serves "ok" after running before, counting the requests it served.
@@ -142,15 +144,6 @@ func TestRunOpenLoopRate(t *testing.T) {
 }
 
 func TestRunErrorKinds(t *testing.T) {
-	refused := func(t *testing.T) string {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		ln.Close()
-		return addr
-	}
 	// serve accepts connections and hands each to handle, until the test ends.
 	serve := func(t *testing.T, handle func(*net.TCPConn, <-chan struct{})) string {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -186,7 +179,7 @@ func TestRunErrorKinds(t *testing.T) {
 	for _, tt := range []struct {
 		kind string
 		addr func(*testing.T) string
-	}{{"refused", refused}, {"reset", reset}, {"timeout", silent}} {
+	}{{"refused", func(t *testing.T) string { return e2e.RefusedAddr(t) }}, {"reset", reset}, {"timeout", silent}} {
 		t.Run(tt.kind, func(t *testing.T) {
 			rep := mustRun(t, context.Background(), Plan{Targets: []Target{{URL: "http://" + tt.addr(t) + "/"}},
 				Conns: 3, Requests: 6, Timeout: 200 * time.Millisecond})

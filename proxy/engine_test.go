@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/frontgate/frontgate/internal/e2e"
 )
 
 // named answers with its name and counts what it served.
@@ -254,12 +256,7 @@ func TestPassiveEjectionAndNoTarget(t *testing.T) {
 }
 
 func TestRetries(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	refused := "http://" + ln.Addr().String()
-	ln.Close()
+	refused := "http://" + e2e.RefusedAddr(t)
 	reset := newResetServer(t)
 
 	tests := []struct {

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/frontgate/frontgate/internal/e2e"
+
 	"go.uber.org/zap/zaptest"
 )
 
@@ -149,13 +151,7 @@ func TestRewrite(t *testing.T) {
 }
 
 func TestErrors(t *testing.T) {
-	// A port that refuses: listen, note the address, close.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	refused := "http://" + ln.Addr().String()
-	ln.Close()
+	refused := "http://" + e2e.RefusedAddr(t)
 
 	release := make(chan struct{})
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,6 +15,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/frontgate/frontgate/internal/e2e"
 
 	"github.com/frontgate/frontgate/config"
 	"github.com/frontgate/frontgate/demo"
@@ -47,9 +48,7 @@ func countingServer(t *testing.T) (string, *atomic.Int64) {
 
 func TestSelftestFailOnExitCode(t *testing.T) {
 	url, _ := countingServer(t)
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	closed := "http://" + ln.Addr().String() + "/"
-	ln.Close()
+	closed := "http://" + e2e.RefusedAddr(t) + "/"
 	for _, tt := range []struct {
 		args []string
 		code int

@@ -310,6 +310,27 @@ func FreeAddr(t testing.TB) string {
 	return ln.Addr().String()
 }
 
+// RefusedAddr is a loopback address that refuses connections for as long as the test runs. A socket
+// bound to its port, never listening, holds it, so that no listener can take the port meanwhile: an
+// address noted from a listener and closed can be handed to the next one that binds 127.0.0.1:0
+// (seen in CI: a "refused" target that answered, as another test's server).
+func RefusedAddr(t testing.TB) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatalf("a socket for a refusing address: %v", err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatalf("binding a refusing address: %v", err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatalf("a refusing address: %v", err)
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*syscall.SockaddrInet4).Port))
+}
+
 // ListenFree listens on a free loopback TCP port below the system's ephemeral range, for a port a
 // test names in a config and releases before the program under test binds it. A port from
 // 127.0.0.1:0 comes from the ephemeral range, where every outgoing connection on the machine picks
